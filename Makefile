@@ -1,0 +1,40 @@
+# MusicDrops: `make run` starts the whole app, `make test` runs every check.
+SHELL := /bin/sh
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test lint pytest bench install clean
+
+run: $(INSTALLED)  ## Start web, beat and both workers (and a private Redis if REDIS_URL is unset)
+	$(PY) scripts/devstack.py
+
+test: lint pytest  ## The whole suite: lint, types, tests
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	# The django-stubs plugin imports the settings: development ones will do.
+	DEBUG=1 $(VENV)/bin/mypy .
+
+pytest: $(INSTALLED)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+install: $(INSTALLED)
+
+# A venv from a real Python 3.12+ (scripts/find-python tries each candidate),
+# rebuilt if it was made by an older one; reinstalled when requirements change.
+$(PY):
+	@python=$$(scripts/find-python) || exit 1; \
+	echo "Creating $(VENV) with $$python"; \
+	rm -rf $(VENV) && "$$python" -m venv $(VENV)
+
+$(INSTALLED): $(PY) requirements.txt requirements-dev.txt
+	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || { \
+		echo "$(VENV) was made by an older Python; recreating it"; rm -rf $(VENV); $(MAKE) $(PY); }
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+clean:
+	rm -rf $(VENV) staticfiles .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,36 @@
+"""The account emails: address verification and password reset."""
+
+from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from musicdrops.accounts.models import User
+from musicdrops.accounts.tokens import make_verification_token
+
+
+def _send(*, to: str, subject: str, template: str, context: dict[str, object]) -> None:
+    context = {"site_url": settings.SITE_URL, **context}
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string(f"emails/{template}.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+    )
+    message.attach_alternative(render_to_string(f"emails/{template}.html", context), "text/html")
+    message.send()
+
+
+def send_verification_email(*, user: User) -> None:
+    link = settings.SITE_URL + reverse("accounts:verify_email", args=[make_verification_token(user)])
+    _send(to=user.email, subject="Confirm your email address", template="verify_email", context={"link": link})
+
+
+def send_password_reset_email(*, user: User) -> None:
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    link = settings.SITE_URL + reverse("accounts:password_reset_confirm", args=[uid, token])
+    _send(to=user.email, subject="Reset your MusicDrops password", template="password_reset", context={"link": link})

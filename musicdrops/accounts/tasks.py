@@ -1,0 +1,51 @@
+from smtplib import SMTPException
+
+from celery import Task, shared_task
+from django.contrib.sessions.models import Session
+from django.utils import timezone
+
+from musicdrops.accounts import emails
+from musicdrops.accounts.models import User
+
+
+class MailTask(Task):  # type: ignore[type-arg]
+    """A task that sends mail: a flaky mail server is retried with growing
+    pauses; a message still unsent after about an hour is logged as failed."""
+
+    autoretry_for = (SMTPException, OSError)
+    retry_backoff = 10
+    retry_backoff_max = 600
+    retry_jitter = True
+    max_retries = 8
+
+
+@shared_task(base=MailTask)
+def send_verification_email_task(user_id: int) -> None:
+    """Email the user a link that confirms their address.
+
+    Safe to run twice: it does nothing once the address is verified, and a
+    second link is as valid as the first. Sign-up and "resend" are throttled
+    per address, which bounds how many can be sent.
+    """
+    user = User.objects.filter(pk=user_id, is_active=True, email_verified_at__isnull=True).first()
+    if user is not None:
+        emails.send_verification_email(user=user)
+
+
+@shared_task(base=MailTask)
+def send_password_reset_email_task(user_id: int) -> None:
+    """Email the user a password-reset link.
+
+    Safe to run twice: each link is valid until the password changes, after
+    which every link is void. Requests are throttled per address.
+    """
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is not None and user.has_usable_password():
+        emails.send_password_reset_email(user=user)
+
+
+@shared_task
+def clear_expired_sessions_task() -> int:
+    """Delete expired login sessions. Safe to run twice or concurrently: a delete of what is gone is a no-op."""
+    deleted, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
+    return deleted

@@ -1,0 +1,97 @@
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from musicdrops.accounts import services
+from musicdrops.accounts.forms import DeleteAccountForm, PasswordResetRequestForm, SettingsForm, SignUpForm
+from musicdrops.accounts.models import User
+
+
+def _current_user(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # guaranteed by @login_required
+    return user
+
+
+def _safe_next(request: HttpRequest) -> str | None:
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return None
+
+
+def sign_up(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("front:dashboard")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = services.user_sign_up(email=form.cleaned_data["email"], password=form.cleaned_data["password"])
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Welcome! We sent a confirmation link to {user.email}.")
+        return redirect("front:dashboard")
+    return render(request, "accounts/sign_up.html", {"form": form})
+
+
+def verify_email(request: HttpRequest, token: str) -> HttpResponse:
+    user = services.user_verify_email(token=token)
+    if user is None:
+        return render(request, "accounts/verify_failed.html", status=400)
+    messages.success(request, f"Thanks — {user.email} is confirmed.")
+    return redirect("front:dashboard" if request.user.is_authenticated else "accounts:login")
+
+
+@login_required
+@require_POST
+def resend_verification(request: HttpRequest) -> HttpResponse:
+    user = _current_user(request)
+    if user.email_verified:
+        messages.info(request, "Your email address is already confirmed.")
+    elif services.user_request_verification(user=user):
+        messages.success(request, f"We sent a new confirmation link to {user.email}.")
+    else:
+        messages.error(request, "We sent several links in the last hour. Please check your inbox and spam folder.")
+    return redirect(_safe_next(request) or "front:dashboard")
+
+
+def password_reset(request: HttpRequest) -> HttpResponse:
+    form = PasswordResetRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.password_reset_request(email=form.cleaned_data["email"])
+        return redirect("accounts:password_reset_done")
+    return render(request, "accounts/password_reset.html", {"form": form})
+
+
+@login_required
+def account_settings(request: HttpRequest) -> HttpResponse:
+    user = _current_user(request)
+    form = SettingsForm(
+        request.POST or None, user=user, initial={"email": user.email, "receives_drops": user.receives_drops}
+    )
+    if request.method == "POST" and form.is_valid():
+        changed = services.user_update_settings(
+            user=user, email=form.cleaned_data["email"], receives_drops=form.cleaned_data["receives_drops"]
+        )
+        if changed:
+            messages.success(request, f"Saved. We sent a confirmation link to {user.email}.")
+        else:
+            messages.success(request, "Your settings are saved.")
+        return redirect("accounts:settings")
+    return render(request, "accounts/settings.html", {"form": form, "delete_form": DeleteAccountForm(user=user)})
+
+
+@login_required
+@require_POST
+def delete_account(request: HttpRequest) -> HttpResponse:
+    user = _current_user(request)
+    form = DeleteAccountForm(request.POST, user=user)
+    if not form.is_valid():
+        settings_form = SettingsForm(user=user, initial={"email": user.email, "receives_drops": user.receives_drops})
+        return render(request, "accounts/settings.html", {"form": settings_form, "delete_form": form}, status=400)
+    logout(request)
+    services.user_delete(user=user)
+    messages.success(request, "Your account and everything in it is deleted.")
+    return redirect("front:home")

@@ -1,0 +1,89 @@
+"""Typed helpers that read settings from the environment.
+
+Every setting MusicDrops reads comes through one of these, so a typo in a
+value fails loudly at start-up instead of surfacing as odd behaviour later.
+"""
+
+import os
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), not {raw!r}")
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from None
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def mailer_config(url: str) -> dict[str, Any]:
+    """Translate an ``EMAIL_URL`` into a Django ``MAILERS`` entry.
+
+    ``smtp://user:pass@host:587?tls=1`` (STARTTLS), ``smtps://...`` (implicit
+    TLS), ``console://`` (print to stdout), ``file:///path`` and ``locmem://``
+    are understood.
+    """
+    parts = urlsplit(url)
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    scheme = parts.scheme.lower()
+    backends = "django.core.mail.backends."
+    if scheme == "console":
+        return {"BACKEND": backends + "console.EmailBackend"}
+    if scheme == "file":
+        return {"BACKEND": backends + "filebased.EmailBackend", "OPTIONS": {"file_path": unquote(parts.path)}}
+    if scheme == "locmem":
+        return {"BACKEND": backends + "locmem.EmailBackend"}
+    if scheme not in {"smtp", "smtps"}:
+        raise ImproperlyConfigured(
+            f"EMAIL_URL scheme {parts.scheme!r} is not one of smtp, smtps, console, file, locmem"
+        )
+    if not parts.hostname:
+        raise ImproperlyConfigured("EMAIL_URL needs a host, e.g. smtp://127.0.0.1:1025")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ImproperlyConfigured("EMAIL_URL has an invalid port") from None
+    implicit_tls = scheme == "smtps"
+    return {
+        "BACKEND": backends + "smtp.EmailBackend",
+        "OPTIONS": {
+            "host": parts.hostname,
+            "port": port or (465 if implicit_tls else 25),
+            "username": unquote(parts.username or ""),
+            "password": unquote(parts.password or ""),
+            "use_ssl": implicit_tls,
+            "use_tls": not implicit_tls and query.get("tls", "").lower() in _TRUE,
+            "timeout": 20,
+        },
+    }

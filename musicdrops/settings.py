@@ -1,0 +1,274 @@
+"""MusicDrops settings: everything comes from the environment.
+
+With no environment at all this is a development setup (SQLite, a local
+Redis, emails printed to the console) — but only if ``DEBUG=1`` is asked for.
+Without ``DEBUG`` these are production settings, and they refuse to start
+without a ``SECRET_KEY``.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
+
+from musicdrops.lib.env import env_bool, env_int, env_list, env_str, mailer_config
+from musicdrops.lib.redis import celery_ssl_options, client_options
+from musicdrops.scheduler.schedule import BEAT_SCHEDULE
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"  # local state of a development checkout; never in production
+
+DEBUG = env_bool("DEBUG", False)
+
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Production settings refuse to start without it; for local development set DEBUG=1."
+        )
+    SECRET_KEY = "development-only-insecure-key-never-use-in-production"  # noqa: S105 (DEBUG only)
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
+CSRF_TRUSTED_ORIGINS = [SITE_URL]
+# Written into the beat heartbeat and the logs so a stale process can be told apart.
+RELEASE = env_str("HEROKU_RELEASE_VERSION") or env_str("SOURCE_VERSION") or env_str("RELEASE", "dev")
+
+INSTALLED_APPS = [
+    "musicdrops.accounts",
+    "musicdrops.front",
+    "musicdrops.ops",
+    "musicdrops.scheduler",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "musicdrops.urls"
+WSGI_APPLICATION = "musicdrops.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------
+# Persistent connections save a connect per request; health checks drop a
+# connection the server closed (e.g. a PostgreSQL restart) instead of failing
+# the next request with it.
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 600),
+        conn_health_checks=True,
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: broker, result backend, RedBeat and cache share one server -------
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+_REDIS_SSL = celery_ssl_options(REDIS_URL)
+# Heroku's smallest Redis plan accepts 20 connections in all. Every pool below
+# is bounded so web, beat and both workers fit (see tests/integration/test_connections.py).
+REDIS_DIRECT_MAX_CONNECTIONS = 2
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "musicdrops",
+        "OPTIONS": {
+            "max_connections": 2,
+            "socket_timeout": 5,
+            "socket_connect_timeout": 5,
+            **client_options(REDIS_URL),
+        },
+    }
+}
+
+# --- Celery (read by musicdrops/celery.py; the CELERY_ prefix is stripped) ---
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_USE_SSL = _REDIS_SSL  # Heroku: self-signed certificate (rediss://)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True  # a worker started before Redis waits for it
+CELERY_BROKER_POOL_LIMIT = 2  # producer connections per process: stays inside 20 connections
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # An unacknowledged message returns to the queue only after this long:
+    # it must exceed the longest task (CELERY_TASK_TIME_LIMIT) or a slow
+    # task would be handed to a second worker while the first still runs.
+    "visibility_timeout": 600,
+    "max_connections": 4,
+    "socket_timeout": 30,
+    "socket_connect_timeout": 5,
+    "health_check_interval": 25,
+}
+
+# JSON only: pickle lets a message run arbitrary code, and pickled objects
+# break when the code changes. Anything else is refused by the worker.
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_RESULT_ACCEPT_CONTENT = ["json"]
+
+# Late acknowledgement: a message is acked after its task finished, so a
+# worker that dies mid-task leaves it on the broker (tasks are idempotent).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a killed pool child requeues its task
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a busy worker doesn't hoard messages others could run
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True  # no twin run after redelivery
+# SIGTERM (a deploy): stop taking work, give running tasks 8 s, then requeue
+# what is left and exit — inside Heroku's 30 s grace and our own 10 s bar.
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = 8.0
+CELERY_WORKER_ENABLE_SOFT_SHUTDOWN_ON_IDLE = True
+# A stuck task is stopped instead of holding a worker (and its message) forever.
+CELERY_TASK_SOFT_TIME_LIMIT = 120
+CELERY_TASK_TIME_LIMIT = 150
+
+# Results fill Redis if nobody reads them: off unless a task asks for them,
+# and then they expire. Small Redis plans have 25 MB or less.
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_REDIS_BACKEND_USE_SSL = _REDIS_SSL
+CELERY_REDIS_MAX_CONNECTIONS = 2
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_EXPIRES = 3600
+CELERY_RESULT_EXTENDED = False
+
+# Two queues: "important" is what a person is waiting for, "regular" is bulk
+# work. Separate workers consume them, so a flood of bulk work never delays
+# a password reset. Tasks not listed in CELERY_TASK_ROUTES go to "regular".
+QUEUE_REGULAR = "regular"
+QUEUE_IMPORTANT = "important"
+CELERY_TASK_DEFAULT_QUEUE = QUEUE_REGULAR
+CELERY_TASK_QUEUES = [
+    Queue(QUEUE_REGULAR, Exchange(QUEUE_REGULAR), routing_key=QUEUE_REGULAR),
+    Queue(QUEUE_IMPORTANT, Exchange(QUEUE_IMPORTANT), routing_key=QUEUE_IMPORTANT),
+]
+CELERY_TASK_CREATE_MISSING_QUEUES = False  # a typo in a queue name fails loudly
+CELERY_TASK_ROUTES = {
+    "musicdrops.accounts.tasks.send_verification_email_task": {"queue": QUEUE_IMPORTANT},
+    "musicdrops.accounts.tasks.send_password_reset_email_task": {"queue": QUEUE_IMPORTANT},
+}
+# Keep a refused or undecodable message instead of dropping it (see musicdrops.lib.consumer).
+CELERY_WORKER_CONSUMER = "musicdrops.lib.consumer:Consumer"
+REJECTED_MESSAGES_KEY = "musicdrops:rejected-messages"
+REJECTED_MESSAGES_KEPT = 1000
+
+# The beat: RedBeat keeps the schedule in Redis (nothing on the ephemeral
+# filesystem) behind a lock, so a second beat cannot dispatch. The loop runs
+# every second and the lock expires 5 s after its holder stops renewing it:
+# a standby takes over within about 6 s of the active beat dying.
+CELERY_BEAT_SCHEDULER = "musicdrops.scheduler.beat:Scheduler"
+CELERY_BEAT_MAX_LOOP_INTERVAL = 1
+CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE  # every periodic job: musicdrops/scheduler/schedule.py
+CELERY_REDBEAT_REDIS_URL = REDIS_URL
+CELERY_REDBEAT_REDIS_USE_SSL = _REDIS_SSL
+CELERY_REDBEAT_LOCK_TIMEOUT = 5
+BEAT_HEARTBEAT_INTERVAL = 5
+BEAT_HEARTBEAT_TTL = 20  # a beat silent for this long is gone
+MUSIC_DROPS_CRON = env_str("MUSIC_DROPS_CRON", "0 7 * * *")
+
+# --- Email ------------------------------------------------------------------
+# EMAIL_URL picks the backend; with none, emails are printed to the console
+# (the worker's output in `make run`). An email provider's backend (e.g.
+# django-anymail) slots in as another MAILERS entry.
+MAILERS = {"default": mailer_config(env_str("EMAIL_URL", "console://"))}
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "MusicDrops <drops@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Accounts ---------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "front:dashboard"
+LOGOUT_REDIRECT_URL = "front:home"
+PASSWORD_RESET_TIMEOUT = 3 * 3600
+EMAIL_VERIFICATION_TIMEOUT = 7 * 24 * 3600
+# At most this many account emails (verification, reset) per address per hour:
+# a stranger cannot turn the forms into a way to flood someone's inbox.
+ACCOUNT_EMAILS_PER_HOUR = 5
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- Static files -------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed names can be cached forever; compressed copies are served as-is.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Security -------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+SECURE_CSP = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "frame-ancestors": ["'none'"],
+    "form-action": ["'self'"],
+    "base-uri": ["'none'"],
+    "object-src": ["'none'"],
+}
+if not DEBUG:
+    # Heroku's router terminates TLS and says so in X-Forwarded-Proto.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probes speak plain HTTP inside the platform
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+# --- Logging: one line per event on stdout, where every platform collects it ---
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["stdout"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

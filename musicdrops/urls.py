@@ -1,0 +1,9 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("musicdrops.front.urls")),
+    path("accounts/", include("musicdrops.accounts.urls")),
+    path("", include("musicdrops.ops.urls")),
+    path("admin/", admin.site.urls),
+]

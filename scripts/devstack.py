@@ -1,0 +1,180 @@
+"""`make run`: the whole app on one machine, from the same Procfile production uses.
+
+Prepares the database, loads the demo data once, starts a private Redis when
+none is configured, then runs every Procfile process type except `release`
+with its output prefixed by name. A process that crashes is restarted, as the
+platform would restart its dyno. Ctrl-C stops everything (SIGTERM, then
+SIGKILL after a grace period).
+"""
+
+import contextlib
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from musicdrops.lib import localredis  # noqa: E402
+
+DEMO_EMAIL = "demo@musicdrops.local"
+DEMO_PASSWORD = "listen-to-more-music"  # noqa: S105 (a local demo login)
+GRACE_SECONDS = 12
+COLOURS = ["36", "33", "35", "32", "34", "31"]
+
+
+def read_procfile(path: Path) -> dict[str, str]:
+    processes: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and ":" in line:
+            name, command = line.split(":", 1)
+            processes[name.strip()] = command.strip()
+    return processes
+
+
+class Runner:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.commands: dict[str, str] = {}
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.width = 8
+
+    def say(self, name: str, text: str, colour: str = "1") -> None:
+        with self.lock:
+            sys.stdout.write(f"\033[{colour}m{time.strftime('%H:%M:%S')} {name:<{self.width}}|\033[0m {text}\n")
+            sys.stdout.flush()
+
+    def add(self, name: str, command: str) -> None:
+        self.commands[name] = command
+        self.width = max(self.width, len(name))
+
+    def _spawn(self, name: str) -> None:
+        process = subprocess.Popen(
+            ["/bin/sh", "-c", self.commands[name]],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: signals reach its children too
+        )
+        self.processes[name] = process
+        colour = COLOURS[list(self.commands).index(name) % len(COLOURS)]
+        self.say(name, f"started (pid {process.pid}): {self.commands[name]}", colour)
+        threading.Thread(target=self._pump, args=(name, process, colour), daemon=True).start()
+
+    def _pump(self, name: str, process: subprocess.Popen[bytes], colour: str) -> None:
+        assert process.stdout is not None
+        for raw in process.stdout:
+            self.say(name, raw.decode("utf-8", "replace").rstrip(), colour)
+        code = process.wait()
+        if self.stopping.is_set():
+            self.say(name, f"exited ({code})", colour)
+            return
+        # Like the platform: a crashed process comes back, after a pause.
+        self.say(name, f"exited unexpectedly ({code}); restarting in 2 s", "31")
+        if not self.stopping.wait(2):
+            self._spawn(name)
+
+    def run(self) -> int:
+        for name in self.commands:
+            self._spawn(name)
+        signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
+        try:
+            while not self.stopping.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            self.stopping.set()
+        return self.stop()
+
+    def stop(self) -> int:
+        self.stopping.set()
+        self.say("system", "stopping every process (SIGTERM)")
+        for process in self.processes.values():
+            _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + GRACE_SECONDS
+        for name, process in self.processes.items():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.say("system", f"{name} still running after {GRACE_SECONDS} s: SIGKILL", "31")
+                _signal_group(process, signal.SIGKILL)
+                process.wait()
+        return 0
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def wait_for_web(url: str, runner: Runner) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not runner.stopping.is_set():
+        try:
+            urllib.request.urlopen(url + "/accounts/login/", timeout=1)
+        except OSError:
+            time.sleep(0.5)
+            continue
+        banner = [
+            "",
+            f"  MusicDrops is running at {url}",
+            f"  Demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}",
+            f"  Health: {url}/healthz    Emails are printed below by worker_important/worker_regular.",
+            "  Press Ctrl-C to stop.",
+            "",
+        ]
+        runner.say("system", "\n".join(banner), "1;32")
+        return
+
+
+def main() -> int:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("DEBUG", "1")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    port = env.setdefault("PORT", "8000")
+    env.setdefault("SITE_URL", f"http://localhost:{port}")
+    env.setdefault("EMAIL_URL", "console://")
+    # One gunicorn process and small pools are plenty on a laptop.
+    env.setdefault("WEB_CONCURRENCY", "1")
+
+    runner = Runner(env)
+    redis_process = None
+    if not env.get("REDIS_URL"):
+        redis_process, env["REDIS_URL"] = localredis.start(directory=ROOT / "var" / "redis")
+        runner.say("system", f"started a private Redis at {env['REDIS_URL']} (pid {redis_process.pid})")
+    try:
+        manage(env, "migrate", "--noinput")
+        marker = ROOT / "var" / ".demo-loaded"
+        if not marker.exists():
+            manage(env, "seed_demo", "--users", "20", "--demo-email", DEMO_EMAIL, "--demo-password", DEMO_PASSWORD)
+            marker.write_text("The demo data was loaded once; delete this file to load it again.\n")
+        for name, command in read_procfile(ROOT / "Procfile").items():
+            if name != "release":
+                runner.add(name, command)
+        threading.Thread(target=wait_for_web, args=(env["SITE_URL"], runner), daemon=True).start()
+        return runner.run()
+    except subprocess.CalledProcessError as error:
+        print(f"make run: {shlex.join(map(str, error.cmd))} failed ({error.returncode})", file=sys.stderr)
+        return 1
+    finally:
+        if redis_process is not None:
+            redis_process.terminate()
+            redis_process.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

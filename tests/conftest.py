@@ -1,0 +1,110 @@
+"""Test-run setup: every run gets its own Redis database and its own PostgreSQL database.
+
+The settings read the environment once, at import, so this module sets the
+environment before Django loads them (DJANGO_SETTINGS_MODULE is set here, not
+in pyproject.toml, for exactly that reason).
+"""
+
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+if "musicdrops.settings" in sys.modules:
+    raise pytest.UsageError("Unset DJANGO_SETTINGS_MODULE: the test run chooses its own Redis and database.")
+
+from musicdrops.lib import localredis  # imports no settings
+
+RUN_DIR = Path(tempfile.mkdtemp(prefix="musicdrops-test-"))
+RUN_ID = f"{os.getpid()}"
+_CLAIM_KEY = "musicdrops:test-run:db:{}"
+
+
+def _release_redis_database(base: redis.Redis, claimed: redis.Redis, number: int) -> None:
+    claimed.flushdb()
+    base.delete(_CLAIM_KEY.format(number))
+
+
+def _claim_redis_database(url: str) -> str:
+    """Reserve a database number on a shared Redis for this run (1..15), so two runs never meet."""
+    base = redis.Redis.from_url(url, socket_connect_timeout=5)
+    for number in range(1, 16):
+        if base.set(_CLAIM_KEY.format(number), RUN_ID, nx=True, ex=6 * 3600):
+            claimed = redis.Redis.from_url(url, db=number)
+            claimed.flushdb()
+
+            atexit.register(_release_redis_database, base, claimed, number)
+            prefix, _, _ = url.rpartition("/")
+            return f"{prefix}/{number}" if url.count("/") > 2 else f"{url}/{number}"
+    raise pytest.UsageError("All Redis databases 1..15 are claimed by other test runs.")
+
+
+def _redis_for_run() -> str:
+    url = os.environ.get("REDIS_URL")
+    if url:
+        return _claim_redis_database(url)
+    process, url = localredis.start(directory=RUN_DIR / "redis")
+    atexit.register(process.kill)
+    return url
+
+
+os.environ["REDIS_URL"] = _redis_for_run()
+os.environ["DEBUG"] = "1"
+os.environ.pop("EMAIL_URL", None)
+os.environ["DJANGO_SETTINGS_MODULE"] = "musicdrops.settings"
+atexit.register(shutil.rmtree, RUN_DIR, True)
+
+import django  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+django.setup()
+# Production serves hashed files from collectstatic's manifest (tested in
+# tests/ops/test_settings.py); the other tests use the source files directly.
+settings.STORAGES = {
+    **settings.STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+settings.STATIC_ROOT = RUN_DIR / "staticfiles"
+settings.STATIC_ROOT.mkdir()
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings() -> None:
+    """A test database of this run's own: a file for SQLite (worker processes share it), a unique name otherwise."""
+    from django.conf import settings
+
+    for alias, db in settings.DATABASES.items():
+        test = db.setdefault("TEST", {})
+        if db["ENGINE"].endswith("sqlite3"):
+            test["NAME"] = str(RUN_DIR / f"test-{alias}.sqlite3")
+        else:
+            test["NAME"] = f"test_{db['NAME']}_{RUN_ID}"
+
+
+@pytest.fixture
+def run_dir() -> Path:
+    return RUN_DIR
+
+
+@pytest.fixture
+def redis_client() -> Iterator[redis.Redis]:
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test starts with an empty Redis database (this run's own)."""
+    yield
+    from django.conf import settings
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()

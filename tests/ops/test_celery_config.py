@@ -1,0 +1,52 @@
+import pytest
+
+from musicdrops.celery import app
+
+
+@pytest.mark.parametrize(
+    ("task", "queue"),
+    [
+        ("musicdrops.accounts.tasks.send_verification_email_task", "important"),
+        ("musicdrops.accounts.tasks.send_password_reset_email_task", "important"),
+        ("musicdrops.accounts.tasks.clear_expired_sessions_task", "regular"),
+    ],
+)
+def test_tasks_are_routed_to_their_queue(task, queue):
+    assert app.amqp.router.route({}, task)["queue"].name == queue
+
+
+def test_every_routed_task_exists():
+    app.loader.import_default_modules()
+    for name in app.conf.task_routes:
+        assert name in app.tasks, name
+
+
+def test_every_periodic_task_exists_and_expires():
+    app.loader.import_default_modules()
+    for name, entry in app.conf.beat_schedule.items():
+        assert entry["task"] in app.tasks, name
+        assert entry["options"]["expires"] > 0, name
+
+
+def test_json_only_acks_late_and_results_off_by_default():
+    conf = app.conf
+    assert conf.accept_content == ["json"]
+    assert conf.result_accept_content == ["json"]
+    assert conf.task_serializer == conf.result_serializer == "json"
+    assert conf.task_acks_late
+    assert conf.task_reject_on_worker_lost
+    assert conf.worker_prefetch_multiplier == 1
+    assert conf.task_ignore_result
+    assert conf.result_expires == 3600
+
+
+def test_visibility_timeout_outlasts_every_task():
+    assert app.conf.broker_transport_options["visibility_timeout"] > 2 * app.conf.task_time_limit
+    assert app.conf.task_soft_time_limit < app.conf.task_time_limit
+
+
+def test_standby_beat_takes_over_within_ten_seconds():
+    lock_timeout = app.conf.redbeat_lock_timeout
+    interval = app.conf.beat_max_loop_interval
+    assert lock_timeout + interval <= 10
+    assert lock_timeout >= 3 * interval  # renewal has slack: no LockNotOwnedError on a slow tick
