@@ -16,6 +16,7 @@ lint: $(INSTALLED)
 	$(VENV)/bin/ruff format --check .
 	# The django-stubs plugin imports the settings: development ones will do.
 	DEBUG=1 $(VENV)/bin/mypy .
+	$(VENV)/bin/hadolint Dockerfile
 
 pytest: $(INSTALLED)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

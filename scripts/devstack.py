@@ -47,10 +47,14 @@ class Runner:
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.width = 8
+        self.colour = sys.stdout.isatty()
 
     def say(self, name: str, text: str, colour: str = "1") -> None:
+        prefix = f"{time.strftime('%H:%M:%S')} {name:<{self.width}}|"
+        if self.colour:
+            prefix = f"\033[{colour}m{prefix}\033[0m"
         with self.lock:
-            sys.stdout.write(f"\033[{colour}m{time.strftime('%H:%M:%S')} {name:<{self.width}}|\033[0m {text}\n")
+            sys.stdout.write(f"{prefix} {text}\n")
             sys.stdout.flush()
 
     def add(self, name: str, command: str) -> None:
@@ -158,10 +162,8 @@ def main() -> int:
         runner.say("system", f"started a private Redis at {env['REDIS_URL']} (pid {redis_process.pid})")
     try:
         manage(env, "migrate", "--noinput")
-        marker = ROOT / "var" / ".demo-loaded"
-        if not marker.exists():
-            manage(env, "seed_demo", "--users", "20", "--demo-email", DEMO_EMAIL, "--demo-password", DEMO_PASSWORD)
-            marker.write_text("The demo data was loaded once; delete this file to load it again.\n")
+        # Idempotent: the second run finds everything in place and adds nothing.
+        manage(env, "seed_demo", "--users", "20", "--demo-email", DEMO_EMAIL, "--demo-password", DEMO_PASSWORD)
         for name, command in read_procfile(ROOT / "Procfile").items():
             if name != "release":
                 runner.add(name, command)

@@ -1,8 +1,8 @@
 """A worker consumer that keeps the messages it refuses.
 
-Celery acknowledges (and so drops) a message it cannot decode — a pickled
-payload, which the JSON-only setting forbids, or plain garbage — so that it
-does not loop forever. We still refuse it, but first copy it to a capped
+Celery acknowledges (and so drops) a message it will not run — a pickled
+payload, which the JSON-only setting forbids, plain garbage, or a task this
+code does not know — so that it does not loop forever. We still refuse it, but first copy it to a capped
 Redis list where an operator can inspect it: nothing is lost silently.
 """
 
@@ -32,14 +32,33 @@ def keep_rejected_message(*, body: bytes | str, content_type: str, headers: dict
 
 
 class Consumer(CeleryConsumer):
-    def on_decode_error(self, message: Any, exc: Exception) -> None:
+    """Celery's consumer, keeping a copy of every message it will not run."""
+
+    def _keep(self, message: Any, reason: str) -> None:
         try:
             keep_rejected_message(
                 body=message.body,
                 content_type=message.content_type,
                 headers=dict(message.headers or {}),
-                error=f"{type(exc).__name__}: {exc}",
+                error=reason,
             )
         except Exception:
-            logger.exception("could not keep a rejected message; it is logged below")
+            logger.exception("could not keep a rejected message; Celery logs it below")
+
+    def on_decode_error(self, message: Any, exc: Exception) -> None:
+        self._keep(message, f"{type(exc).__name__}: {exc}")
         super().on_decode_error(message, exc)
+
+    def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
+        # A disallowed serializer (pickle) or a malformed task message.
+        self._keep(message, f"{type(exc).__name__}: {exc}")
+        super().on_invalid_task(body, message, exc)
+
+    def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
+        # A task this code does not have (renamed or removed in a deploy).
+        self._keep(message, f"unknown task: {exc}")
+        super().on_unknown_task(body, message, exc)
+
+    def on_unknown_message(self, body: Any, message: Any) -> None:
+        self._keep(message, "not a task message")
+        super().on_unknown_message(body, message)

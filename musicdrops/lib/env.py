@@ -11,18 +11,19 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+_FALSE = {"0", "false", "no", "off"}
 
 
 def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
+    # Empty counts as unset: platforms (and app.json forms) leave optional variables blank.
+    return os.environ.get(name) or default
 
 
 def env_bool(name: str, default: bool = False) -> bool:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
+    raw = os.environ.get(name, "")
     value = raw.strip().lower()
+    if not value:
+        return default
     if value in _TRUE:
         return True
     if value in _FALSE:
@@ -31,8 +32,8 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 
 def env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
+    raw = os.environ.get(name, "").strip()
+    if not raw:
         return default
     try:
         return int(raw)
@@ -41,8 +42,8 @@ def env_int(name: str, default: int) -> int:
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
-    raw = os.environ.get(name)
-    if raw is None:
+    raw = os.environ.get(name, "")
+    if not raw.strip():
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
 
@@ -59,7 +60,7 @@ def mailer_config(url: str) -> dict[str, Any]:
     scheme = parts.scheme.lower()
     backends = "django.core.mail.backends."
     if scheme == "console":
-        return {"BACKEND": backends + "console.EmailBackend"}
+        return {"BACKEND": "musicdrops.lib.mail.ReadableConsoleBackend"}
     if scheme == "file":
         return {"BACKEND": backends + "filebased.EmailBackend", "OPTIONS": {"file_path": unquote(parts.path)}}
     if scheme == "locmem":

@@ -82,3 +82,12 @@ def test_corrupt_heartbeat_keys_are_ignored(client, redis_client):
     beat("active")
 
     assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8000", "10.1.2.3", "not-an-allowed-host.example"])
+def test_probes_by_any_host_name_get_an_answer(client, host, settings):
+    settings.ALLOWED_HOSTS = ["musicdrops.example.com"]
+    beat("active")
+
+    assert client.get("/healthz", HTTP_HOST=host).status_code == 200
+    assert client.get("/", HTTP_HOST=host).status_code == 400

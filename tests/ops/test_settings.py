@@ -99,7 +99,7 @@ def test_smtp_email_url(url, expected):
 
 
 def test_console_email_url():
-    assert mailer_config("console://") == {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    assert mailer_config("console://") == {"BACKEND": "musicdrops.lib.mail.ReadableConsoleBackend"}
 
 
 @pytest.mark.parametrize("url", ["http://mail.example.com", "smtp://", "smtp://host:notaport"])
@@ -108,3 +108,20 @@ def test_bad_email_url_is_a_clear_configuration_error(url):
 
     with pytest.raises(ImproperlyConfigured, match="EMAIL_URL"):
         mailer_config(url)
+
+
+def test_blank_optional_variables_mean_the_default():
+    result = run_django(
+        "from django.conf import settings as s; print(s.MAILERS['default']['BACKEND'], s.MUSIC_DROPS_CRON)",
+        **{**PRODUCTION, "EMAIL_URL": "", "MUSIC_DROPS_CRON": "", "ALLOWED_HOSTS": "x.example.com"},
+    )
+
+    assert result.stdout.split() == ["musicdrops.lib.mail.ReadableConsoleBackend", "0", "7", "*", "*", "*"], (
+        result.stderr
+    )
+
+
+def test_blank_secret_key_is_as_good_as_none():
+    result = run_django("", **{**PRODUCTION, "SECRET_KEY": ""})
+
+    assert "SECRET_KEY is not set" in result.stderr

@@ -1,0 +1,104 @@
+"""Run the app's real processes (from the Procfile's own command lines) in tests."""
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def procfile() -> dict[str, str]:
+    entries = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if ":" in line and not line.startswith("#"):
+            name, command = line.split(":", 1)
+            entries[name.strip()] = command.strip()
+    return entries
+
+
+def database_url() -> str:
+    """The URL of the test database this test run uses, for child processes."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DEBUG": "1",
+        "REDIS_URL": settings.REDIS_URL,
+        "DATABASE_URL": database_url(),
+        "PYTHONUNBUFFERED": "1",
+        "EMAIL_URL": "console://",
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.update(extra)
+    return env
+
+
+class Process:
+    """A child process in its own process group, its output in a file."""
+
+    def __init__(self, name: str, command: str, env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.command = command
+        self.log_path = log_dir / f"{name}-{time.monotonic_ns()}.log"
+        self._log = self.log_path.open("wb")
+        self.popen = subprocess.Popen(
+            ["/bin/sh", "-c", command],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for(self, text: str, timeout: float = 60) -> None:
+        wait_until(lambda: text in self.output(), timeout, f"{self.name} to print {text!r}", self)
+
+    def send_signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, sig)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> float:
+        """Signal the whole group; return the seconds it took to exit (SIGKILL after ``timeout``)."""
+        started = time.monotonic()
+        self.send_signal(sig)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.send_signal(signal.SIGKILL)
+            self.popen.wait(10)
+        self._log.close()
+        return time.monotonic() - started
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str, *watch: Process) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        for process in watch:
+            if process.popen.poll() is not None:
+                raise AssertionError(f"{process.name} exited while waiting for {what}:\n{process.output()[-3000:]}")
+        if time.monotonic() > deadline:
+            logs = "\n".join(f"--- {p.name}\n{p.output()[-3000:]}" for p in watch)
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{logs}")
+        time.sleep(0.05)
