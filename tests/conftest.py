@@ -108,3 +108,11 @@ def _clean_redis(request: pytest.FixtureRequest) -> Iterator[None]:
     from django.conf import settings
 
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
+
+
+def pytest_report_header() -> list[str]:
+    db = settings.DATABASES["default"]
+    return [
+        f"database: {db['ENGINE'].rsplit('.', 1)[-1]} ({db.get('HOST') or db['NAME']})",
+        f"redis: {settings.REDIS_URL}",
+    ]
