@@ -4,10 +4,12 @@
 # same image with the command overridden by the Procfile line, for example:
 #   docker run IMAGE python manage.py migrate --noinput          # release (before new web/workers start)
 #   docker run IMAGE celery -A musicdrops beat --loglevel INFO   # beat (RedBeat's lock makes a second one idle)
-#   docker run IMAGE sh -c 'exec celery -A musicdrops worker --queues regular ...'    # worker_regular
-#   docker run IMAGE sh -c 'exec celery -A musicdrops worker --queues important ...'  # worker_important
-# The worker lines use ${VAR:-default}, which only a shell expands; `exec` makes
-# celery replace the shell, so SIGTERM reaches it and its soft shutdown runs.
+#   docker run IMAGE bash -c 'exec env REMAP_SIGTERM=SIGQUIT celery -A musicdrops worker --queues regular ...'
+#   docker run IMAGE bash -c 'exec env REMAP_SIGTERM=SIGQUIT celery -A musicdrops worker --queues important ...'
+# (the full worker lines are in the Procfile). They use ${VAR:-default}, which only a
+# shell expands; `exec` makes celery replace the shell, so SIGTERM reaches it, and
+# REMAP_SIGTERM turns it into Celery's soft-then-cold shutdown (running tasks get 5 s,
+# then are requeued) instead of a warm shutdown that waits for them however long.
 # Configuration comes from the environment, as on Heroku
 # (SECRET_KEY, ALLOWED_HOSTS, SITE_URL, DATABASE_URL, REDIS_URL, ...: see app.json).
 

@@ -144,10 +144,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a killed pool child requeues its task
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a busy worker doesn't hoard messages others could run
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True  # no twin run after redelivery
-# SIGTERM (a deploy): stop taking work, give running tasks 8 s, then requeue
-# what is left and exit — inside Heroku's 30 s grace and our own 10 s bar.
-CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = 8.0
-CELERY_WORKER_ENABLE_SOFT_SHUTDOWN_ON_IDLE = True
+# SIGTERM (a deploy; the Procfile remaps it to a cold shutdown): stop taking
+# work, give running tasks 5 s, then cancel and requeue what is left and exit —
+# inside Heroku's 30 s grace and our own 10 s bar. An idle worker exits at once.
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = 5.0
+CELERY_WORKER_ENABLE_SOFT_SHUTDOWN_ON_IDLE = False
 # A stuck task is stopped instead of holding a worker (and its message) forever.
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 150

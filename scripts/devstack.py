@@ -63,7 +63,7 @@ class Runner:
 
     def _spawn(self, name: str) -> None:
         process = subprocess.Popen(
-            ["/bin/sh", "-c", self.commands[name]],
+            ["bash", "-c", self.commands[name]],  # as on Heroku
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.PIPE,

@@ -56,8 +56,9 @@ class Process:
         self.command = command
         self.log_path = log_dir / f"{name}-{time.monotonic_ns()}.log"
         self._log = self.log_path.open("wb")
+        # Like Heroku: bash runs the Procfile line, and replaces itself with the one command in it.
         self.popen = subprocess.Popen(
-            ["/bin/sh", "-c", command],
+            ["bash", "-c", command],
             cwd=ROOT,
             env=env,
             stdout=self._log,
@@ -79,17 +80,34 @@ class Process:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, sig)
 
+    def group_alive(self) -> bool:
+        """Whether any live (non-zombie) process is left in this process's group, children included."""
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # the process ended while we looked
+            state, pgrp = fields[0], int(fields[2])
+            if pgrp == self.pid and state != "Z":
+                return True
+        return False
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> float:
-        """Signal the whole group; return the seconds it took to exit (SIGKILL after ``timeout``)."""
+        """Signal the whole group, as a platform does; return the seconds until every process in it is gone.
+
+        Whatever is left after ``timeout`` is killed (SIGKILL), as the platform would.
+        """
         started = time.monotonic()
         self.send_signal(sig)
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
+        deadline = started + timeout
+        while (self.popen.poll() is None or self.group_alive()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        elapsed = time.monotonic() - started
+        if self.popen.poll() is None or self.group_alive():
             self.send_signal(signal.SIGKILL)
             self.popen.wait(10)
         self._log.close()
-        return time.monotonic() - started
+        return elapsed
 
 
 def wait_until(condition: Callable[[], object], timeout: float, what: str, *watch: Process) -> None:

@@ -26,7 +26,7 @@ def test_make_run_brings_up_every_process_and_a_newcomer_can_sign_up_verify_and_
     port = free_port()
     site = f"http://127.0.0.1:{port}"
     stack = start_process(
-        "devstack", command=f"exec {sys.executable} scripts/devstack.py", PORT=str(port), SITE_URL=site, REDIS_URL=""
+        "devstack", command=f"{sys.executable} scripts/devstack.py", PORT=str(port), SITE_URL=site, REDIS_URL=""
     )
     stack.wait_for("MusicDrops is running at", timeout=120)
     output = stack.output()

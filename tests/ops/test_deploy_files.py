@@ -131,7 +131,9 @@ def test_procfile_declares_every_process_type():
 def test_each_worker_consumes_only_the_queue_it_is_named_for(process, queue):
     command = procfile()[process]
 
-    assert shlex.split(command)[:4] == ["celery", "-A", "musicdrops", "worker"]
+    # Heroku signals every process of a dyno with SIGTERM: the worker must treat it as a cold
+    # shutdown (soft shutdown first, then requeue), not a warm one that waits for tasks forever.
+    assert shlex.split(command)[:5] == ["REMAP_SIGTERM=SIGQUIT", "celery", "-A", "musicdrops", "worker"]
     assert worker_queues(command) == [queue]
     assert process == f"worker_{queue}"
 
