@@ -116,7 +116,7 @@ CACHES = {
 }
 
 # --- Celery (read by musicdrops/celery.py; the CELERY_ prefix is stripped) ---
-CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_URL = REDIS_URL  # one Redis for everything: one add-on, one connection budget
 CELERY_BROKER_USE_SSL = _REDIS_SSL  # Heroku: self-signed certificate (rediss://)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True  # a worker started before Redis waits for it
 CELERY_BROKER_POOL_LIMIT = 2  # producer connections per process: stays inside 20 connections
@@ -140,7 +140,7 @@ CELERY_RESULT_ACCEPT_CONTENT = ["json"]
 
 # Late acknowledgement: a message is acked after its task finished, so a
 # worker that dies mid-task leaves it on the broker (tasks are idempotent).
-CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves the message for another
 CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a killed pool child requeues its task
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a busy worker doesn't hoard messages others could run
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True  # no twin run after redelivery
@@ -155,19 +155,19 @@ CELERY_TASK_TIME_LIMIT = 150
 
 # Results fill Redis if nobody reads them: off unless a task asks for them,
 # and then they expire. Small Redis plans have 25 MB or less.
-CELERY_RESULT_BACKEND = REDIS_URL
-CELERY_REDIS_BACKEND_USE_SSL = _REDIS_SSL
-CELERY_REDIS_MAX_CONNECTIONS = 2
-CELERY_TASK_IGNORE_RESULT = True
-CELERY_RESULT_EXPIRES = 3600
-CELERY_RESULT_EXTENDED = False
+CELERY_RESULT_BACKEND = REDIS_URL  # only for results someone reads (task status polling)
+CELERY_REDIS_BACKEND_USE_SSL = _REDIS_SSL  # Heroku: self-signed certificate
+CELERY_REDIS_MAX_CONNECTIONS = 2  # result-backend pool per process: inside 20 connections
+CELERY_TASK_IGNORE_RESULT = True  # unread results filled the 25 MB plan once; opt in per task
+CELERY_RESULT_EXPIRES = 3600  # stored results are gone after an hour, read or not
+CELERY_RESULT_EXTENDED = False  # no task arguments copied into results: smaller, and no personal data
 
 # Two queues: "important" is what a person is waiting for, "regular" is bulk
 # work. Separate workers consume them, so a flood of bulk work never delays
 # a password reset. Tasks not listed in CELERY_TASK_ROUTES go to "regular".
 QUEUE_REGULAR = "regular"
 QUEUE_IMPORTANT = "important"
-CELERY_TASK_DEFAULT_QUEUE = QUEUE_REGULAR
+CELERY_TASK_DEFAULT_QUEUE = QUEUE_REGULAR  # unrouted work never lands on the important queue
 CELERY_TASK_QUEUES = [
     Queue(QUEUE_REGULAR, Exchange(QUEUE_REGULAR), routing_key=QUEUE_REGULAR),
     Queue(QUEUE_IMPORTANT, Exchange(QUEUE_IMPORTANT), routing_key=QUEUE_IMPORTANT),
@@ -178,7 +178,7 @@ CELERY_TASK_ROUTES = {
     "musicdrops.accounts.tasks.send_password_reset_email_task": {"queue": QUEUE_IMPORTANT},
 }
 # Keep a refused or undecodable message instead of dropping it (see musicdrops.lib.consumer).
-CELERY_WORKER_CONSUMER = "musicdrops.lib.consumer:Consumer"
+CELERY_WORKER_CONSUMER = "musicdrops.lib.consumer:Consumer"  # refused messages are kept, not dropped
 REJECTED_MESSAGES_KEY = "musicdrops:rejected-messages"
 REJECTED_MESSAGES_KEPT = 1000
 
@@ -186,12 +186,12 @@ REJECTED_MESSAGES_KEPT = 1000
 # filesystem) behind a lock, so a second beat cannot dispatch. The loop runs
 # every second and the lock expires 5 s after its holder stops renewing it:
 # a standby takes over within about 6 s of the active beat dying.
-CELERY_BEAT_SCHEDULER = "musicdrops.scheduler.beat:Scheduler"
-CELERY_BEAT_MAX_LOOP_INTERVAL = 1
+CELERY_BEAT_SCHEDULER = "musicdrops.scheduler.beat:Scheduler"  # RedBeat + heartbeat: no file, a lock
+CELERY_BEAT_MAX_LOOP_INTERVAL = 1  # the lock is renewed every second
 CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE  # every periodic job: musicdrops/scheduler/schedule.py
 CELERY_REDBEAT_REDIS_URL = REDIS_URL
-CELERY_REDBEAT_REDIS_USE_SSL = _REDIS_SSL
-CELERY_REDBEAT_LOCK_TIMEOUT = 5
+CELERY_REDBEAT_REDIS_USE_SSL = _REDIS_SSL  # RedBeat verifies certificates unless told not to
+CELERY_REDBEAT_LOCK_TIMEOUT = 5  # a dead beat's lock frees in 5 s (default: 25 minutes)
 BEAT_HEARTBEAT_INTERVAL = 5
 BEAT_HEARTBEAT_TTL = 20  # a beat silent for this long is gone
 MUSIC_DROPS_CRON = env_str("MUSIC_DROPS_CRON", "0 7 * * *")
