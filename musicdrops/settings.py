@@ -12,6 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
+from musicdrops import __version__
 from musicdrops.lib.env import env_bool, env_int, env_list, env_str, mailer_config
 from musicdrops.lib.redis import celery_ssl_options, client_options
 from musicdrops.scheduler.schedule import BEAT_SCHEDULE
@@ -37,6 +38,7 @@ RELEASE = env_str("HEROKU_RELEASE_VERSION") or env_str("SOURCE_VERSION") or env_
 
 INSTALLED_APPS = [
     "musicdrops.accounts",
+    "musicdrops.catalog",
     "musicdrops.front",
     "musicdrops.ops",
     "musicdrops.scheduler",
@@ -195,6 +197,16 @@ CELERY_REDBEAT_LOCK_TIMEOUT = 5  # a dead beat's lock frees in 5 s (default: 25 
 BEAT_HEARTBEAT_INTERVAL = 5
 BEAT_HEARTBEAT_TTL = 20  # a beat silent for this long is gone
 MUSIC_DROPS_CRON = env_str("MUSIC_DROPS_CRON", "0 7 * * *")
+
+# --- Upstream music services ---------------------------------------------------
+MUSICBRAINZ_URL = env_str("MUSICBRAINZ_URL", "https://musicbrainz.org/ws/2").rstrip("/")
+LISTENBRAINZ_URL = env_str("LISTENBRAINZ_URL", "https://api.listenbrainz.org").rstrip("/")
+# MusicBrainz blocks generic User-Agents: name the app, its version and a contact.
+MUSICBRAINZ_USER_AGENT = f"MusicDrops/{__version__} ( {SITE_URL} )"
+# MusicBrainz allows about one request per second per client IP; every
+# process shares this budget through Redis (musicdrops.lib.ratelimit).
+MUSICBRAINZ_REQUESTS_PER_SECOND = 1.0
+UPSTREAM_TIMEOUT = 10  # seconds per HTTP request
 
 # --- Email ------------------------------------------------------------------
 # EMAIL_URL picks the backend; with none, emails are printed to the console

@@ -1,0 +1,138 @@
+"""Artists, their release groups, who follows whom, and what kinds of release each person wants."""
+
+import datetime as dt
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class DatePrecision(models.TextChoices):
+    DAY = "day", "day"
+    MONTH = "month", "month"
+    YEAR = "year", "year"
+    UNKNOWN = "unknown", "unknown"
+
+
+class Artist(models.Model):
+    mbid = models.UUIDField("MusicBrainz id", unique=True)
+    name = models.CharField(max_length=500)
+    sort_name = models.CharField(max_length=500, blank=True)
+    disambiguation = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # Null until the first sync; the periodic sync takes the stalest first.
+    synced_at = models.DateTimeField(null=True, blank=True)
+    # A lease: whoever set it is fetching this artist until then. A second
+    # dispatch of the sync skips leased artists instead of fetching them twice.
+    sync_leased_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes: ClassVar = [models.Index(fields=["synced_at"], name="catalog_artist_synced_at")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.disambiguation})" if self.disambiguation else self.name
+
+
+class ReleaseGroup(models.Model):
+    """An album, EP, single... as MusicBrainz groups its releases."""
+
+    mbid = models.UUIDField("MusicBrainz id", unique=True)
+    artists = models.ManyToManyField(Artist, related_name="release_groups")
+    title = models.CharField(max_length=1000)
+    primary_type = models.CharField(max_length=32, blank=True)  # Album, Single, EP, Broadcast, Other or ""
+    secondary_types = models.JSONField(default=list, blank=True)  # ["Live", "Compilation", ...]
+    # The first day the date can mean ("2024" -> 2024-01-01) plus its real
+    # precision, so "2024" is never shown or treated as "January 1st".
+    first_release_date = models.DateField(null=True, blank=True)
+    date_precision = models.CharField(max_length=8, choices=DatePrecision.choices, default=DatePrecision.UNKNOWN)
+    # Our preference kind (album, ep, single, live, compilation, remix, other), derived
+    # from the two type fields by release_kind(); stored so feeds filter in SQL.
+    kind = models.CharField(max_length=12, default="other")
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    # Set when it disappeared upstream (deleted, or merged into another we could not match).
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes: ClassVar = [
+            models.Index(fields=["first_release_date"], name="catalog_rg_release_date"),
+            models.Index(fields=["first_seen_at"], name="catalog_rg_first_seen"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def release_date_display(self) -> str:
+        date = self.first_release_date
+        if date is None:
+            return "date unknown"
+        if self.date_precision == DatePrecision.YEAR:
+            return f"{date.year}"
+        if self.date_precision == DatePrecision.MONTH:
+            return date.strftime("%B %Y")
+        return date.strftime("%B %-d, %Y")
+
+
+RELEASE_KINDS = ("album", "ep", "single", "live", "compilation", "remix", "other")
+
+
+def release_kind(primary_type: str, secondary_types: list[str]) -> str:
+    """Map MusicBrainz types to one preference: secondary types win (a live album is "live")."""
+    secondary = {t.lower() for t in secondary_types}
+    for kind in ("live", "compilation", "remix"):
+        if kind in secondary:
+            return kind
+    if secondary:  # soundtrack, interview, DJ-mix, demo, ...
+        return "other"
+    primary = (primary_type or "").lower()
+    return primary if primary in {"album", "ep", "single"} else "other"
+
+
+class Follow(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="follows")
+    artist = models.ForeignKey(Artist, on_delete=models.CASCADE, related_name="follows")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints: ClassVar = [models.UniqueConstraint(fields=["user", "artist"], name="catalog_follow_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} follows {self.artist_id}"
+
+
+class ReleasePreferences(models.Model):
+    """Which kinds of release a user wants to hear about. No row means the defaults."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="release_preferences")
+    album = models.BooleanField(default=True)
+    ep = models.BooleanField("EP", default=True)
+    single = models.BooleanField(default=True)
+    live = models.BooleanField(default=False)
+    compilation = models.BooleanField(default=False)
+    remix = models.BooleanField(default=False)
+    other = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"release preferences of {self.user_id}"
+
+    def wanted_kinds(self) -> list[str]:
+        return [kind for kind in RELEASE_KINDS if getattr(self, kind)]
+
+
+DEFAULT_KINDS = ReleasePreferences().wanted_kinds()
+
+
+def parse_partial_date(value: str | None) -> tuple[dt.date | None, str]:
+    """MusicBrainz dates are "YYYY-MM-DD", "YYYY-MM", "YYYY" or "": keep the precision."""
+    value = (value or "").strip()
+    try:
+        if len(value) == 10:
+            return dt.date.fromisoformat(value), DatePrecision.DAY
+        if len(value) == 7:
+            return dt.date(int(value[:4]), int(value[5:7]), 1), DatePrecision.MONTH
+        if len(value) == 4:
+            return dt.date(int(value), 1, 1), DatePrecision.YEAR
+    except ValueError:
+        pass
+    return None, DatePrecision.UNKNOWN
