@@ -94,6 +94,15 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Development: web, beat and two workers write to one file. WAL lets
+    # readers and a writer work at once; IMMEDIATE takes the write lock at
+    # BEGIN (no deadlock upgrading a read); writers queue up for 20 s.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: broker, result backend, RedBeat and cache share one server -------
@@ -178,6 +187,7 @@ CELERY_TASK_CREATE_MISSING_QUEUES = False  # a typo in a queue name fails loudly
 CELERY_TASK_ROUTES = {
     "musicdrops.accounts.tasks.send_verification_email_task": {"queue": QUEUE_IMPORTANT},
     "musicdrops.accounts.tasks.send_password_reset_email_task": {"queue": QUEUE_IMPORTANT},
+    "musicdrops.catalog.tasks.sync_artist_now_task": {"queue": QUEUE_IMPORTANT},
 }
 # Keep a refused or undecodable message instead of dropping it (see musicdrops.lib.consumer).
 CELERY_WORKER_CONSUMER = "musicdrops.lib.consumer:Consumer"  # refused messages are kept, not dropped

@@ -4,6 +4,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("musicdrops.front.urls")),
     path("accounts/", include("musicdrops.accounts.urls")),
+    path("library/", include("musicdrops.catalog.urls")),
     path("", include("musicdrops.ops.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -15,6 +15,17 @@ class DatePrecision(models.TextChoices):
     UNKNOWN = "unknown", "unknown"
 
 
+KIND_CHOICES = [
+    ("album", "Album"),
+    ("ep", "EP"),
+    ("single", "Single"),
+    ("live", "Live"),
+    ("compilation", "Compilation"),
+    ("remix", "Remix"),
+    ("other", "Other"),
+]
+
+
 class Artist(models.Model):
     mbid = models.UUIDField("MusicBrainz id", unique=True)
     name = models.CharField(max_length=500)
@@ -48,7 +59,7 @@ class ReleaseGroup(models.Model):
     date_precision = models.CharField(max_length=8, choices=DatePrecision.choices, default=DatePrecision.UNKNOWN)
     # Our preference kind (album, ep, single, live, compilation, remix, other), derived
     # from the two type fields by release_kind(); stored so feeds filter in SQL.
-    kind = models.CharField(max_length=12, default="other")
+    kind = models.CharField(max_length=12, choices=KIND_CHOICES, default="other")
     first_seen_at = models.DateTimeField(default=timezone.now)
     # Set when it disappeared upstream (deleted, or merged into another we could not match).
     removed_at = models.DateTimeField(null=True, blank=True)
@@ -136,3 +147,41 @@ def parse_partial_date(value: str | None) -> tuple[dt.date | None, str]:
     except ValueError:
         pass
     return None, DatePrecision.UNKNOWN
+
+
+class ImportJob(models.Model):
+    """Following many artists at once, from ListenBrainz or a pasted list.
+
+    The work runs in a task (matching names is one rate-limited MusicBrainz
+    search each); this row is where its outcome waits for the user.
+    """
+
+    class Source(models.TextChoices):
+        LISTENBRAINZ = "listenbrainz", "ListenBrainz"
+        NAMES = "names", "list of names"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "waiting"
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="import_jobs")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    # The ListenBrainz user name, or the pasted names, one per line.
+    query = models.TextField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    message = models.CharField(max_length=500, blank=True)
+    # A lease like Artist.sync_leased_until: a second delivery of the task waits its turn.
+    leased_until = models.DateTimeField(null=True, blank=True)
+    # {"pending": [names still to match], "followed": [names], "not_found": [names],
+    #  "ambiguous": [{"name", "candidates": [{"mbid", "name", "disambiguation"}]}]}
+    outcome = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering: ClassVar = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_display()} import for {self.user_id}"

@@ -1,6 +1,12 @@
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
+
+from musicdrops.accounts.models import User
+from musicdrops.catalog import selectors
+from musicdrops.catalog.models import Follow
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -11,4 +17,10 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "front/dashboard.html")
+    assert isinstance(request.user, User)
+    feed = selectors.feed_for_user(user=request.user, today=timezone.localdate())
+    page = Paginator(feed, 25).get_page(request.GET.get("page"))
+    following = Follow.objects.filter(user=request.user).count()
+    return render(
+        request, "front/dashboard.html", {"page": page, "following": following, "today": timezone.localdate()}
+    )

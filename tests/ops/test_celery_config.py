@@ -15,12 +15,14 @@ def test_tasks_are_routed_to_their_queue(task, queue):
     assert app.amqp.router.route({}, task)["queue"].name == queue
 
 
+@pytest.mark.django_db  # importing the tasks runs Django's model checks, which ask the database
 def test_every_routed_task_exists():
     app.loader.import_default_modules()
     for name in app.conf.task_routes:
         assert name in app.tasks, name
 
 
+@pytest.mark.django_db
 def test_every_periodic_task_exists_and_expires():
     app.loader.import_default_modules()
     for name, entry in app.conf.beat_schedule.items():

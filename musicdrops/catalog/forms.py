@@ -1,0 +1,36 @@
+from django import forms
+
+from musicdrops.catalog.models import RELEASE_KINDS
+
+KIND_LABELS = {
+    "album": "Albums",
+    "ep": "EPs",
+    "single": "Singles",
+    "live": "Live recordings",
+    "compilation": "Compilations",
+    "remix": "Remixes",
+    "other": "Everything else (soundtracks, broadcasts, …)",
+}
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(label="Artist name", max_length=200, strip=True)
+
+
+class ListenBrainzImportForm(forms.Form):
+    username = forms.CharField(label="ListenBrainz user name", max_length=64, strip=True)
+
+
+class NamesImportForm(forms.Form):
+    names = forms.CharField(
+        label="Artist names, one per line", widget=forms.Textarea(attrs={"rows": 8}), max_length=50_000
+    )
+
+
+class PreferencesForm(forms.Form):
+    kinds = forms.MultipleChoiceField(
+        label="Tell me about",
+        choices=[(kind, KIND_LABELS[kind]) for kind in RELEASE_KINDS],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )

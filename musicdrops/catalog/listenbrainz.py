@@ -1,0 +1,213 @@
+"""ListenBrainz listening statistics: whom a user listens to most, to suggest artists to follow.
+
+Statistics need no API key. ListenBrainz rate-limits per client and says how
+long to wait in ``X-RateLimit-Reset-In``; the few calls we make (one per user
+who asks for suggestions) don't need a shared budget like MusicBrainz's, so
+this client simply waits and retries.
+"""
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from django.conf import settings
+
+from musicdrops.catalog.musicbrainz import canonical_mbid
+
+logger = logging.getLogger(__name__)
+
+RANGES = frozenset(
+    {
+        "this_week",
+        "this_month",
+        "this_year",
+        "week",
+        "month",
+        "quarter",
+        "year",
+        "half_yearly",
+        "all_time",
+    }
+)
+MAX_COUNT = 1000  # ListenBrainz's own cap for one page of statistics
+MAX_USER_NAME_LENGTH = 64
+MAX_RESET_IN = 60.0  # waiting longer than this inside one request is worse than failing it
+BACKOFF_FIRST = 1.0
+BACKOFF_MAX = 30.0
+MAX_BAD_BODIES = 3  # an unreadable 200 is retried twice, then it's a real problem
+
+_TRANSIENT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
+class ListenBrainzError(Exception):
+    """ListenBrainz could not be used: still failing after retries, refused the request, or answered nonsense."""
+
+
+class StatsNotReady(ListenBrainzError):
+    """The user exists but ListenBrainz has not computed their statistics yet (HTTP 204); try again another day."""
+
+
+class UnknownListenBrainzUser(ListenBrainzError):
+    """No such ListenBrainz user (HTTP 404), or a name that cannot be one."""
+
+
+class _BadBody(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class TopArtist:
+    mbid: str | None  # None when ListenBrainz could not match the name to a MusicBrainz artist
+    name: str
+    listen_count: int
+
+
+class ListenBrainzClient:
+    """One client per unit of work: it holds a ``requests.Session`` and is not thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        user_agent: str,
+        timeout: float = 10,
+        max_attempts: int = 4,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.base_url = base_url.rstrip("/")
+        self.user_agent = user_agent
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.session = session if session is not None else requests.Session()
+        self._sleep = sleep
+        self.requests_made = 0  # HTTP requests sent, retries included
+
+    def top_artists(self, user_name: str, *, count: int = 100, range_: str = "all_time") -> list[TopArtist]:
+        """The user's most listened artists over ``range_``, most listened first."""
+        if range_ not in RANGES:
+            raise ValueError(f"unknown statistics range {range_!r}; one of {sorted(RANGES)}")
+        if not user_name.strip() or len(user_name) > MAX_USER_NAME_LENGTH or "/" in user_name:
+            # Such a name would change the URL's meaning (or be refused): it is no user of theirs.
+            raise UnknownListenBrainzUser(f"not a ListenBrainz user name: {user_name!r}")
+        count = min(max(count, 1), MAX_COUNT)
+        path = f"1/stats/user/{quote(user_name, safe='')}/artists"
+        return self._get(path, {"range": range_, "count": count}, user_name)
+
+    def _get(self, path: str, params: dict[str, str | int], user_name: str) -> list[TopArtist]:
+        url = f"{self.base_url}/{path}"
+        headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
+        bad_bodies = 0
+        problem = ""
+        for attempt in range(1, self.max_attempts + 1):
+            self.requests_made += 1
+            delay = min(BACKOFF_FIRST * 2 ** (attempt - 1), BACKOFF_MAX)
+            try:
+                response = self.session.get(url, params=params, headers=headers, timeout=self.timeout)
+            except _TRANSIENT_ERRORS as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            except requests.RequestException as exc:
+                raise ListenBrainzError(f"GET {url} failed: {exc}") from exc
+            else:
+                status = response.status_code
+                if status == 200:
+                    try:
+                        return _parse_top_artists(json.loads(response.content))
+                    except ValueError as exc:
+                        bad_bodies += 1
+                        problem = f"unusable body ({exc})"
+                        if bad_bodies >= MAX_BAD_BODIES:
+                            break
+                elif status == 204:
+                    raise StatsNotReady(f"ListenBrainz has no statistics for {user_name!r} yet")
+                elif status == 404:
+                    raise UnknownListenBrainzUser(f"no ListenBrainz user {user_name!r}")
+                elif status == 429:
+                    problem = "HTTP 429"
+                    reset_in = _seconds(response.headers.get("X-RateLimit-Reset-In"))
+                    if reset_in is not None:
+                        delay = reset_in
+                        problem += f", X-RateLimit-Reset-In {reset_in:g} s"
+                elif status >= 500:
+                    problem = f"HTTP {status}"
+                else:  # 400 (a bad range or count) and the like: the same request will fail again
+                    raise ListenBrainzError(f"GET {response.url}: HTTP {status} {response.text[:200]!r}")
+            if attempt < self.max_attempts:
+                logger.warning(
+                    "ListenBrainz GET %s: %s; retry %d of %d in %.1f s",
+                    path,
+                    problem,
+                    attempt,
+                    self.max_attempts - 1,
+                    delay,
+                )
+                if delay > 0:
+                    self._sleep(delay)
+        raise ListenBrainzError(f"GET {url} failed after {attempt} attempts: {problem}")
+
+
+def _seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RESET_IN)
+
+
+def _parse_top_artists(data: Any) -> list[TopArtist]:
+    payload = data.get("payload") if isinstance(data, dict) else None
+    entries = payload.get("artists") if isinstance(payload, dict) else None
+    if not isinstance(entries, list):
+        raise _BadBody("no 'payload.artists' list")
+    artists = []
+    for entry in entries:
+        artist = _top_artist(entry)
+        if artist is None:
+            logger.warning("ListenBrainz stats: skipping an artist without name or listen count: %.200r", entry)
+        else:
+            artists.append(artist)
+    return artists
+
+
+def _top_artist(entry: object) -> TopArtist | None:
+    if not isinstance(entry, dict):
+        return None
+    name = entry.get("artist_name")
+    listen_count = entry.get("listen_count")
+    if not isinstance(name, str) or not name:
+        return None
+    if isinstance(listen_count, bool) or not isinstance(listen_count, int) or listen_count < 0:
+        return None
+    mbid = canonical_mbid(entry.get("artist_mbid"))
+    if mbid is None:
+        # Older answers carry a list instead. Several ids are a collaboration
+        # credited as one name ("A & B"): no single artist to suggest then.
+        mbids = entry.get("artist_mbids")
+        if isinstance(mbids, list) and len(mbids) == 1:
+            mbid = canonical_mbid(mbids[0])
+    return TopArtist(mbid=mbid, name=name, listen_count=listen_count)
+
+
+def default_client() -> ListenBrainzClient:
+    return ListenBrainzClient(
+        base_url=settings.LISTENBRAINZ_URL,
+        user_agent=settings.MUSICBRAINZ_USER_AGENT,
+        timeout=settings.UPSTREAM_TIMEOUT,
+    )

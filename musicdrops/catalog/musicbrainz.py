@@ -1,0 +1,402 @@
+"""The MusicBrainz web service (v2): find artists and list their release groups.
+
+Every HTTP request, retries included, first takes a slot from the shared
+``RateLimiter``: MusicBrainz allows about one request per second per IP, and
+every process of the app shares one IP. When MusicBrainz says "slow down"
+(503 or 429 with ``Retry-After``) the pause goes into the limiter too, so
+every process backs off, not only the one that was told.
+
+Nothing here touches the database: the client returns plain frozen
+dataclasses, and the catalog services decide what to store.
+"""
+
+import datetime as dt
+import email.utils
+import json
+import logging
+import math
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from django.conf import settings
+
+from musicdrops.lib.ratelimit import RateLimiter, RateLimitTimeout
+
+logger = logging.getLogger(__name__)
+
+RATE_LIMIT_KEY = "musicdrops:ratelimit:musicbrainz"
+
+# MusicBrainz's "special purpose artists": placeholders credited on
+# compilations, unknown or anonymous works. Nobody wants to follow them, and
+# syncing Various Artists alone would mean hundreds of thousands of release groups.
+SPECIAL_PURPOSE_ARTISTS: frozenset[str] = frozenset(
+    {
+        "89ad4ac3-39f7-470e-963a-56509c546377",  # Various Artists
+        "125ec42a-7229-4250-afc5-e057484327fe",  # [unknown]
+        "f731ccc4-e22a-43af-a747-64213329e088",  # [anonymous]
+        "33cf029c-63b0-41a0-9855-be2a3665fb3b",  # [data]
+        "eec63d3c-3b81-4ad4-b1e4-7c147d4d2b61",  # [no artist]
+        "9be7f096-97ec-4615-8957-8d40b5dcbc41",  # [traditional]
+        "314e1c25-dde7-4e4d-b2f4-0a7b9f7c56dc",  # [dialogue]
+    }
+)
+
+PAGE_SIZE = 100  # the most MusicBrainz returns per page; fewer pages, fewer rate-limited seconds
+MAX_SEARCH_LIMIT = 100
+MAX_QUERY_LENGTH = 200  # longer user input makes URLs MusicBrainz refuses (414) and matches nothing anyway
+MAX_RETRY_AFTER = 60.0  # a Retry-After beyond this is a misconfiguration upstream, not a plan worth following
+BACKOFF_FIRST = 1.0  # seconds before the first retry without Retry-After; doubles each time
+BACKOFF_MAX = 30.0
+MAX_BAD_BODIES = 3  # an unreadable 200 is retried twice (a proxy hiccup), then it's a real problem
+
+# Lucene's own QueryParser.escape escapes & and | one by one, which covers && and ||.
+_LUCENE_SPECIAL = re.compile(r'([+\-&|!(){}\[\]^"~*?:\\/])')
+# Upper-case AND/OR/NOT are operators: "Love AND" would be a syntax error.
+# The search is case-insensitive, so lower-casing them keeps the meaning.
+_LUCENE_OPERATORS = re.compile(r"\b(?:AND|OR|NOT)\b")
+_PARTIAL_DATE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+# Failures of the connection rather than of the request: the same request can succeed next time.
+_TRANSIENT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,  # the body was cut off mid-way
+    requests.exceptions.ContentDecodingError,  # a proxy mangled the compression
+)
+
+
+class MusicBrainzError(Exception):
+    """MusicBrainz could not be used: still failing after retries, refused the request, or answered nonsense."""
+
+
+class ArtistNotFound(MusicBrainzError):
+    """No artist with this MBID (MusicBrainz said 404, or the MBID is not even a UUID)."""
+
+
+class _BadBody(ValueError):
+    """A 200 whose body we cannot use; retried like a transient failure."""
+
+
+@dataclass(frozen=True)
+class ArtistHit:
+    mbid: str
+    name: str
+    sort_name: str
+    disambiguation: str
+    score: int  # search relevance 0..100; 100 for a lookup by MBID
+
+
+@dataclass(frozen=True)
+class ReleaseGroupData:
+    mbid: str
+    title: str
+    primary_type: str  # "Album", "Single", "EP", "Broadcast", "Other" or ""
+    secondary_types: tuple[str, ...]  # ("Live", "Compilation", ...)
+    first_release_date: str  # "", "YYYY", "YYYY-MM" or "YYYY-MM-DD", as MusicBrainz has it
+
+
+def escape_lucene(text: str) -> str:
+    """Make user input match literally inside a Lucene query."""
+    escaped = _LUCENE_SPECIAL.sub(r"\\\1", text)
+    return _LUCENE_OPERATORS.sub(lambda match: match.group(0).lower(), escaped)
+
+
+def canonical_mbid(value: object) -> str | None:
+    """The lower-case hyphenated form of an MBID, or None if ``value`` is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = uuid.UUID(value.strip())
+    except ValueError:
+        return None
+    # uuid.UUID also accepts "{...}", "urn:uuid:..." and bare hex; MusicBrainz only the canonical form.
+    canonical = str(parsed)
+    return canonical if canonical == value.strip().lower() else None
+
+
+def partial_date(value: object) -> str:
+    """A MusicBrainz date kept as the string it is ("", "2024", "2024-03", "2024-03-15"); "" if malformed."""
+    if not isinstance(value, str):
+        return ""
+    match = _PARTIAL_DATE.fullmatch(value.strip())
+    if match is None:
+        return ""
+    year, month, day = match.groups()
+    try:
+        if day is not None:
+            dt.date(int(year), int(month), int(day))
+        elif month is not None and not 1 <= int(month) <= 12:
+            return ""
+    except ValueError:
+        return ""
+    return match.group(0)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` as seconds from now (capped), from either of its forms; None if absent or unreadable."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        seconds = (when - dt.datetime.now(dt.UTC)).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+class MusicBrainzClient:
+    """One client per unit of work (a task, a request): it holds a ``requests.Session`` and is not thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        user_agent: str,
+        rate_limiter: RateLimiter,
+        timeout: float = 10,
+        max_attempts: int = 5,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        wait_for_turn: float | None = None,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.base_url = base_url.rstrip("/")
+        self.user_agent = user_agent
+        # How long to wait for a turn in the shared budget (None: as long as it takes).
+        self.wait_for_turn = wait_for_turn
+        self.rate_limiter = rate_limiter
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        # One session: the TLS connection to MusicBrainz is kept between requests.
+        self.session = session if session is not None else requests.Session()
+        self._sleep = sleep
+        self.requests_made = 0  # HTTP requests sent, retries included
+
+    # --- the API ------------------------------------------------------------
+
+    def search_artists(self, query: str, *, limit: int = 25) -> list[ArtistHit]:
+        """Artists matching what a person typed, best first, special-purpose artists left out."""
+        text = query.strip()[:MAX_QUERY_LENGTH]
+        if not text:
+            return []
+        limit = min(max(limit, 1), MAX_SEARCH_LIMIT)
+        return self._get("artist", {"query": escape_lucene(text), "limit": limit}, _parse_search)
+
+    def get_artist(self, mbid: str) -> ArtistHit:
+        """Look one artist up.
+
+        The returned ``mbid`` can differ from the one asked for: MusicBrainz
+        answers a merged artist's old MBID with the artist it was merged into.
+        """
+        canonical = canonical_mbid(mbid)
+        if canonical is None:
+            # MusicBrainz would answer 400; for a caller it is simply not an artist.
+            raise ArtistNotFound(f"not an MBID: {mbid!r}")
+        return self._get(f"artist/{canonical}", {}, _parse_lookup, not_found=ArtistNotFound)
+
+    def browse_release_groups(self, artist_mbid: str) -> list[ReleaseGroupData]:
+        """Every release group of an artist, in MusicBrainz's order, each once."""
+        canonical = canonical_mbid(artist_mbid)
+        if canonical is None:
+            raise ArtistNotFound(f"not an MBID: {artist_mbid!r}")
+        found: dict[str, ReleaseGroupData] = {}
+        offset = 0
+        while True:
+            params: dict[str, str | int] = {"artist": canonical, "limit": PAGE_SIZE, "offset": offset}
+            page = self._get("release-group", params, _parse_release_group_page, not_found=ArtistNotFound)
+            total, entries, groups = page
+            for group in groups:
+                # A release group added while we page shifts the others by one:
+                # the same group can come back on the next page.
+                found.setdefault(group.mbid, group)
+            # Count entries, not kept groups: skipped malformed ones still took a place.
+            offset += entries
+            # An empty page ends it too: a count that lies must not loop forever.
+            if entries == 0 or offset >= total:
+                return list(found.values())
+
+    # --- HTTP ---------------------------------------------------------------
+
+    def _get[T](
+        self,
+        path: str,
+        params: dict[str, str | int],
+        parse: Callable[[Any], T],
+        *,
+        not_found: type[MusicBrainzError] = MusicBrainzError,
+    ) -> T:
+        url = f"{self.base_url}/{path}"
+        headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
+        query = {**params, "fmt": "json"}
+        bad_bodies = 0
+        problem = ""
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                self.rate_limiter.acquire(timeout=self.wait_for_turn)
+            except RateLimitTimeout as exc:
+                raise MusicBrainzError("too many requests queued for MusicBrainz") from exc
+            self.requests_made += 1
+            delay = _backoff(attempt)
+            try:
+                response = self.session.get(url, params=query, headers=headers, timeout=self.timeout)
+            except _TRANSIENT_ERRORS as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            except requests.RequestException as exc:  # an invalid URL and the like: retrying won't help
+                raise MusicBrainzError(f"GET {url} failed: {exc}") from exc
+            else:
+                status = response.status_code
+                if status == 200:
+                    try:
+                        return parse(json.loads(response.content))
+                    except ValueError as exc:  # not JSON, cut short, or not the shape we know
+                        bad_bodies += 1
+                        problem = f"unusable body ({exc})"
+                        if bad_bodies >= MAX_BAD_BODIES:
+                            break
+                elif status == 404:
+                    raise not_found(f"GET {response.url}: 404 Not Found")
+                elif status == 429 or status >= 500:
+                    problem = f"HTTP {status}"
+                    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+                    if retry_after is not None:
+                        # Every process waits, not just this one: the limit is per IP.
+                        self.rate_limiter.pause(retry_after)
+                        delay = 0.0
+                        problem += f", Retry-After {retry_after:g} s"
+                else:  # 400, 401, 403 (a blocked User-Agent)...: the same request will fail again
+                    raise MusicBrainzError(f"GET {response.url}: HTTP {status} {response.text[:200]!r}")
+            if attempt < self.max_attempts:
+                logger.warning(
+                    "MusicBrainz GET %s: %s; retry %d of %d in %.1f s",
+                    path,
+                    problem,
+                    attempt,
+                    self.max_attempts - 1,
+                    delay,
+                )
+                if delay > 0:
+                    self._sleep(delay)
+        raise MusicBrainzError(f"GET {url} failed after {attempt} attempts: {problem}")
+
+
+def _backoff(attempt: int) -> float:
+    return float(min(BACKOFF_FIRST * 2 ** (attempt - 1), BACKOFF_MAX))
+
+
+# --- reading the JSON ------------------------------------------------------------
+# Every parser raises _BadBody (a ValueError) for a shape it does not know, so
+# a surprise upstream is a retried MusicBrainzError, never a KeyError in a task.
+
+
+def _artist(entry: object, *, score: int | None) -> ArtistHit | None:
+    if not isinstance(entry, dict):
+        return None
+    mbid = canonical_mbid(entry.get("id"))
+    name = entry.get("name")
+    if mbid is None or not isinstance(name, str) or not name:
+        return None
+    sort_name = entry.get("sort-name")
+    disambiguation = entry.get("disambiguation")
+    return ArtistHit(
+        mbid=mbid,
+        name=name,
+        sort_name=sort_name if isinstance(sort_name, str) and sort_name else name,
+        disambiguation=disambiguation if isinstance(disambiguation, str) else "",
+        score=score if score is not None else _score(entry.get("score")),
+    )
+
+
+def _score(value: object) -> int:
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():  # older servers sent "100"
+        return int(value)
+    return 0
+
+
+def _parse_search(data: Any) -> list[ArtistHit]:
+    if not isinstance(data, dict) or not isinstance(data.get("artists"), list):
+        raise _BadBody("no 'artists' list")
+    hits = []
+    for entry in data["artists"]:
+        hit = _artist(entry, score=None)
+        if hit is None:
+            logger.warning("MusicBrainz search: skipping an artist without id or name: %.200r", entry)
+        elif hit.mbid not in SPECIAL_PURPOSE_ARTISTS:
+            hits.append(hit)
+    return hits
+
+
+def _parse_lookup(data: Any) -> ArtistHit:
+    hit = _artist(data, score=100)
+    if hit is None:
+        raise _BadBody("artist without id or name")
+    return hit
+
+
+def _parse_release_group_page(data: Any) -> tuple[int, int, list[ReleaseGroupData]]:
+    """(release-group-count, entries on this page, the usable release groups)."""
+    if not isinstance(data, dict):
+        raise _BadBody("not an object")
+    total = data.get("release-group-count")
+    entries = data.get("release-groups")
+    if isinstance(total, bool) or not isinstance(total, int) or not isinstance(entries, list):
+        raise _BadBody("no 'release-group-count' and 'release-groups'")
+    groups = []
+    for entry in entries:
+        group = _release_group(entry)
+        if group is None:
+            logger.warning("MusicBrainz browse: skipping a release group without id or title: %.200r", entry)
+        else:
+            groups.append(group)
+    return total, len(entries), groups
+
+
+def _release_group(entry: object) -> ReleaseGroupData | None:
+    if not isinstance(entry, dict):
+        return None
+    mbid = canonical_mbid(entry.get("id"))
+    title = entry.get("title")
+    if mbid is None or not isinstance(title, str) or not title:
+        return None
+    primary_type = entry.get("primary-type")
+    secondary_types = entry.get("secondary-types")
+    return ReleaseGroupData(
+        mbid=mbid,
+        title=title,
+        primary_type=primary_type if isinstance(primary_type, str) else "",
+        secondary_types=tuple(t for t in secondary_types if isinstance(t, str))
+        if isinstance(secondary_types, list)
+        else (),
+        first_release_date=partial_date(entry.get("first-release-date")),
+    )
+
+
+def default_client(*, interactive: bool = False) -> MusicBrainzClient:
+    """A client for the configured MusicBrainz, sharing the app-wide request budget.
+
+    ``interactive``: someone is waiting on a web page, so try twice with short
+    time-outs and then say so, instead of retrying for a minute like a task.
+    """
+    return MusicBrainzClient(
+        base_url=settings.MUSICBRAINZ_URL,
+        user_agent=settings.MUSICBRAINZ_USER_AGENT,
+        rate_limiter=RateLimiter(RATE_LIMIT_KEY, settings.MUSICBRAINZ_REQUESTS_PER_SECOND),
+        timeout=5 if interactive else settings.UPSTREAM_TIMEOUT,
+        max_attempts=2 if interactive else 5,
+        wait_for_turn=5 if interactive else None,
+    )

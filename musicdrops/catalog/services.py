@@ -1,0 +1,244 @@
+"""Following artists, one at a time or imported in bulk."""
+
+import datetime as dt
+import logging
+import time
+import uuid
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from musicdrops.accounts.models import User
+from musicdrops.catalog import tasks
+from musicdrops.catalog.listenbrainz import ListenBrainzClient, StatsNotReady, UnknownListenBrainzUser
+from musicdrops.catalog.models import Artist, Follow, ImportJob, ReleasePreferences
+from musicdrops.catalog.musicbrainz import (
+    SPECIAL_PURPOSE_ARTISTS,
+    ArtistHit,
+    ArtistNotFound,
+    MusicBrainzClient,
+    MusicBrainzError,
+)
+from musicdrops.lib.tasks import enqueue_on_commit
+
+logger = logging.getLogger(__name__)
+
+MAX_IMPORT_NAMES = 500
+MAX_LISTENBRAINZ_ARTISTS = 100
+IMPORT_SLICE_SECONDS = 60  # per task run; the rest continues in a new run
+IMPORT_LEASE = dt.timedelta(minutes=3)
+
+
+class FollowError(Exception):
+    """Why an artist cannot be followed, in words for the user."""
+
+
+def parse_mbid(value: str) -> str:
+    try:
+        return str(uuid.UUID(value.strip()))
+    except (ValueError, AttributeError):
+        raise FollowError("That is not a MusicBrainz artist id.") from None
+
+
+def artist_upsert(*, hit: ArtistHit) -> Artist:
+    artist, _ = Artist.objects.update_or_create(
+        mbid=hit.mbid,
+        defaults={"name": hit.name[:500], "sort_name": hit.sort_name[:500], "disambiguation": hit.disambiguation[:500]},
+    )
+    return artist
+
+
+def artist_follow(*, user: User, mbid: str, client: MusicBrainzClient) -> Artist:
+    """Follow the artist with this MusicBrainz id, looking it up upstream if we don't know it yet.
+
+    The name always comes from MusicBrainz (or our copy of it), never from
+    the request, so nobody can rename an artist for everyone else.
+    """
+    mbid = parse_mbid(mbid)
+    if mbid in SPECIAL_PURPOSE_ARTISTS:
+        raise FollowError("That is a placeholder MusicBrainz uses for many artists, not an artist to follow.")
+    artist = Artist.objects.filter(mbid=mbid).first()
+    if artist is None:
+        try:
+            artist = artist_upsert(hit=client.get_artist(mbid))
+        except ArtistNotFound:
+            raise FollowError("MusicBrainz doesn't know that artist.") from None
+        except MusicBrainzError:
+            raise FollowError("MusicBrainz isn't answering right now. Please try again in a minute.") from None
+    follows_add(user=user, artists=[artist])
+    return artist
+
+
+@transaction.atomic
+def follows_add(*, user: User, artists: list[Artist]) -> int:
+    """Follow these artists (idempotent). Artists never synced get a sync at once, on the important queue."""
+    Follow.objects.bulk_create([Follow(user=user, artist=a) for a in artists], ignore_conflicts=True)
+    for artist in artists:
+        if artist.synced_at is None:
+            enqueue_on_commit(tasks.sync_artist_now_task, artist_id=artist.pk)
+    return len(artists)
+
+
+def artist_unfollow(*, user: User, artist_id: int) -> bool:
+    deleted, _ = Follow.objects.filter(user=user, artist_id=artist_id).delete()
+    return deleted > 0
+
+
+def preferences_for(*, user: User) -> ReleasePreferences:
+    return ReleasePreferences.objects.filter(user=user).first() or ReleasePreferences(user=user)
+
+
+def preferences_update(*, user: User, kinds: set[str]) -> ReleasePreferences:
+    preferences = preferences_for(user=user)
+    for field in ("album", "ep", "single", "live", "compilation", "remix", "other"):
+        setattr(preferences, field, field in kinds)
+    preferences.save()
+    return preferences
+
+
+# --- imports ----------------------------------------------------------------------
+
+
+def import_start(*, user: User, source: str, query: str) -> ImportJob:
+    if source == ImportJob.Source.NAMES:
+        names = list(dict.fromkeys(line.strip()[:200] for line in query.splitlines() if line.strip()))
+        if not names:
+            raise FollowError("Paste at least one artist name, one per line.")
+        if len(names) > MAX_IMPORT_NAMES:
+            raise FollowError(f"That is {len(names)} names; at most {MAX_IMPORT_NAMES} at a time, please.")
+        query = "\n".join(names)
+    else:
+        query = query.strip()
+        if not query or "/" in query or len(query) > 64:
+            raise FollowError("Enter a ListenBrainz user name.")
+    with transaction.atomic():
+        job = ImportJob.objects.create(user=user, source=source, query=query)
+        enqueue_on_commit(tasks.import_artists_task, job_id=job.pk)
+    return job
+
+
+def _claim(job_id: int) -> ImportJob | None:
+    now = timezone.now()
+    claimed = (
+        ImportJob.objects.filter(pk=job_id, status__in=[ImportJob.Status.PENDING, ImportJob.Status.RUNNING])
+        .exclude(leased_until__gt=now)
+        .update(status=ImportJob.Status.RUNNING, leased_until=now + IMPORT_LEASE)
+    )
+    return ImportJob.objects.get(pk=job_id) if claimed else None
+
+
+def _finish(job: ImportJob, *, status: str, message: str = "") -> None:
+    job.status = status
+    job.message = message
+    job.finished_at = timezone.now()
+    job.leased_until = None
+    job.save(update_fields=["status", "message", "finished_at", "leased_until", "outcome"])
+
+
+def _match(name: str, hits: list[ArtistHit]) -> tuple[ArtistHit | None, list[ArtistHit]]:
+    """The one artist a name means, or the candidates to choose from."""
+    exact = [hit for hit in hits if hit.name.casefold() == name.casefold()]
+    if len(exact) == 1:
+        return exact[0], []
+    return None, (exact or hits)[:5]
+
+
+def import_run(
+    *, job_id: int, mb_client: MusicBrainzClient, lb_client: ListenBrainzClient, seconds: float = IMPORT_SLICE_SECONDS
+) -> bool:
+    """Work on an import for about ``seconds``. True when it has more to do (run again).
+
+    Safe to run twice: the job is leased, and progress is saved after each
+    name, so a second delivery neither repeats nor loses work.
+    """
+    job = _claim(job_id)
+    if job is None:
+        return False
+    outcome: dict[str, Any] = {"pending": None, "followed": [], "not_found": [], "ambiguous": [], **job.outcome}
+    if outcome["pending"] is None:
+        try:
+            outcome["pending"] = _first_names(job, lb_client=lb_client, outcome=outcome)
+        except (StatsNotReady, UnknownListenBrainzUser) as error:
+            _finish(job, status=ImportJob.Status.FAILED, message=str(error))
+            return False
+        except Exception:
+            logger.exception("import %s: ListenBrainz failed", job.pk)
+            _finish(job, status=ImportJob.Status.FAILED, message="ListenBrainz isn't answering right now. Try later.")
+            return False
+        job.outcome = outcome
+        job.save(update_fields=["outcome"])
+
+    deadline = time.monotonic() + seconds
+    while outcome["pending"] and time.monotonic() < deadline:
+        name = outcome["pending"][0]
+        try:
+            hits = mb_client.search_artists(name, limit=10)
+        except MusicBrainzError:
+            logger.warning("import %s: search for %r failed; will retry", job.pk, name, exc_info=True)
+            break
+        artist_hit, candidates = _match(name, hits)
+        if artist_hit is not None:
+            follows_add(user=job.user, artists=[artist_upsert(hit=artist_hit)])
+            outcome["followed"].append(artist_hit.name)
+        elif candidates:
+            outcome["ambiguous"].append(
+                {
+                    "name": name,
+                    "candidates": [
+                        {"mbid": c.mbid, "name": c.name, "disambiguation": c.disambiguation} for c in candidates
+                    ],
+                }
+            )
+        else:
+            outcome["not_found"].append(name)
+        outcome["pending"].pop(0)
+        job.outcome = outcome
+        job.save(update_fields=["outcome"])
+
+    if outcome["pending"]:
+        ImportJob.objects.filter(pk=job.pk).update(leased_until=None)
+        return True
+    _finish(job, status=ImportJob.Status.DONE)
+    return False
+
+
+def _first_names(job: ImportJob, *, lb_client: ListenBrainzClient, outcome: dict[str, Any]) -> list[str]:
+    """Names that still need a MusicBrainz search; artists ListenBrainz identified are followed at once."""
+    if job.source == ImportJob.Source.NAMES:
+        return job.query.splitlines()
+    top = lb_client.top_artists(job.query, count=MAX_LISTENBRAINZ_ARTISTS)
+    known = [a for a in top if a.mbid and a.mbid not in SPECIAL_PURPOSE_ARTISTS]
+    artists = []
+    for entry in known:
+        assert entry.mbid is not None
+        artist = Artist.objects.filter(mbid=entry.mbid).first() or Artist.objects.create(
+            mbid=entry.mbid, name=entry.name[:500]
+        )
+        artists.append(artist)
+    follows_add(user=job.user, artists=artists)
+    outcome["followed"].extend(a.name for a in artists)
+    return list(dict.fromkeys(a.name for a in top if not a.mbid and a.name.strip()))
+
+
+def import_choose(*, user: User, job_id: int, name: str, mbid: str, client: MusicBrainzClient) -> Artist:
+    """Follow the candidate the user picked for an ambiguous name of their own import."""
+    job = ImportJob.objects.filter(pk=job_id, user=user).first()
+    if job is None:
+        raise FollowError("That import doesn't exist.")
+    ambiguous = job.outcome.get("ambiguous", [])
+    entry = next((e for e in ambiguous if e.get("name") == name), None)
+    if entry is None or mbid not in {c.get("mbid") for c in entry.get("candidates", [])}:
+        raise FollowError("Pick one of the artists offered for that name.")
+    artist = artist_follow(user=user, mbid=mbid, client=client)
+    job.outcome["ambiguous"] = [e for e in ambiguous if e is not entry]
+    job.outcome.setdefault("followed", []).append(artist.name)
+    job.save(update_fields=["outcome"])
+    return artist
+
+
+def import_dismiss(*, user: User, job_id: int, name: str) -> None:
+    job = ImportJob.objects.filter(pk=job_id, user=user).first()
+    if job is not None:
+        job.outcome["ambiguous"] = [e for e in job.outcome.get("ambiguous", []) if e.get("name") != name]
+        job.save(update_fields=["outcome"])

@@ -1,0 +1,192 @@
+"""Bring our copy of an artist's release groups in line with MusicBrainz.
+
+One artist at a time, under a lease (so two syncs never fetch the same
+artist at once), with a fixed number of queries however many release groups
+the artist has: the writes are bulk upserts.
+"""
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from musicdrops.catalog.models import Artist, ReleaseGroup, parse_partial_date, release_kind
+from musicdrops.catalog.musicbrainz import MusicBrainzClient, MusicBrainzError, ReleaseGroupData
+
+logger = logging.getLogger(__name__)
+
+# How long one sync of one artist may hold its lease: longer than the slowest
+# paged fetch at 1 request/s, shorter than a user would notice if a worker died.
+SYNC_LEASE = dt.timedelta(minutes=5)
+# After an upstream failure the artist waits this long before the next try,
+# so one broken artist cannot sit at the head of the stalest-first queue.
+FAILURE_BACKOFF = dt.timedelta(hours=1)
+# An artist synced more recently than this is fresh enough for the periodic sync.
+RESYNC_AFTER = dt.timedelta(hours=12)
+
+_UPSERT_FIELDS = ["title", "primary_type", "secondary_types", "first_release_date", "date_precision", "kind"]
+
+
+@dataclass
+class SyncResult:
+    created: int = 0
+    updated: int = 0
+    merged: int = 0
+    unlinked: int = 0
+    removed: int = 0
+
+
+def _merge_key(title: str, date: dt.date | None) -> tuple[str, dt.date | None]:
+    return (" ".join(title.casefold().split()), date)
+
+
+def artist_claim(
+    *, artist_id: int, only_if_synced_before: dt.datetime | None = None, lease: dt.timedelta = SYNC_LEASE
+) -> bool:
+    """Take the artist's sync lease. False if another sync holds it (or it is backing off).
+
+    With ``only_if_synced_before``, also False when a sync finished after that
+    time: a list of due artists goes stale while another run works through it.
+    """
+    now = timezone.now()
+    due = Artist.objects.filter(Q(sync_leased_until__isnull=True) | Q(sync_leased_until__lt=now), pk=artist_id)
+    if only_if_synced_before is not None:
+        due = due.filter(Q(synced_at__isnull=True) | Q(synced_at__lt=only_if_synced_before))
+    return due.update(sync_leased_until=now + lease) == 1
+
+
+@transaction.atomic
+def release_groups_apply(*, artist: Artist, groups: list[ReleaseGroupData], now: dt.datetime) -> SyncResult:
+    """Write what MusicBrainz says the artist's release groups are, in a constant number of queries."""
+    result = SyncResult()
+    incoming = {group.mbid: group for group in groups}
+    known = {
+        str(mbid): pk for mbid, pk in ReleaseGroup.objects.filter(mbid__in=list(incoming)).values_list("mbid", "pk")
+    }
+    linked = dict(
+        ReleaseGroup.artists.through.objects.filter(artist=artist).values_list("releasegroup__mbid", "releasegroup_id")
+    )
+    vanished = {str(mbid): pk for mbid, pk in linked.items() if str(mbid) not in incoming}
+
+    # A merge upstream looks like "one group vanished, another appeared" with
+    # the same title and date. Keep our row (and with it the history of who
+    # was told about it) and give it the new id, instead of announcing the
+    # same record twice.
+    if vanished:
+        vanished_rows = ReleaseGroup.objects.in_bulk(list(vanished.values()))
+        by_key = {_merge_key(rg.title, rg.first_release_date): rg for rg in vanished_rows.values()}
+        renamed = []
+        for mbid, group in incoming.items():
+            if mbid in known:
+                continue
+            date, _ = parse_partial_date(group.first_release_date)
+            row = by_key.pop(_merge_key(group.title, date), None)
+            if row is not None:
+                vanished.pop(str(row.mbid))
+                row.mbid = mbid
+                renamed.append(row)
+                known[mbid] = row.pk
+        if renamed:
+            ReleaseGroup.objects.bulk_update(renamed, ["mbid"])
+            result.merged = len(renamed)
+
+    rows = []
+    for group in incoming.values():
+        date, precision = parse_partial_date(group.first_release_date)
+        rows.append(
+            ReleaseGroup(
+                mbid=group.mbid,
+                title=group.title[:1000],
+                primary_type=group.primary_type[:32],
+                secondary_types=list(group.secondary_types),
+                first_release_date=date,
+                date_precision=precision,
+                kind=release_kind(group.primary_type, list(group.secondary_types)),
+                first_seen_at=now,
+            )
+        )
+    if rows:
+        ReleaseGroup.objects.bulk_create(
+            rows, batch_size=500, update_conflicts=True, unique_fields=["mbid"], update_fields=_UPSERT_FIELDS
+        )
+    result.created = len(incoming) - len(known)
+    result.updated = len(known) - result.merged
+
+    ids = list(ReleaseGroup.objects.filter(mbid__in=list(incoming)).values_list("pk", flat=True))
+    Through = ReleaseGroup.artists.through
+    Through.objects.bulk_create(
+        [Through(artist_id=artist.pk, releasegroup_id=pk) for pk in ids], batch_size=500, ignore_conflicts=True
+    )
+    # Back from the dead (re-added upstream): no longer removed.
+    ReleaseGroup.objects.filter(pk__in=ids, removed_at__isnull=False).update(removed_at=None)
+
+    if vanished:
+        result.unlinked = Through.objects.filter(artist=artist, releasegroup_id__in=vanished.values()).delete()[0]
+        result.removed = ReleaseGroup.objects.filter(
+            pk__in=vanished.values(), artists__isnull=True, removed_at__isnull=True
+        ).update(removed_at=now)
+
+    Artist.objects.filter(pk=artist.pk).update(synced_at=now, sync_leased_until=None)
+    return result
+
+
+def artist_sync(
+    *, artist_id: int, client: MusicBrainzClient, only_if_synced_before: dt.datetime | None = None
+) -> SyncResult | None:
+    """Fetch and apply one artist's release groups. None if someone else is syncing it (or did, since)."""
+    if not artist_claim(artist_id=artist_id, only_if_synced_before=only_if_synced_before):
+        return None
+    artist = Artist.objects.get(pk=artist_id)
+    try:
+        groups = client.browse_release_groups(str(artist.mbid))
+    except MusicBrainzError:
+        logger.warning("sync of artist %s (%s) failed; retrying in an hour", artist.pk, artist.mbid, exc_info=True)
+        Artist.objects.filter(pk=artist.pk).update(sync_leased_until=timezone.now() + FAILURE_BACKOFF)
+        raise
+    except BaseException:
+        # A time limit or a shutdown: let the next sync have it straight away.
+        Artist.objects.filter(pk=artist.pk).update(sync_leased_until=None)
+        raise
+    result = release_groups_apply(artist=artist, groups=groups, now=timezone.now())
+    logger.info("synced artist %s (%s): %s", artist.pk, artist.mbid, result)
+    return result
+
+
+def stale_artist_ids(*, limit: int, now: dt.datetime | None = None) -> list[int]:
+    """Followed artists due for a sync, never-synced first, then the stalest."""
+    now = now or timezone.now()
+    due = (
+        Artist.objects.filter(follows__isnull=False)
+        .filter(Q(synced_at__isnull=True) | Q(synced_at__lt=now - RESYNC_AFTER))
+        .filter(Q(sync_leased_until__isnull=True) | Q(sync_leased_until__lt=now))
+        .distinct()
+        .order_by(F("synced_at").asc(nulls_first=True), "pk")
+    )
+    return list(due.values_list("pk", flat=True)[:limit])
+
+
+def stale_artists_sync(*, client: MusicBrainzClient, seconds: float, max_artists: int = 500) -> dict[str, int]:
+    """Sync the stalest followed artists for about ``seconds``; the rate limit sets the pace.
+
+    Safe to run twice at once: each artist is claimed before it is fetched,
+    so two runs share the work instead of repeating it.
+    """
+    deadline = time.monotonic() + seconds
+    figures = {"synced": 0, "skipped": 0, "failed": 0, "requests": 0}
+    start_requests = client.requests_made
+    stale_before = timezone.now() - RESYNC_AFTER
+    for artist_id in stale_artist_ids(limit=max_artists):
+        if time.monotonic() >= deadline:
+            break
+        try:
+            result = artist_sync(artist_id=artist_id, client=client, only_if_synced_before=stale_before)
+        except MusicBrainzError:
+            figures["failed"] += 1
+            continue
+        figures["synced" if result is not None else "skipped"] += 1
+    figures["requests"] = client.requests_made - start_requests
+    return figures

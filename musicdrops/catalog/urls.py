@@ -1,0 +1,14 @@
+from django.urls import path
+
+from musicdrops.catalog import views
+
+app_name = "catalog"
+
+urlpatterns = [
+    path("", views.library, name="library"),
+    path("follow/", views.follow, name="follow"),
+    path("unfollow/<int:artist_id>/", views.unfollow, name="unfollow"),
+    path("import/", views.imports, name="imports"),
+    path("import/<int:job_id>/choose/", views.import_choose, name="import_choose"),
+    path("preferences/", views.preferences, name="preferences"),
+]

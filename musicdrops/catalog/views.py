@@ -1,0 +1,126 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from musicdrops.accounts.models import User
+from musicdrops.catalog import selectors, services
+from musicdrops.catalog.forms import ListenBrainzImportForm, NamesImportForm, PreferencesForm, SearchForm
+from musicdrops.catalog.models import ImportJob
+from musicdrops.catalog.musicbrainz import ArtistHit, MusicBrainzError, default_client
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+@login_required
+def library(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    form = SearchForm(request.GET or None)
+    hits: list[ArtistHit] = []
+    search_error = ""
+    if form.is_valid():
+        try:
+            hits = default_client(interactive=True).search_artists(form.cleaned_data["q"], limit=15)
+        except MusicBrainzError:
+            search_error = "MusicBrainz isn't answering right now. Please try again in a minute."
+    page = Paginator(selectors.followed_artists(user=user), 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "catalog/library.html",
+        {
+            "form": form,
+            "hits": hits,
+            "searched": form.is_valid(),
+            "search_error": search_error,
+            "following": selectors.followed_mbids(user=user),
+            "page": page,
+        },
+    )
+
+
+@login_required
+@require_POST
+def follow(request: HttpRequest) -> HttpResponse:
+    try:
+        artist = services.artist_follow(
+            user=_user(request), mbid=request.POST.get("mbid", ""), client=default_client(interactive=True)
+        )
+    except services.FollowError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"You follow {artist.name}. Their releases will show up shortly.")
+    return redirect("catalog:library")
+
+
+@login_required
+@require_POST
+def unfollow(request: HttpRequest, artist_id: int) -> HttpResponse:
+    if services.artist_unfollow(user=_user(request), artist_id=artist_id):
+        messages.success(request, "Unfollowed.")
+    return redirect("catalog:library")
+
+
+@login_required
+def imports(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    lb_form = ListenBrainzImportForm(request.POST if "username" in request.POST else None)
+    names_form = NamesImportForm(request.POST if "names" in request.POST else None)
+    if request.method == "POST":
+        for form, source, field in (
+            (lb_form, ImportJob.Source.LISTENBRAINZ, "username"),
+            (names_form, ImportJob.Source.NAMES, "names"),
+        ):
+            if form.is_bound and form.is_valid():
+                try:
+                    services.import_start(user=user, source=source, query=form.cleaned_data[field])
+                except services.FollowError as error:
+                    form.add_error(field, str(error))
+                else:
+                    messages.success(request, "Import started. Matching names takes about a second each.")
+                    return redirect("catalog:imports")
+    return render(
+        request,
+        "catalog/imports.html",
+        {"lb_form": lb_form, "names_form": names_form, "jobs": selectors.imports_for(user=user)},
+    )
+
+
+@login_required
+@require_POST
+def import_choose(request: HttpRequest, job_id: int) -> HttpResponse:
+    user = _user(request)
+    get_object_or_404(ImportJob, pk=job_id, user=user)  # someone else's import: 404
+    name = request.POST.get("name", "")
+    if request.POST.get("skip"):
+        services.import_dismiss(user=user, job_id=job_id, name=name)
+        return redirect("catalog:imports")
+    try:
+        artist = services.import_choose(
+            user=user,
+            job_id=job_id,
+            name=name,
+            mbid=request.POST.get("mbid", ""),
+            client=default_client(interactive=True),
+        )
+    except services.FollowError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"You follow {artist.name}.")
+    return redirect("catalog:imports")
+
+
+@login_required
+def preferences(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    current = services.preferences_for(user=user)
+    form = PreferencesForm(request.POST or None, initial={"kinds": current.wanted_kinds()})
+    if request.method == "POST" and form.is_valid():
+        services.preferences_update(user=user, kinds=set(form.cleaned_data["kinds"]))
+        messages.success(request, "Saved. Your feed and your daily email follow these choices.")
+        return redirect("catalog:preferences")
+    return render(request, "catalog/preferences.html", {"form": form})

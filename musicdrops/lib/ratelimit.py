@@ -1,0 +1,125 @@
+"""A request rate shared by every process, kept in Redis.
+
+MusicBrainz allows about one request per second per client IP, and every web
+and worker process of a deployment shares that IP. Celery's ``rate_limit``
+counts per worker, so two workers (or a web request and a worker) would
+together go over it; this limiter keeps one budget for all of them.
+
+The budget is a single Redis key holding the next moment a request may start.
+A Lua script reads Redis's own clock (``TIME``), reserves the next free slot
+and moves the key one interval further, atomically: callers in any process
+get slots exactly one interval apart, whatever their own clocks say. Callers
+sleep on their side until their slot, so Redis is never blocked.
+
+If Redis is unreachable, ``acquire`` raises Redis's own error: going ahead
+without the shared budget would get the whole IP blocked upstream.
+"""
+
+import math
+import time
+from collections.abc import Callable
+
+import redis
+
+from musicdrops.lib.redis import get_client
+
+# Times are integer microseconds on the Redis clock: one Lua number (a double)
+# holds them exactly, and no float rounding creeps into the spacing.
+#
+# KEYS[1]  next allowed start
+# ARGV[1]  interval between two requests
+# ARGV[2]  longest wait the caller accepts, negative for no limit
+# Returns {reserved (1 or 0), wait}: with 0 nothing was reserved, so a caller
+# that gives up does not leave an unused slot that delays everyone after it.
+_ACQUIRE = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or 0))
+local wait = slot - now
+local longest = tonumber(ARGV[2])
+if longest >= 0 and wait > longest then
+  return {0, wait}
+end
+local next_allowed = slot + tonumber(ARGV[1])
+-- '%.0f': tostring() would write a 16-digit number in exponent form and lose digits.
+-- The key only matters until next_allowed has passed, so it expires soon after.
+redis.call('SET', KEYS[1], string.format('%.0f', next_allowed),
+           'PX', math.ceil((next_allowed - now) / 1000) + 1000)
+return {1, wait}
+"""
+
+# KEYS[1]  next allowed start;  ARGV[1]  pause length.
+# Only ever moves the key later: a short Retry-After from one process must not
+# cancel a longer one another process already honoured.
+_PAUSE = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+local resume_at = now + tonumber(ARGV[1])
+local stored = tonumber(redis.call('GET', KEYS[1]) or 0)
+if stored >= resume_at then
+  return 0
+end
+redis.call('SET', KEYS[1], string.format('%.0f', resume_at),
+           'PX', math.ceil((resume_at - now) / 1000) + 1000)
+return 1
+"""
+
+_MICROSECONDS = 1_000_000
+
+
+class RateLimitTimeout(Exception):
+    """The caller would have had to wait longer than its ``timeout``; no slot was taken."""
+
+    def __init__(self, key: str, wait: float, timeout: float) -> None:
+        super().__init__(f"rate limit {key!r}: next slot in {wait:.3f} s, longer than the {timeout:.3f} s allowed")
+        self.key = key
+        self.wait = wait
+        self.timeout = timeout
+
+
+class RateLimiter:
+    """At most ``per_second`` calls of ``acquire()`` go through per second, across every process using ``key``."""
+
+    def __init__(
+        self,
+        key: str,
+        per_second: float,
+        client: redis.Redis | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not (math.isfinite(per_second) and per_second > 0):
+            raise ValueError(f"per_second must be a positive number, not {per_second!r}")
+        self.key = key
+        self.per_second = per_second
+        self._interval_us = max(1, round(_MICROSECONDS / per_second))
+        self._client = client if client is not None else get_client()
+        self._sleep = sleep
+        # register_script sends EVALSHA and reloads the script by itself if
+        # Redis lost it (a restart, a failover).
+        self._acquire = self._client.register_script(_ACQUIRE)
+        self._pause = self._client.register_script(_PAUSE)
+
+    def acquire(self, *, timeout: float | None = None) -> float:
+        """Wait for this caller's slot; return the seconds waited.
+
+        With ``timeout``, raise ``RateLimitTimeout`` at once (without waiting or
+        taking a slot) if the slot is further away than that.
+        """
+        longest = -1 if timeout is None else max(0, math.floor(timeout * _MICROSECONDS))
+        reserved, wait_us = self._acquire(keys=[self.key], args=[self._interval_us, longest])
+        wait = int(wait_us) / _MICROSECONDS
+        if not int(reserved):
+            raise RateLimitTimeout(self.key, wait, timeout or 0.0)
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+    def pause(self, seconds: float) -> None:
+        """Let nobody start a request for ``seconds`` from now (an upstream asked us to back off).
+
+        Never brings the next allowed time earlier than it already is.
+        """
+        if not math.isfinite(seconds) or seconds <= 0:
+            return
+        self._pause(keys=[self.key], args=[math.ceil(seconds * _MICROSECONDS)])

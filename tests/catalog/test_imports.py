@@ -1,0 +1,154 @@
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from musicdrops.accounts.models import User
+from musicdrops.catalog import listenbrainz, musicbrainz, services
+from musicdrops.catalog.models import Follow, ImportJob
+from tests.catalog.upstream import garbage
+from tests.helpers import queued_tasks
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def user(client):
+    user = User.objects.create_user("fan@example.com", "correct-horse-battery-staple", email_verified_at=timezone.now())
+    client.force_login(user)
+    return user
+
+
+def run(job: ImportJob, **kwargs) -> bool:
+    return services.import_run(
+        job_id=job.pk, mb_client=musicbrainz.default_client(), lb_client=listenbrainz.default_client(), **kwargs
+    )
+
+
+def followed(user: User) -> set[str]:
+    return set(Follow.objects.filter(user=user).values_list("artist__name", flat=True))
+
+
+def test_import_form_queues_a_job_on_the_regular_queue(client, user, redis_client):
+    client.post(reverse("catalog:imports"), {"username": "rob"})
+
+    job = ImportJob.objects.get()
+    assert (job.user, job.source, job.query, job.status) == (user, "listenbrainz", "rob", "pending")
+    assert queued_tasks(redis_client, "regular") == ["musicdrops.catalog.tasks.import_artists_task"]
+
+
+def test_listenbrainz_import_follows_known_artists_and_searches_the_rest(user, upstream):
+    job = services.import_start(user=user, source="listenbrainz", query="rob")
+
+    assert run(job) is False
+
+    job.refresh_from_db()
+    assert job.status == "done"
+    assert followed(user) == {"Sigur Rós", "Motörhead", "坂本龍一"}
+    assert job.outcome["not_found"] == ["Some Bandcamp Act"]
+
+
+@pytest.mark.parametrize(("name", "message"), [("newcomer", "statistics"), ("nobody-here", "ListenBrainz user")])
+def test_listenbrainz_not_ready_or_unknown_user_fails_with_a_clear_message(user, upstream, name, message):
+    job = services.import_start(user=user, source="listenbrainz", query=name)
+
+    run(job)
+
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert message.lower() in job.message.lower()
+
+
+def test_a_pasted_list_is_matched_and_ambiguous_names_wait_for_the_user(client, user, upstream):
+    upstream.add_artist("Nirvana", disambiguation="90s US grunge band")
+    upstream.add_artist("Nirvana", mbid="11111111-2222-4333-8444-555555555555", disambiguation="60s UK band")
+    job = services.import_start(user=user, source="names", query="Sigur Rós\n  motörhead \n\nNirvana\nNo Such Band\n")
+
+    run(job)
+
+    job.refresh_from_db()
+    assert followed(user) == {"Sigur Rós", "Motörhead"}
+    assert job.outcome["not_found"] == ["No Such Band"]
+    [ambiguous] = job.outcome["ambiguous"]
+    assert {c["disambiguation"] for c in ambiguous["candidates"]} == {"90s US grunge band", "60s UK band"}
+    page = client.get(reverse("catalog:imports")).content.decode()
+    assert "Which “Nirvana”?" in page
+
+    chosen = "11111111-2222-4333-8444-555555555555"
+    client.post(reverse("catalog:import_choose", args=[job.pk]), {"name": "Nirvana", "mbid": chosen})
+
+    assert "Nirvana" in followed(user)
+    job.refresh_from_db()
+    assert job.outcome["ambiguous"] == []
+
+
+def test_you_cannot_choose_for_someone_elses_import_or_an_artist_not_offered(client, user, upstream):
+    other = User.objects.create_user("other@example.com", "another-long-passphrase-1")
+    theirs = ImportJob.objects.create(user=other, source="names", query="x", outcome={"ambiguous": []})
+    mine = ImportJob.objects.create(
+        user=user,
+        source="names",
+        query="x",
+        outcome={"ambiguous": [{"name": "X", "candidates": [{"mbid": "11111111-2222-4333-8444-555555555555"}]}]},
+    )
+
+    assert client.post(reverse("catalog:import_choose", args=[theirs.pk]), {"name": "X"}).status_code == 404
+    response = client.post(
+        reverse("catalog:import_choose", args=[mine.pk]),
+        {"name": "X", "mbid": "89ad4ac3-39f7-470e-963a-56509c546377"},
+        follow=True,
+    )
+    assert "Pick one of the artists offered" in response.content.decode()
+    assert Follow.objects.count() == 0
+
+
+def test_a_long_list_continues_in_slices_and_a_second_delivery_does_nothing_twice(user, upstream):
+    job = services.import_start(user=user, source="names", query="Sigur Rós\nMotörhead\n坂本龍一")
+
+    assert run(job, seconds=0) is True  # out of time at once: more to do, progress saved
+    # While one delivery holds the lease, a second one does nothing at all.
+    ImportJob.objects.filter(pk=job.pk).update(leased_until=timezone.now() + dt.timedelta(minutes=1))
+    assert services.import_run(job_id=job.pk, mb_client=None, lb_client=None) is False  # type: ignore[arg-type]
+    ImportJob.objects.filter(pk=job.pk).update(leased_until=None)
+    while run(job, seconds=0.0001):
+        pass
+
+    job.refresh_from_db()
+    assert job.status == "done"
+    assert sorted(job.outcome["followed"]) == sorted(["Sigur Rós", "Motörhead", "坂本龍一"])
+    assert len(upstream.requests_to("/ws/2/artist", subject="search")) == 3
+
+
+def test_musicbrainz_down_pauses_the_import_without_losing_names(user, upstream):
+    upstream.always("search", garbage())
+    quick = musicbrainz.MusicBrainzClient(
+        base_url=upstream.musicbrainz_url,
+        user_agent="MusicDrops-tests/1 ( test@example.com )",
+        rate_limiter=musicbrainz.default_client().rate_limiter,
+        sleep=lambda seconds: None,
+    )
+    job = services.import_start(user=user, source="names", query="Sigur Rós\nMotörhead")
+
+    more = services.import_run(job_id=job.pk, mb_client=quick, lb_client=listenbrainz.default_client())
+
+    job.refresh_from_db()
+    assert more is True
+    assert job.outcome["pending"] == ["Sigur Rós", "Motörhead"]
+    upstream.always("search", None)
+    run(job)
+    job.refresh_from_db()
+    assert followed(user) == {"Sigur Rós", "Motörhead"}
+
+
+@pytest.mark.parametrize("query", ["", "   ", "a/b", "x" * 65])
+def test_bad_listenbrainz_names_are_refused_in_the_form(client, user, query):
+    response = client.post(reverse("catalog:imports"), {"username": query})
+
+    assert response.status_code == 200
+    assert ImportJob.objects.count() == 0
+
+
+def test_too_many_names_are_refused(user):
+    with pytest.raises(services.FollowError, match="at most"):
+        services.import_start(user=user, source="names", query="\n".join(f"Band {n}" for n in range(501)))

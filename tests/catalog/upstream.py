@@ -1,0 +1,616 @@
+"""A local stand-in for MusicBrainz and ListenBrainz: a real HTTP server on loopback.
+
+The real services cannot be reached from tests (nor should they be), so this
+server answers with the JSON shapes they document (see /work/shared/FACTS.md),
+records every request it gets, and can be told to misbehave.
+
+Use it from any test::
+
+    from tests.catalog.upstream import serve, release_group
+
+    with serve() as server:                       # or the `upstream` fixture in tests/catalog
+        server.set_release_groups(mbid, [release_group("Takk…", date="2005-09-12")])
+        client = MusicBrainzClient(base_url=server.musicbrainz_url, ...)
+        ...
+        assert len(server.requests_to("/ws/2/release-group")) == 1
+
+Scripted misbehaviour, matched by the request's subject (the artist MBID of a
+lookup or browse, the user name of ListenBrainz stats, "search" for an artist
+search) or by a path prefix starting with "/":
+
+    server.script(mbid, unavailable(retry_after=2), times=3)   # three 503s, then normal answers
+    server.always("search", garbage())                       # every search gets an HTML page
+"""
+
+import dataclasses
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pytest
+from requests.structures import CaseInsensitiveDict
+
+MUSICBRAINZ_PREFIX = "/ws/2"
+_FIXTURE_NAMESPACE = uuid.UUID("5d0f6a57-1b3c-4f4e-9a86-8b0f3f6a2c11")
+
+
+def fixture_mbid(*parts: str) -> str:
+    """A stable made-up MBID (fixture data, not the real MusicBrainz ids)."""
+    return str(uuid.uuid5(_FIXTURE_NAMESPACE, "/".join(parts)))
+
+
+# --- Fixture data ------------------------------------------------------------
+
+SIGUR_ROS = fixture_mbid("artist", "Sigur Rós")
+OLAFUR_ARNALDS = fixture_mbid("artist", "Ólafur Arnalds")
+RYUICHI_SAKAMOTO = fixture_mbid("artist", "坂本龍一")
+MOTORHEAD = fixture_mbid("artist", "Motörhead")
+AC_DC = fixture_mbid("artist", "AC/DC")
+SIMON_AND_GARFUNKEL = fixture_mbid("artist", "Simon & Garfunkel")
+# The real special-purpose MBIDs: the client must recognise these exact ids.
+VARIOUS_ARTISTS = "89ad4ac3-39f7-470e-963a-56509c546377"
+UNKNOWN_ARTIST = "125ec42a-7229-4250-afc5-e057484327fe"
+
+_PRIMARY_TYPE_IDS = {
+    "Album": "f529b476-6e62-324f-b0aa-1f3e33d313fc",
+    "Single": "d6038452-8ee0-3f68-affc-2de9a1ede0b9",
+    "EP": "6d0c5bf6-7a33-3420-a519-44fc63eedebf",
+    "Broadcast": "4fc3be2b-de1e-396b-a933-beb8f1607a22",
+    "Other": "4fc3be2b-de1e-396b-a933-beb8f1607a22",
+}
+_SECONDARY_TYPE_IDS = {
+    "Compilation": "dd2a21e1-0c00-3729-a7a0-de60b84eb5d1",
+    "Live": "6fd474e2-6b58-3102-9e3f-5ce8c4c2d4e0",
+    "Remix": "0c60f497-ff81-3818-befd-abfc84a4858b",
+    "Soundtrack": "22a628ad-c082-3c4f-b1b6-d41665107b88",
+}
+
+
+def artist(
+    name: str, *, mbid: str | None = None, sort_name: str | None = None, disambiguation: str = ""
+) -> dict[str, Any]:
+    """An artist as a MusicBrainz lookup returns it (search adds a score)."""
+    return {
+        "id": mbid or fixture_mbid("artist", name),
+        "name": name,
+        "sort-name": sort_name or name,
+        "disambiguation": disambiguation,
+        "type": "Group",
+        "type-id": "e431f5f6-b5d2-343d-8b36-72607fffb74b",
+        "country": "XE",
+        "life-span": {"begin": None, "end": None, "ended": False},
+        "isnis": [],
+        "ipis": [],
+    }
+
+
+def release_group(
+    title: str,
+    *,
+    mbid: str | None = None,
+    primary_type: str | None = "Album",
+    secondary_types: Iterable[str] = (),
+    date: str = "",
+) -> dict[str, Any]:
+    """A release group as MusicBrainz's browse returns it ("primary-type" may be None, "first-release-date" "")."""
+    secondary = list(secondary_types)
+    return {
+        "id": mbid or fixture_mbid("release-group", title, date),
+        "title": title,
+        "primary-type": primary_type,
+        "primary-type-id": _PRIMARY_TYPE_IDS.get(primary_type) if primary_type else None,
+        "secondary-types": secondary,
+        "secondary-type-ids": [_SECONDARY_TYPE_IDS.get(t, fixture_mbid("type", t)) for t in secondary],
+        "first-release-date": date,
+        "disambiguation": "",
+    }
+
+
+def many_release_groups(count: int, *, seed: str = "catalog") -> list[dict[str, Any]]:
+    """``count`` distinct release groups, for paging: a mix of types and date precisions."""
+    types = ["Album", "Single", "EP", None]
+    groups = []
+    for n in range(count):
+        year = 1970 + n % 55
+        date = [f"{year}-{n % 12 + 1:02d}-{n % 28 + 1:02d}", f"{year}-{n % 12 + 1:02d}", f"{year}", ""][n % 4]
+        groups.append(
+            release_group(f"Release {n + 1}", mbid=fixture_mbid(seed, str(n)), primary_type=types[n % 4], date=date)
+        )
+    return groups
+
+
+def listenbrainz_artist(name: str, listen_count: int, *, mbid: str | None = "auto") -> dict[str, Any]:
+    """A top-artists entry. ``mbid="auto"``: a made-up id; None: ``artist_mbid`` null; "": the key left out."""
+    entry: dict[str, Any] = {"artist_name": name, "listen_count": listen_count}
+    if mbid == "auto":
+        entry["artist_mbid"] = fixture_mbid("artist", name)
+    elif mbid != "":
+        entry["artist_mbid"] = mbid
+    return entry
+
+
+# Modelled on the real discographies (titles, types and date precisions), trimmed.
+DEFAULT_ARTISTS: list[dict[str, Any]] = [
+    artist("Sigur Rós", mbid=SIGUR_ROS, disambiguation="Icelandic post-rock band"),
+    artist("Ólafur Arnalds", mbid=OLAFUR_ARNALDS, sort_name="Arnalds, Ólafur"),
+    artist("坂本龍一", mbid=RYUICHI_SAKAMOTO, sort_name="Sakamoto, Ryuichi"),
+    artist("Motörhead", mbid=MOTORHEAD),
+    artist("AC/DC", mbid=AC_DC),
+    artist("Simon & Garfunkel", mbid=SIMON_AND_GARFUNKEL),
+    artist("Various Artists", mbid=VARIOUS_ARTISTS, disambiguation="add compilations to this artist"),
+    artist("[unknown]", mbid=UNKNOWN_ARTIST, disambiguation="Special Purpose Artist"),
+]
+DEFAULT_RELEASE_GROUPS: dict[str, list[dict[str, Any]]] = {
+    SIGUR_ROS: [
+        release_group("Ágætis byrjun", date="1999-06-12"),
+        release_group("( )", date="2002-10-28"),
+        release_group("Takk…", date="2005-09-12"),
+        release_group("Hvarf/Heim", secondary_types=["Compilation"], date="2007-11-05"),
+    ],
+    # Every shape the catalog must cope with, in one artist.
+    OLAFUR_ARNALDS: [
+        release_group("some kind of peace", date="2020-11-06"),
+        release_group("Ljósið", primary_type="Single", date="2024-03-15"),
+        release_group("Living Room Songs", primary_type="EP", date="2024-03"),
+        release_group("re:member", date="2024"),
+        release_group("Untitled session", primary_type=None, date=""),
+        release_group("Island Songs (live)", secondary_types=["Live", "Compilation"], date="2016-08-12"),
+    ],
+    RYUICHI_SAKAMOTO: [
+        release_group("戦場のメリークリスマス", secondary_types=["Soundtrack"], date="1983-05"),
+        release_group("async", date="2017-03-29"),
+        release_group("12", date="2023-01-17"),
+    ],
+    MOTORHEAD: [
+        release_group("Overkill", date="1979-03-24"),
+        release_group("Ace of Spades", date="1980-11-08"),
+        release_group("No Sleep 'til Hammersmith", secondary_types=["Live"], date="1981-06-27"),
+    ],
+}
+DEFAULT_LISTENBRAINZ_USERS: dict[str, list[dict[str, Any]] | None] = {
+    "rob": [
+        listenbrainz_artist("Sigur Rós", 1204, mbid=SIGUR_ROS),
+        listenbrainz_artist("Motörhead", 877, mbid=MOTORHEAD),
+        listenbrainz_artist("坂本龍一", 450, mbid=RYUICHI_SAKAMOTO),
+        listenbrainz_artist("Some Bandcamp Act", 120, mbid=None),
+    ],
+    "newcomer": None,  # signed up, statistics not computed yet: 204
+}
+
+# --- Scripted replies ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer. ``body=None`` means the normal answer's body (optionally delayed or cut short)."""
+
+    status: int = 200
+    body: bytes | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+    delay: float = 0.0
+    truncate: bool = False
+
+
+_HTML_503 = b"<html><head><title>503 Service Temporarily Unavailable</title></head><body><h1>503</h1></body></html>"
+
+
+def unavailable(*, retry_after: float | str | None = None, status: int = 503) -> Reply:
+    """What MusicBrainz's front end answers when over its rate limit (or down): 503 and an HTML page."""
+    headers = {} if retry_after is None else {"Retry-After": f"{retry_after}"}
+    return Reply(status=status, body=_HTML_503, headers=headers, content_type="text/html")
+
+
+def too_many_requests(*, retry_after: float | None = None, reset_in: float | None = None) -> Reply:
+    """429; MusicBrainz would say Retry-After, ListenBrainz X-RateLimit-Reset-In."""
+    headers = {}
+    if retry_after is not None:
+        headers["Retry-After"] = f"{retry_after}"
+    if reset_in is not None:
+        headers.update({"X-RateLimit-Limit": "30", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset-In": f"{reset_in}"})
+    return Reply(status=429, body=b'{"code": 429, "error": "Too many requests"}', headers=headers)
+
+
+def garbage() -> Reply:
+    """A 200 with an HTML page, as a captive portal or a misrouted proxy gives."""
+    return Reply(body=b"<!DOCTYPE html><html><body>Oops, something went wrong</body></html>", content_type="text/html")
+
+
+def truncated() -> Reply:
+    """The normal JSON cut in half (with a matching Content-Length)."""
+    return Reply(truncate=True)
+
+
+def wrong_shape() -> Reply:
+    """Valid JSON, not the shape asked for."""
+    return Reply(body=b'{"error": "unexpected", "items": "none"}')
+
+
+def not_found() -> Reply:
+    return Reply(status=404, body=b'{"error": "Not Found"}')
+
+
+def slow(seconds: float) -> Reply:
+    """The normal answer, ``seconds`` late (longer than the client's timeout, to test timeouts)."""
+    return Reply(delay=seconds)
+
+
+def no_content() -> Reply:
+    """ListenBrainz's "statistics not computed yet"."""
+    return Reply(status=204, body=b"")
+
+
+# --- Requests as received ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str  # percent-decoded, without the query string
+    query: dict[str, list[str]]
+    headers: CaseInsensitiveDict[str]
+    arrived: float  # time.monotonic() of this (the test) process
+    subject: str  # what scripts match: artist MBID, ListenBrainz user name, "search", or ""
+    client_port: int  # the same port for two requests: the client kept its connection open
+
+    def param(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else None
+
+
+# --- The server -----------------------------------------------------------------------
+
+
+class UpstreamServer:
+    """MusicBrainz under ``musicbrainz_url``, ListenBrainz under ``listenbrainz_url``, one port."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.requests: list[RecordedRequest] = []
+        self.artists: dict[str, dict[str, Any]] = {}
+        self.release_groups: dict[str, list[dict[str, Any]]] = {}
+        self.listenbrainz_users: dict[str, list[dict[str, Any]] | None] = {}
+        self._scripts: dict[str, list[Reply]] = {}
+        self._always: dict[str, Reply] = {}
+        self.load_defaults()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        # Don't wait for handlers still sleeping in a slow reply when stopping.
+        self._httpd.block_on_close = False
+        # A short poll interval: shutdown() waits for it, once per test.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="upstream", daemon=True
+        )
+
+    # --- lifecycle
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def musicbrainz_url(self) -> str:
+        return self.url + MUSICBRAINZ_PREFIX
+
+    @property
+    def listenbrainz_url(self) -> str:
+        return self.url
+
+    def start(self) -> "UpstreamServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(5)
+
+    # --- data
+
+    def load_defaults(self) -> None:
+        with self._lock:
+            self.artists = {a["id"]: dict(a) for a in DEFAULT_ARTISTS}
+            self.release_groups = {mbid: list(groups) for mbid, groups in DEFAULT_RELEASE_GROUPS.items()}
+            self.listenbrainz_users = dict(DEFAULT_LISTENBRAINZ_USERS)
+
+    def add_artist(self, name: str, *, mbid: str | None = None, **fields: Any) -> str:
+        entry = artist(name, mbid=mbid, **fields)
+        with self._lock:
+            self.artists[entry["id"]] = entry
+        return str(entry["id"])
+
+    def set_release_groups(self, artist_mbid: str, groups: list[dict[str, Any]]) -> None:
+        """The artist's whole catalog (the artist is created if unknown)."""
+        with self._lock:
+            self.artists.setdefault(artist_mbid, artist(f"Artist {artist_mbid[:8]}", mbid=artist_mbid))
+            self.release_groups[artist_mbid] = list(groups)
+
+    def set_top_artists(self, user_name: str, artists: list[dict[str, Any]] | None) -> None:
+        """A ListenBrainz user's top artists; None: statistics not computed yet (204)."""
+        with self._lock:
+            self.listenbrainz_users[user_name] = artists
+
+    # --- misbehaviour
+
+    def script(self, key: str, *replies: Reply, times: int = 1) -> None:
+        """Serve ``replies`` (``times`` over) to the next requests matching ``key``, then normal answers again."""
+        with self._lock:
+            self._scripts.setdefault(key, []).extend(list(replies) * times)
+
+    def always(self, key: str, reply: Reply | None) -> None:
+        """Serve ``reply`` to every request matching ``key`` (after any script); None stops it."""
+        with self._lock:
+            if reply is None:
+                self._always.pop(key, None)
+            else:
+                self._always[key] = reply
+
+    def reset(self) -> None:
+        """Back to the default data, no scripts, no recorded requests."""
+        with self._lock:
+            self._scripts.clear()
+            self._always.clear()
+            self.requests.clear()
+        self.load_defaults()
+
+    # --- what was asked
+
+    def requests_to(self, path_prefix: str, *, subject: str | None = None) -> list[RecordedRequest]:
+        with self._lock:
+            return [
+                r for r in self.requests if r.path.startswith(path_prefix) and (subject is None or r.subject == subject)
+            ]
+
+    def browse_requests(self, artist_mbid: str | None = None) -> list[RecordedRequest]:
+        return self.requests_to(f"{MUSICBRAINZ_PREFIX}/release-group", subject=artist_mbid)
+
+    # --- answering (called from handler threads)
+
+    def _record(self, handler: BaseHTTPRequestHandler) -> RecordedRequest:
+        arrived = time.monotonic()
+        parts = urlsplit(handler.path)
+        path = unquote(parts.path)
+        query = parse_qs(parts.query, keep_blank_values=True)
+        request = RecordedRequest(
+            method=handler.command,
+            path=path,
+            query=query,
+            headers=CaseInsensitiveDict(dict(handler.headers.items())),
+            arrived=arrived,
+            subject=_subject(path, query),
+            client_port=int(handler.client_address[1]),
+        )
+        with self._lock:
+            self.requests.append(request)
+        return request
+
+    def _scripted(self, request: RecordedRequest) -> Reply | None:
+        with self._lock:
+            for source in (self._scripts, self._always):
+                for key, value in source.items():
+                    if key == request.subject or (key.startswith("/") and request.path.startswith(key)):
+                        if isinstance(value, Reply):
+                            return value
+                        if value:
+                            return value.pop(0)
+        return None
+
+    def answer(self, request: RecordedRequest) -> Reply:
+        """The normal answer, as the real service would give it."""
+        if request.path.startswith(MUSICBRAINZ_PREFIX + "/"):
+            return self._musicbrainz(request, request.path[len(MUSICBRAINZ_PREFIX) :])
+        match = re.fullmatch(r"/1/stats/user/([^/]+)/artists", request.path)
+        if match:
+            return self._listenbrainz_top_artists(request, match.group(1))
+        return _json(404, {"code": 404, "error": "Not found"})
+
+    def _musicbrainz(self, request: RecordedRequest, path: str) -> Reply:
+        user_agent = request.headers.get("User-Agent", "")
+        if not user_agent or re.match(r"(python-requests|python-urllib|curl)/", user_agent, re.IGNORECASE):
+            # MusicBrainz blocks anonymous clients outright.
+            return Reply(
+                status=403, body=b"Your requests are being blocked: set a User-Agent", content_type="text/plain"
+            )
+        if request.param("fmt") != "json" and "application/json" not in request.headers.get("Accept", ""):
+            return Reply(body=b'<?xml version="1.0"?><metadata/>', content_type="application/xml")
+        if path == "/artist" and request.param("query") is not None:
+            return self._search(request)
+        lookup = re.fullmatch(r"/artist/([^/]+)", path)
+        if lookup:
+            return self._lookup(lookup.group(1))
+        if path == "/release-group" and request.param("artist") is not None:
+            return self._browse(request)
+        return _json(400, {"error": "Invalid resource or missing parameters."})
+
+    def _search(self, request: RecordedRequest) -> Reply:
+        limit, offset = _int_param(request, "limit", 25), _int_param(request, "offset", 0)
+        if limit is None or offset is None:
+            return _json(400, {"error": "Invalid limit or offset."})
+        # Undo the Lucene escaping and match loosely: enough to find fixtures by name.
+        words = re.sub(r"\\(.)", r"\1", request.param("query") or "").casefold().split()
+        with self._lock:
+            candidates = list(self.artists.values())
+        hits = []
+        for entry in candidates:
+            haystack = f"{entry['name']} {entry['sort-name']}".casefold()
+            if words and all(word in haystack for word in words):
+                exact = " ".join(words) == entry["name"].casefold()
+                hits.append({**entry, "score": 100 if exact else 80})
+        hits.sort(key=lambda hit: -hit["score"])
+        page = hits[offset : offset + min(limit, 100)]
+        return _json(
+            200, {"created": "2024-03-15T10:00:00.000Z", "count": len(hits), "offset": offset, "artists": page}
+        )
+
+    def _lookup(self, mbid: str) -> Reply:
+        try:
+            uuid.UUID(mbid)
+        except ValueError:
+            return _json(400, {"error": "Invalid mbid."})
+        with self._lock:
+            entry = self.artists.get(mbid)
+        if entry is None:
+            return _json(404, {"error": "Not Found"})
+        return _json(200, entry)
+
+    def _browse(self, request: RecordedRequest) -> Reply:
+        mbid = request.param("artist") or ""
+        limit, offset = _int_param(request, "limit", 25), _int_param(request, "offset", 0)
+        if limit is None or offset is None:
+            return _json(400, {"error": "Invalid limit or offset."})
+        with self._lock:
+            known = mbid in self.artists
+            groups = list(self.release_groups.get(mbid, []))
+        if not known:
+            return _json(404, {"error": "Not Found"})
+        wanted = request.param("type")
+        if wanted:
+            types = set(wanted.lower().split("|"))
+            valid = {"album", "single", "ep", "broadcast", "other", "compilation", "live", "remix", "soundtrack"}
+            if not types <= valid:
+                return _json(400, {"error": f"Invalid type: {wanted}"})
+            groups = [
+                g
+                for g in groups
+                if (g["primary-type"] or "").lower() in types or types & {t.lower() for t in g["secondary-types"]}
+            ]
+        page = groups[offset : offset + min(limit, 100)]
+        return _json(200, {"release-group-count": len(groups), "release-group-offset": offset, "release-groups": page})
+
+    def _listenbrainz_top_artists(self, request: RecordedRequest, user_name: str) -> Reply:
+        range_ = request.param("range") or "all_time"
+        count, offset = _int_param(request, "count", 25), _int_param(request, "offset", 0)
+        if count is None or offset is None or range_ not in _LISTENBRAINZ_RANGES:
+            return _json(400, {"code": 400, "error": "Bad request"})
+        with self._lock:
+            if user_name not in self.listenbrainz_users:
+                return _json(404, {"code": 404, "error": f"Cannot find user: {user_name}"})
+            artists = self.listenbrainz_users[user_name]
+        if artists is None:
+            return no_content()
+        page = artists[offset : offset + min(count, 1000)]
+        payload = {
+            "user_id": user_name,
+            "artists": page,
+            "count": len(page),
+            "total_artist_count": len(artists),
+            "offset": offset,
+            "range": range_,
+            "from_ts": 1009843200,
+            "to_ts": 1710460800,
+            "last_updated": 1710460800,
+        }
+        return _json(200, {"payload": payload})
+
+
+_LISTENBRAINZ_RANGES = {
+    "this_week",
+    "this_month",
+    "this_year",
+    "week",
+    "month",
+    "quarter",
+    "year",
+    "half_yearly",
+    "all_time",
+}
+
+
+def _json(status: int, data: object) -> Reply:
+    return Reply(status=status, body=json.dumps(data, ensure_ascii=False).encode())
+
+
+def _int_param(request: RecordedRequest, name: str, default: int) -> int | None:
+    raw = request.param(name)
+    if raw is None:
+        return default
+    return int(raw) if raw.isdigit() else None
+
+
+def _subject(path: str, query: dict[str, list[str]]) -> str:
+    if path == f"{MUSICBRAINZ_PREFIX}/release-group":
+        return query.get("artist", [""])[0]
+    if path == f"{MUSICBRAINZ_PREFIX}/artist" and "query" in query:
+        return "search"
+    lookup = re.fullmatch(rf"{MUSICBRAINZ_PREFIX}/artist/([^/]+)", path)
+    if lookup:
+        return lookup.group(1)
+    stats = re.fullmatch(r"/1/stats/user/([^/]+)/artists", path)
+    return stats.group(1) if stats else ""
+
+
+def _handler_for(server: UpstreamServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        # Keep-alive, like the real services: the client's session reuses its connection.
+        protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: with Nagle's algorithm the
+        # second waits for the client's delayed ACK, 40 ms per response.
+        disable_nagle_algorithm = True
+
+        def do_GET(self) -> None:
+            request = server._record(self)
+            reply = server._scripted(request) or server.answer(request)
+            if reply.body is None:  # the normal answer, late or cut short
+                normal = server.answer(request)
+                body = normal.body or b""
+                reply = dataclasses.replace(
+                    reply,
+                    status=normal.status,
+                    headers={**normal.headers, **reply.headers},
+                    content_type=normal.content_type,
+                    body=body[: len(body) // 2] if reply.truncate else body,
+                )
+            if reply.delay and server._stopping.wait(reply.delay):
+                return
+            body = reply.body or b""
+            try:
+                self.send_response(reply.status)
+                if reply.status != 204:
+                    self.send_header("Content-Type", f"{reply.content_type}; charset=utf-8")
+                    self.send_header("Content-Length", str(len(body)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (a timeout test): nothing to answer
+
+        def do_POST(self) -> None:
+            server._record(self)
+            self.send_response(405)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the recorded requests say more, without flooding the test output
+
+    return Handler
+
+
+@contextmanager
+def serve() -> Iterator[UpstreamServer]:
+    server = UpstreamServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def upstream_server() -> Iterator[UpstreamServer]:
+    """The replay server alone (settings untouched), for tests outside tests/catalog."""
+    with serve() as server:
+        yield server
