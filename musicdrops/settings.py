@@ -15,7 +15,7 @@ from kombu import Exchange, Queue
 from musicdrops import __version__
 from musicdrops.lib.env import env_bool, env_int, env_list, env_str, mailer_config
 from musicdrops.lib.redis import celery_ssl_options, client_options
-from musicdrops.scheduler.schedule import BEAT_SCHEDULE
+from musicdrops.scheduler.schedule import beat_schedule
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"  # local state of a development checkout; never in production
@@ -39,6 +39,7 @@ RELEASE = env_str("HEROKU_RELEASE_VERSION") or env_str("SOURCE_VERSION") or env_
 INSTALLED_APPS = [
     "musicdrops.accounts",
     "musicdrops.catalog",
+    "musicdrops.drops",
     "musicdrops.front",
     "musicdrops.ops",
     "musicdrops.scheduler",
@@ -200,13 +201,16 @@ REJECTED_MESSAGES_KEPT = 1000
 # a standby takes over within about 6 s of the active beat dying.
 CELERY_BEAT_SCHEDULER = "musicdrops.scheduler.beat:Scheduler"  # RedBeat + heartbeat: no file, a lock
 CELERY_BEAT_MAX_LOOP_INTERVAL = 1  # the lock is renewed every second
-CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE  # every periodic job: musicdrops/scheduler/schedule.py
 CELERY_REDBEAT_REDIS_URL = REDIS_URL
 CELERY_REDBEAT_REDIS_USE_SSL = _REDIS_SSL  # RedBeat verifies certificates unless told not to
 CELERY_REDBEAT_LOCK_TIMEOUT = 5  # a dead beat's lock frees in 5 s (default: 25 minutes)
 BEAT_HEARTBEAT_INTERVAL = 5
 BEAT_HEARTBEAT_TTL = 20  # a beat silent for this long is gone
 MUSIC_DROPS_CRON = env_str("MUSIC_DROPS_CRON", "0 7 * * *")
+# Drills and tests only: send every N seconds instead of on MUSIC_DROPS_CRON.
+MUSIC_DROPS_EVERY_SECONDS = env_int("MUSIC_DROPS_EVERY_SECONDS", 0)
+# Every periodic job: musicdrops/scheduler/schedule.py
+CELERY_BEAT_SCHEDULE = beat_schedule(drops_cron=MUSIC_DROPS_CRON, drops_every_seconds=MUSIC_DROPS_EVERY_SECONDS)
 
 # --- Upstream music services ---------------------------------------------------
 MUSICBRAINZ_URL = env_str("MUSICBRAINZ_URL", "https://musicbrainz.org/ws/2").rstrip("/")

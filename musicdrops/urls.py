@@ -5,6 +5,7 @@ urlpatterns = [
     path("", include("musicdrops.front.urls")),
     path("accounts/", include("musicdrops.accounts.urls")),
     path("library/", include("musicdrops.catalog.urls")),
+    path("drops/", include("musicdrops.drops.urls")),
     path("", include("musicdrops.ops.urls")),
     path("admin/", admin.site.urls),
 ]

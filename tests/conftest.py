@@ -70,6 +70,8 @@ settings.STORAGES = {
     **settings.STORAGES,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Hashing passwords at production strength costs most of a second per user created.
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 settings.STATIC_ROOT = RUN_DIR / "staticfiles"
 settings.STATIC_ROOT.mkdir()
 

@@ -1,35 +1,106 @@
 """Demo data for `make run`, screenshots and benchmarks."""
 
+import datetime as dt
+import uuid
+
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 
 from musicdrops.accounts.models import User, normalize_email
+from musicdrops.catalog.models import Artist, DatePrecision, Follow, ReleaseGroup
 
 DEMO_USER_DOMAIN = "demo.musicdrops.local"
+_NAMESPACE = uuid.UUID("6b1d3c52-8f0e-4a43-9a5e-2f6c0e8d7a10")
+FOLLOWS_PER_USER = 3
+KINDS = [("Album", "album"), ("EP", "ep"), ("Single", "single")]
 
 
 def demo_email(number: int) -> str:
     return f"listener{number:05d}@{DEMO_USER_DOMAIN}"
 
 
+def _artist_count(users: int) -> int:
+    return max(30, users // 100)
+
+
 @transaction.atomic
-def demo_seed(*, users: int, demo_email_address: str, demo_password: str) -> int:
-    """Create the demo login and ``users`` verified listeners. Idempotent; returns how many users are new."""
+def demo_seed(*, users: int, demo_email_address: str, demo_password: str, today: dt.date | None = None) -> int:
+    """The demo login and ``users`` verified listeners, each following artists that have a release today.
+
+    Idempotent: everything has a fixed identity (the release of the day is
+    one per artist per day), so a second run adds nothing — and a run on a
+    later day adds only that day's releases. Returns how many users are new.
+    """
+    today = today or timezone.localdate()
     now = timezone.now()
-    address = normalize_email(demo_email_address)
     created = 0
+    address = normalize_email(demo_email_address)
     if not User.objects.filter(email=address).exists():
         User.objects.create_user(address, demo_password, email_verified_at=now)
         created += 1
+
     # One hash for every listener: hashing 20,000 passwords would take minutes.
     password = make_password(demo_password)
     wanted = [demo_email(n) for n in range(1, users + 1)]
     existing = set(User.objects.filter(email__in=wanted).values_list("email", flat=True))
-    new_users = [
-        User(email=email, password=password, email_verified_at=now, date_joined=now)
-        for email in wanted
-        if email not in existing
-    ]
-    User.objects.bulk_create(new_users, batch_size=2000)
-    return created + len(new_users)
+    User.objects.bulk_create(
+        [
+            User(email=email, password=password, email_verified_at=now, date_joined=now)
+            for email in wanted
+            if email not in existing
+        ],
+        batch_size=2000,
+    )
+    created += len(wanted) - len(existing)
+
+    count = _artist_count(users)
+    # Marked synced: these are made-up ids, nothing to fetch from MusicBrainz.
+    Artist.objects.bulk_create(
+        [
+            Artist(mbid=uuid.uuid5(_NAMESPACE, f"artist-{n}"), name=f"Demo Artist {n + 1}", synced_at=now)
+            for n in range(count)
+        ],
+        ignore_conflicts=True,
+    )
+    artists = dict(
+        Artist.objects.filter(mbid__in=[uuid.uuid5(_NAMESPACE, f"artist-{n}") for n in range(count)]).values_list(
+            "mbid", "pk"
+        )
+    )
+    artist_ids = [artists[uuid.uuid5(_NAMESPACE, f"artist-{n}")] for n in range(count)]
+    ReleaseGroup.objects.bulk_create(
+        [
+            ReleaseGroup(
+                mbid=uuid.uuid5(_NAMESPACE, f"release-{n}-{today}"),
+                title=f"Demo Record {n + 1} ({today:%b %-d})",
+                primary_type=KINDS[n % 3][0],
+                kind=KINDS[n % 3][1],
+                first_release_date=today,
+                date_precision=DatePrecision.DAY,
+            )
+            for n in range(count)
+        ],
+        ignore_conflicts=True,
+    )
+    releases = dict(
+        ReleaseGroup.objects.filter(
+            mbid__in=[uuid.uuid5(_NAMESPACE, f"release-{n}-{today}") for n in range(count)]
+        ).values_list("mbid", "pk")
+    )
+    Through = ReleaseGroup.artists.through
+    Through.objects.bulk_create(
+        [
+            Through(artist_id=artist_ids[n], releasegroup_id=releases[uuid.uuid5(_NAMESPACE, f"release-{n}-{today}")])
+            for n in range(count)
+        ],
+        ignore_conflicts=True,
+    )
+
+    listener_ids = dict(User.objects.filter(email__in=[*wanted, address]).values_list("email", "pk"))
+    follows = []
+    for number, email in enumerate([address, *wanted]):
+        picks = {(number * step + offset) % count for step, offset in ((1, 0), (7, 1), (13, 2))}
+        follows += [Follow(user_id=listener_ids[email], artist_id=artist_ids[n]) for n in sorted(picks)]
+    Follow.objects.bulk_create(follows, batch_size=5000, ignore_conflicts=True)
+    return created

@@ -7,14 +7,16 @@ heartbeat from a background thread, because a standby is blocked waiting for
 the lock and does not tick.
 """
 
+import copy
 import logging
 import threading
+from dataclasses import asdict
 from typing import Any
 
 from django.conf import settings
 from redbeat import RedBeatScheduler
 
-from musicdrops.scheduler import heartbeat
+from musicdrops.scheduler import heartbeat, slots
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,15 @@ class Scheduler(RedBeatScheduler):
             except Exception:  # Redis away: say so, keep trying
                 logger.warning("beat heartbeat could not be published", exc_info=True)
             self._stopped.wait(settings.BEAT_HEARTBEAT_INTERVAL)
+
+    def apply_async(self, entry: Any, producer: Any = None, advance: bool = True, **kwargs: Any) -> Any:
+        """Dispatch as RedBeat does, with the entry, its slot and this beat's identity in the headers."""
+        stamped = copy.copy(entry)
+        headers = slots.stamp(
+            entry=entry.name, slot=slots.slot_for(entry.schedule, self.app.now()), scheduler=asdict(self.instance)
+        )
+        stamped.options = {**entry.options, "headers": {**entry.options.get("headers", {}), **headers}}
+        return super().apply_async(stamped, producer, advance, **kwargs)
 
     def close(self) -> None:
         self._stopped.set()

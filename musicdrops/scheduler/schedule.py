@@ -7,19 +7,42 @@ worker outage) is discarded instead of piling up behind the next run.
 
 from typing import Any
 
-from celery.schedules import crontab
+from celery.schedules import crontab, schedule
+from django.core.exceptions import ImproperlyConfigured
 
-BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
-    # About 80 s of MusicBrainz requests every two minutes: the rest of the
-    # shared 1 request/s is left for searches and newly followed artists.
-    "sync-stale-artists": {
-        "task": "musicdrops.catalog.tasks.sync_stale_artists_task",
-        "schedule": 120.0,
-        "options": {"expires": 110},
-    },
-    "clear-expired-sessions": {
-        "task": "musicdrops.accounts.tasks.clear_expired_sessions_task",
-        "schedule": crontab(minute="17", hour="3"),
-        "options": {"expires": 3600},
-    },
-}
+
+def parse_cron(expression: str) -> crontab:
+    """A 5-field crontab ("minute hour day-of-month month day-of-week"), UTC."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ImproperlyConfigured(f"MUSIC_DROPS_CRON needs 5 fields, e.g. '0 7 * * *', not {expression!r}")
+    minute, hour, day_of_month, month_of_year, day_of_week = fields
+    try:
+        return crontab(
+            minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year, day_of_week=day_of_week
+        )
+    except (ValueError, TypeError) as error:
+        raise ImproperlyConfigured(f"MUSIC_DROPS_CRON {expression!r}: {error}") from None
+
+
+def beat_schedule(*, drops_cron: str, drops_every_seconds: int = 0) -> dict[str, dict[str, Any]]:
+    return {
+        # The daily email. Dispatched once per slot; see musicdrops.scheduler.slots.
+        "send-music-drops": {
+            "task": "musicdrops.drops.tasks.send_music_drops_task",
+            "schedule": schedule(drops_every_seconds) if drops_every_seconds else parse_cron(drops_cron),
+            "options": {"expires": 6 * 3600},
+        },
+        # About 80 s of MusicBrainz requests every two minutes: the rest of the
+        # shared 1 request/s is left for searches and newly followed artists.
+        "sync-stale-artists": {
+            "task": "musicdrops.catalog.tasks.sync_stale_artists_task",
+            "schedule": 120.0,
+            "options": {"expires": 110},
+        },
+        "clear-expired-sessions": {
+            "task": "musicdrops.accounts.tasks.clear_expired_sessions_task",
+            "schedule": crontab(minute="17", hour="3"),
+            "options": {"expires": 3600},
+        },
+    }

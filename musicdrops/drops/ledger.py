@@ -1,0 +1,85 @@
+"""Claiming, and recording, each (user, day) delivery. See Delivery for the rules."""
+
+import datetime as dt
+from collections import defaultdict
+
+from django.db import transaction
+from django.db.models import Q
+
+from musicdrops.drops.models import DeliveredRelease, Delivery
+
+# Longer than a chunk task may run (its hard time limit), so a claim is never
+# taken from a task that is still sending.
+LEASE = dt.timedelta(minutes=5)
+
+
+@transaction.atomic
+def deliveries_claim(
+    *, day: dt.date, wanted: dict[int, list[int]], task_id: str, now: dt.datetime
+) -> dict[int, tuple[Delivery, list[int]]]:
+    """Claim the users' deliveries for ``day``; return the ones this task now holds, with their releases.
+
+    A claim from an earlier attempt of this same task keeps the releases it
+    was made with, so a retry sends exactly what the first attempt would have.
+    """
+    if not wanted:
+        return {}
+    Delivery.objects.bulk_create(
+        [Delivery(user_id=u, day=day, task_id=task_id, lease_until=now + LEASE, claimed_at=now) for u in wanted],
+        batch_size=1000,
+        ignore_conflicts=True,
+    )
+    open_claims = Delivery.objects.filter(day=day, user_id__in=list(wanted), status=Delivery.Status.CLAIMED)
+    open_claims.filter(Q(task_id=task_id) | Q(lease_until__lt=now)).update(task_id=task_id, lease_until=now + LEASE)
+    mine = {d.user_id: d for d in open_claims.filter(task_id=task_id)}
+    if not mine:
+        return {}
+
+    holding: dict[int, list[int]] = defaultdict(list)
+    for delivery_id, release_id in DeliveredRelease.objects.filter(delivery__in=mine.values()).values_list(
+        "delivery_id", "release_group_id"
+    ):
+        holding[delivery_id].append(release_id)
+    fresh = [d for d in mine.values() if d.pk not in holding]
+    # The unique (user, release) constraint drops anything another delivery already holds.
+    DeliveredRelease.objects.bulk_create(
+        [DeliveredRelease(user_id=d.user_id, release_group_id=r, delivery=d) for d in fresh for r in wanted[d.user_id]],
+        batch_size=1000,
+        ignore_conflicts=True,
+    )
+    if fresh:
+        for delivery_id, release_id in DeliveredRelease.objects.filter(delivery__in=fresh).values_list(
+            "delivery_id", "release_group_id"
+        ):
+            holding[delivery_id].append(release_id)
+    empty = [d.pk for d in mine.values() if not holding.get(d.pk)]
+    if empty:  # everything it would have said was already said: no email
+        Delivery.objects.filter(pk__in=empty).delete()
+    return {user_id: (d, sorted(holding[d.pk])) for user_id, d in mine.items() if holding.get(d.pk)}
+
+
+def open_claim_user_ids(*, day: dt.date, user_ids: list[int]) -> list[int]:
+    return list(
+        Delivery.objects.filter(day=day, user_id__in=user_ids, status=Delivery.Status.CLAIMED).values_list(
+            "user_id", flat=True
+        )
+    )
+
+
+def delivery_mark_sent(*, delivery_id: int, task_id: str, message_id: str, now: dt.datetime) -> bool:
+    return (
+        Delivery.objects.filter(pk=delivery_id, task_id=task_id, status=Delivery.Status.CLAIMED).update(
+            status=Delivery.Status.SENT, sent_at=now, message_id=message_id
+        )
+        == 1
+    )
+
+
+@transaction.atomic
+def delivery_mark_failed(*, delivery_id: int, task_id: str, error: str) -> None:
+    """The mail server refused the address for good: record it, and free its releases for another day."""
+    updated = Delivery.objects.filter(pk=delivery_id, task_id=task_id, status=Delivery.Status.CLAIMED).update(
+        status=Delivery.Status.FAILED, error=error[:500]
+    )
+    if updated:
+        DeliveredRelease.objects.filter(delivery_id=delivery_id).delete()

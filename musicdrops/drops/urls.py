@@ -1,0 +1,9 @@
+from django.urls import path
+
+from musicdrops.drops import views
+
+app_name = "drops"
+
+urlpatterns = [
+    path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+]

@@ -1,0 +1,42 @@
+"""What the schedulers dispatched: one row per periodic slot run, and every dispatch that should not have happened."""
+
+from typing import ClassVar
+
+from django.db import models
+from django.utils import timezone
+
+
+class ScheduledRun(models.Model):
+    """The first dispatch of a periodic entry for a slot. Any later one for the same slot is a duplicate."""
+
+    entry = models.CharField(max_length=200)
+    slot = models.DateTimeField()
+    task_id = models.CharField(max_length=255)
+    scheduler = models.JSONField(default=dict)  # identity of the beat that sent it
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints: ClassVar = [models.UniqueConstraint(fields=["entry", "slot"], name="scheduler_run_once_per_slot")]
+
+    def __str__(self) -> str:
+        return f"{self.entry} @ {self.slot:%Y-%m-%d %H:%M:%S}"
+
+
+class DuplicateDispatch(models.Model):
+    """A periodic task that was not run because it was a second dispatch, or came from a foreign scheduler."""
+
+    class Reason(models.TextChoices):
+        SAME_SLOT = "same-slot", "a second dispatch of a slot already run"
+        FOREIGN_SCHEDULER = "foreign", "sent by a scheduler that is not ours (old code? default scheduler?)"
+
+    entry = models.CharField(max_length=200)
+    slot = models.DateTimeField(null=True, blank=True)
+    task_id = models.CharField(max_length=255)
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    scheduler = models.JSONField(default=dict)  # our beat's identity, when it stamped the message
+    origin = models.CharField(max_length=255, blank=True)  # Celery's sender node name: pid@host
+    first_task_id = models.CharField(max_length=255, blank=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()}: {self.entry}"

@@ -1,0 +1,59 @@
+import email
+import email.policy
+
+import pytest
+
+from musicdrops.lib.fastmail import PrebuiltEmail, mime_bytes
+
+TEXT = (
+    "Hi ✨\n"
+    "Rock & Roll — a line that is quite a bit longer than seventy-six characters, to make quoted-printable wrap it\n"
+    ".dot at start\n"
+)
+HTML = "<p>Sigur Rós &amp; <b>坂本龍一</b></p>\n" * 20
+
+
+def parse(raw: bytes) -> email.message.EmailMessage:
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, email.message.EmailMessage)
+    return message
+
+
+def test_what_we_write_is_what_the_standard_parser_reads():
+    raw = mime_bytes(
+        from_email="MusicDrops <drops@example.com>", to="fan@example.com", subject="New music for June 1, 2026 — ✨",
+        text=TEXT, html=HTML, headers={"Message-ID": "<x@example.com>", "List-Unsubscribe": "<https://e/u/1>"},
+    )  # fmt: skip
+
+    message = parse(raw)
+    assert message["Subject"] == "New music for June 1, 2026 — ✨"
+    assert message["From"] == "MusicDrops <drops@example.com>"
+    assert message["To"] == "fan@example.com"
+    assert message["Message-ID"] == "<x@example.com>"
+    assert message["List-Unsubscribe"] == "<https://e/u/1>"
+    assert message.get_content_type() == "multipart/alternative"
+    text, html = message.iter_parts()
+    # Lines travel as CRLF, as SMTP wants them.
+    assert text.get_content().replace("\r\n", "\n") == TEXT
+    assert html.get_content().replace("\r\n", "\n") == HTML
+    assert all(len(line) <= 78 for line in raw.split(b"\r\n"))
+    assert b"\n" not in raw.replace(b"\r\n", b"")  # CRLF only
+
+
+@pytest.mark.parametrize("field", ["subject", "to"])
+def test_line_breaks_cannot_inject_headers(field):
+    values = {"subject": "Hi", "to": "fan@example.com"} | {field: "x\r\nBcc: victim@example.com"}
+    with pytest.raises(ValueError, match="line breaks"):
+        mime_bytes(from_email="d@example.com", text="t", html="h", headers={}, **values)
+
+
+def test_a_prebuilt_email_is_still_a_normal_django_email():
+    message = PrebuiltEmail(
+        subject="S", text="plain", html="<p>html</p>", from_email="d@example.com", to="fan@example.com",
+        headers={"Message-ID": "<m@example.com>"},
+    )  # fmt: skip
+
+    assert message.body == "plain"
+    assert message.alternatives[0][0] == "<p>html</p>"
+    assert message.to == ["fan@example.com"]
+    assert parse(message.message().as_bytes())["Message-ID"] == "<m@example.com>"

@@ -1,0 +1,54 @@
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from musicdrops.accounts.models import User
+from musicdrops.drops.emails import unsubscribe_url
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fan():
+    return User.objects.create_user("fan@example.com", "correct-horse-battery-staple", email_verified_at=timezone.now())
+
+
+def path(user: User) -> str:
+    return unsubscribe_url(user.pk).split("localhost:8000", 1)[-1]
+
+
+def test_one_click_post_unsubscribes_without_login_or_csrf(fan):
+    client = Client(enforce_csrf_checks=True)
+
+    response = client.post(path(fan), {"List-Unsubscribe": "One-Click"})
+
+    assert response.status_code == 200
+    fan.refresh_from_db()
+    assert not fan.receives_drops
+
+
+def test_the_visible_link_shows_a_self_submitting_form_and_changes_nothing_by_itself(client, fan):
+    response = client.get(path(fan))
+
+    assert response.status_code == 200
+    assert b"data-auto-submit" in response.content
+    assert b"auto-submit.js" in response.content
+    fan.refresh_from_db()
+    assert fan.receives_drops
+
+
+def test_resubscribe(client, fan):
+    client.post(path(fan))
+    client.post(path(fan), {"resubscribe": "1"})
+
+    fan.refresh_from_db()
+    assert fan.receives_drops
+
+
+@pytest.mark.parametrize("token", ["1", "1:forged", "garbage", "9999:abc"])
+def test_a_bad_token_is_a_clear_400(client, fan, token):
+    response = client.post(f"/drops/unsubscribe/{token}/")
+
+    assert response.status_code == 400
+    fan.refresh_from_db()
+    assert fan.receives_drops
