@@ -136,7 +136,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # An unacknowledged message returns to the queue only after this long:
     # it must exceed the longest task (CELERY_TASK_TIME_LIMIT) or a slow
     # task would be handed to a second worker while the first still runs.
-    "visibility_timeout": 600,
+    # It is also how long a message waits after its worker was SIGKILLed.
+    "visibility_timeout": env_int("BROKER_VISIBILITY_TIMEOUT", 600),
+    # Look for such abandoned messages every 10 s (kombu's default works out
+    # to every 100 s: 10 s interval x a throttle of 10). One ZRANGE per sweep.
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
     "max_connections": 4,
     "socket_timeout": 30,
     "socket_connect_timeout": 5,

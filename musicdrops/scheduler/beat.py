@@ -7,7 +7,6 @@ heartbeat from a background thread, because a standby is blocked waiting for
 the lock and does not tick.
 """
 
-import copy
 import logging
 import threading
 from dataclasses import asdict
@@ -43,12 +42,16 @@ class Scheduler(RedBeatScheduler):
 
     def apply_async(self, entry: Any, producer: Any = None, advance: bool = True, **kwargs: Any) -> Any:
         """Dispatch as RedBeat does, with the entry, its slot and this beat's identity in the headers."""
-        stamped = copy.copy(entry)
         headers = slots.stamp(
             entry=entry.name, slot=slots.slot_for(entry.schedule, self.app.now()), scheduler=asdict(self.instance)
         )
-        stamped.options = {**entry.options, "headers": {**entry.options.get("headers", {}), **headers}}
-        return super().apply_async(stamped, producer, advance, **kwargs)
+        # For this dispatch only: RedBeat saves an entry's run times, never its options.
+        original = entry.options
+        entry.options = {**original, "headers": {**original.get("headers", {}), **headers}}
+        try:
+            return super().apply_async(entry, producer, advance, **kwargs)
+        finally:
+            entry.options = original
 
     def close(self) -> None:
         self._stopped.set()
