@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core import signing
 from django.template.loader import get_template
 from django.urls import reverse
+from django.utils.html import escape
 
 from musicdrops.lib.fastmail import PrebuiltEmail
 
@@ -59,38 +60,78 @@ def group_by_artist(releases: list[DropRelease]) -> list[tuple[str, list[DropRel
     return sorted(groups.items(), key=lambda item: item[0].casefold())
 
 
+class DropRenderer:
+    """Renders the drops of many users for one day.
+
+    Everyone who follows an artist gets the same block for that artist, and
+    everyone gets the same frame around the blocks: each is rendered once
+    (by the templates, which escape what they insert), and a user's email is
+    then put together from them.
+    """
+
+    _GROUPS = "MUSICDROPSGROUPSGOHERE"
+    _UNSUBSCRIBE = "MUSICDROPSUNSUBSCRIBEURLGOESHERE"
+
+    def __init__(self, *, day: dt.date) -> None:
+        self.day = day
+        self.subject = subject_for(day)
+        context = {
+            "day": day,
+            "subject": self.subject,
+            "site_url": settings.SITE_URL,
+            "settings_url": settings.SITE_URL + reverse("catalog:preferences"),
+            "groups": self._GROUPS,
+            "unsubscribe_url": self._UNSUBSCRIBE,
+        }
+        self._frame_text = get_template("emails/drop.txt").render(context)
+        self._frame_html = get_template("emails/drop.html").render(context)
+        self._group_text = get_template("emails/drop_group.txt")
+        self._group_html = get_template("emails/drop_group.html")
+        self._groups: dict[tuple[str, tuple[DropRelease, ...]], tuple[str, str]] = {}
+
+    def _group(self, artist: str, releases: list[DropRelease]) -> tuple[str, str]:
+        key = (artist, tuple(releases))
+        block = self._groups.get(key)
+        if block is None:
+            context = {"artist": artist, "releases": releases}
+            block = self._groups[key] = (self._group_text.render(context), self._group_html.render(context))
+        return block
+
+    def render(
+        self, *, user_id: int, releases: list[DropRelease], unsubscribe: str | None = None
+    ) -> tuple[str, str, str]:
+        """Subject, plain text and HTML of one user's drop."""
+        blocks = [self._group(artist, items) for artist, items in group_by_artist(releases)]
+        url = unsubscribe or unsubscribe_url(user_id)
+        text = self._frame_text.replace(self._GROUPS, "".join(t for t, _ in blocks)).replace(self._UNSUBSCRIBE, url)
+        html = self._frame_html.replace(self._GROUPS, "".join(h for _, h in blocks)).replace(
+            self._UNSUBSCRIBE, escape(url)
+        )
+        return self.subject, text, html
+
+    def build(self, *, user_id: int, email: str, releases: list[DropRelease]) -> PrebuiltEmail:
+        unsubscribe = unsubscribe_url(user_id)
+        subject, text, html = self.render(user_id=user_id, releases=releases, unsubscribe=unsubscribe)
+        return PrebuiltEmail(
+            subject=subject,
+            text=text,
+            html=html,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=email,
+            headers={
+                "Message-ID": message_id(user_id, self.day),
+                # RFC 8058 one-click unsubscribe: Gmail and Yahoo require both headers from bulk senders.
+                "List-Unsubscribe": f"<{unsubscribe}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                "Auto-Submitted": "auto-generated",
+            },
+        )
+
+
 def render(*, user_id: int, day: dt.date, releases: list[DropRelease]) -> tuple[str, str, str]:
-    """Subject, plain text and HTML of one user's drop."""
-    subject = subject_for(day)
-    context = {
-        "day": day,
-        "subject": subject,
-        "groups": group_by_artist(releases),
-        "count": len(releases),
-        "site_url": settings.SITE_URL,
-        "unsubscribe_url": unsubscribe_url(user_id),
-        "settings_url": settings.SITE_URL + reverse("catalog:preferences"),
-    }
-    return (
-        subject,
-        get_template("emails/drop.txt").render(context),
-        get_template("emails/drop.html").render(context),
-    )
+    """One user's drop (the daily send renders many at once with DropRenderer)."""
+    return DropRenderer(day=day).render(user_id=user_id, releases=releases)
 
 
 def build(*, user_id: int, email: str, day: dt.date, releases: list[DropRelease]) -> PrebuiltEmail:
-    subject, text, html = render(user_id=user_id, day=day, releases=releases)
-    return PrebuiltEmail(
-        subject=subject,
-        text=text,
-        html=html,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=email,
-        headers={
-            "Message-ID": message_id(user_id, day),
-            # RFC 8058 one-click unsubscribe: Gmail and Yahoo require both headers from bulk senders.
-            "List-Unsubscribe": f"<{unsubscribe_url(user_id)}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            "Auto-Submitted": "auto-generated",
-        },
-    )
+    return DropRenderer(day=day).build(user_id=user_id, email=email, releases=releases)

@@ -6,7 +6,9 @@ from collections import defaultdict
 from django.db import transaction
 from django.db.models import Q
 
+from musicdrops.drops.emails import message_id
 from musicdrops.drops.models import DeliveredRelease, Delivery
+from musicdrops.lib.redis import get_client
 
 # Longer than a chunk task may run (its hard time limit), so a claim is never
 # taken from a task that is still sending.
@@ -30,6 +32,8 @@ def deliveries_claim(
         ignore_conflicts=True,
     )
     open_claims = Delivery.objects.filter(day=day, user_id__in=list(wanted), status=Delivery.Status.CLAIMED)
+    # Marks left by a sender that died before writing them down: those were sent.
+    sent_marks_flush(day=day, delivery_ids=list(open_claims.values_list("pk", flat=True)))
     open_claims.filter(Q(task_id=task_id) | Q(lease_until__lt=now)).update(task_id=task_id, lease_until=now + LEASE)
     mine = {d.user_id: d for d in open_claims.filter(task_id=task_id)}
     if not mine:
@@ -66,13 +70,47 @@ def open_claim_user_ids(*, day: dt.date, user_ids: list[int]) -> list[int]:
     )
 
 
-def delivery_mark_sent(*, delivery_id: int, task_id: str, message_id: str, now: dt.datetime) -> bool:
-    return (
-        Delivery.objects.filter(pk=delivery_id, task_id=task_id, status=Delivery.Status.CLAIMED).update(
-            status=Delivery.Status.SENT, sent_at=now, message_id=message_id
-        )
-        == 1
-    )
+def _sent_key(day: dt.date) -> str:
+    return f"musicdrops:drops:sent:{day.isoformat()}"
+
+
+def delivery_mark_sent(*, day: dt.date, delivery_id: int) -> None:
+    """Record, at once, that the mail server accepted this delivery's message.
+
+    One HSET in Redis per email — a round trip with no SQL and no fsync —
+    written to the PostgreSQL ledger in bulk by ``sent_marks_flush``. Any
+    task that touches a claim applies the marks still waiting here first
+    (``deliveries_claim`` does), so a mark outlives the worker that made it.
+    """
+    client = get_client()
+    key = _sent_key(day)
+    client.hset(key, str(delivery_id), dt.datetime.now(dt.UTC).isoformat())
+    client.expire(key, 3 * 24 * 3600, nx=True)
+
+
+def sent_marks_flush(*, day: dt.date, delivery_ids: list[int] | None = None) -> int:
+    """Write waiting "sent" marks of ``day`` (all, or these deliveries) to the ledger; return how many."""
+    client = get_client()
+    key = _sent_key(day)
+    if delivery_ids is None:
+        marks = client.hgetall(key)
+    else:
+        if not delivery_ids:
+            return 0
+        values = client.hmget(key, [str(i) for i in delivery_ids])
+        marks = {str(i): v for i, v in zip(delivery_ids, values, strict=True) if v is not None}
+    if not marks:
+        return 0
+    ids = [int(i) for i in marks]
+    sent_at = max(dt.datetime.fromisoformat(str(v)) for v in marks.values())
+    with transaction.atomic():
+        rows = list(Delivery.objects.filter(pk__in=ids, status=Delivery.Status.CLAIMED).only("pk", "user_id", "day"))
+        for row in rows:
+            row.status, row.sent_at = Delivery.Status.SENT, sent_at
+            row.message_id = message_id(row.user_id, row.day)
+        Delivery.objects.bulk_update(rows, ["status", "sent_at", "message_id"], batch_size=1000)
+    client.hdel(key, *marks)
+    return len(rows)
 
 
 @transaction.atomic

@@ -77,7 +77,7 @@ def mailer_config(url: str) -> dict[str, Any]:
         raise ImproperlyConfigured("EMAIL_URL has an invalid port") from None
     implicit_tls = scheme == "smtps"
     return {
-        "BACKEND": backends + "smtp.EmailBackend",
+        "BACKEND": "musicdrops.lib.mail.SmtpBackend",
         "OPTIONS": {
             "host": parts.hostname,
             "port": port or (465 if implicit_tls else 25),

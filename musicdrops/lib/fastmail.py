@@ -40,6 +40,16 @@ def _encode_address(address: str) -> str:
     return formataddr((name, addr), charset="utf-8") if name else addr
 
 
+@lru_cache(maxsize=64)
+def _sender_address(address: str) -> str:
+    return parseaddr(address)[1]
+
+
+def _envelope_address(address: str) -> str:
+    """The bare address for SMTP's MAIL FROM / RCPT TO (already checked by _encode_address)."""
+    return address if "<" not in address else _sender_address(address)
+
+
 def _qp(text: str) -> bytes:
     body = binascii.b2a_qp(text.replace("\r\n", "\n").encode("utf-8"), istext=True)
     return body.replace(b"\n", b"\r\n")
@@ -112,6 +122,15 @@ class PrebuiltEmail(EmailMultiAlternatives):
             from_email=from_email, to=to, subject=subject, text=text, html=html, headers=headers, date=date
         )
         self._header_view = {"From": from_email, "To": to, "Subject": subject, "Date": date, **headers}
+        self._envelope = (_envelope_address(from_email), [_envelope_address(to)])
+
+    @property
+    def raw(self) -> bytes:
+        return self._raw
+
+    def envelope(self) -> tuple[str, list[str]]:
+        """SMTP's MAIL FROM and RCPT TO, as checked when the message was built."""
+        return self._envelope
 
     def message(self, *, policy: email.policy.Policy = email.policy.default) -> Any:  # type: ignore[override]
         return _Serialized(self._raw, self._header_view)

@@ -57,3 +57,23 @@ def test_a_prebuilt_email_is_still_a_normal_django_email():
     assert message.alternatives[0][0] == "<p>html</p>"
     assert message.to == ["fan@example.com"]
     assert parse(message.message().as_bytes())["Message-ID"] == "<m@example.com>"
+
+
+def test_the_smtp_backend_sends_prebuilt_bytes_with_the_checked_envelope():
+    from django.core import mail
+    from django.test import override_settings
+
+    from bench.smtp_sink import SmtpSink
+    from musicdrops.lib.env import mailer_config
+
+    with SmtpSink(keep_bodies=1) as sink, override_settings(MAILERS={"sink": mailer_config(sink.url)}):
+        message = PrebuiltEmail(
+            subject="Hello ✨", text="plain", html="<p>html</p>", from_email="MusicDrops <drops@example.com>",
+            to="fan@example.com", headers={"Message-ID": "<p@example.com>"},
+        )  # fmt: skip
+        assert mail.mailers["sink"].send_messages([message]) == 1
+        sink.wait_for(1)
+        [record] = sink.messages()
+        assert record["recipients"] == ["fan@example.com"]
+        assert record["message_id"] == "<p@example.com>"
+        assert sink.bodies()[0].replace(b"\r\n", b"\n") in message.raw.replace(b"\r\n", b"\n")

@@ -194,3 +194,16 @@ def test_message_ids_are_stable_per_user_and_day():
     assert emails.message_id(7, DAY) == emails.message_id(7, DAY)
     assert emails.message_id(7, DAY) != emails.message_id(8, DAY)
     assert emails.message_id(7, DAY) != emails.message_id(7, DAY + dt.timedelta(days=1))
+
+
+def test_a_sent_mark_left_in_redis_by_a_dead_sender_stops_a_resend(scene):
+    wanted = selectors.new_releases(user_ids=[scene.pk], day=DAY)
+    long_ago = timezone.now() - dt.timedelta(hours=1)
+    [(delivery, _)] = ledger.deliveries_claim(day=DAY, wanted=wanted, task_id="dead", now=long_ago).values()
+    ledger.delivery_mark_sent(day=DAY, delivery_id=delivery.pk)  # the server took it; then the worker died
+
+    assert services.drop_chunk_send(day=DAY, user_ids=[scene.pk], task_id="rescuer").sent == 0
+    assert mail.outbox == []
+    delivery.refresh_from_db()
+    assert delivery.status == "sent"
+    assert delivery.message_id == emails.message_id(scene.pk, DAY)

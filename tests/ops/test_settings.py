@@ -94,7 +94,7 @@ def test_debug_must_be_a_real_boolean():
 def test_smtp_email_url(url, expected):
     config = mailer_config(url)
 
-    assert config["BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
+    assert config["BACKEND"] == "musicdrops.lib.mail.SmtpBackend"
     assert {key: config["OPTIONS"][key] for key in expected} == expected
 
 

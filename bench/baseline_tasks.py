@@ -1,0 +1,38 @@
+"""The baseline the daily send is measured against: one task per user, the obvious way.
+
+Loaded into a real worker with ``--include bench.baseline_tasks``. It is
+correct (same ledger, same exactly-once rules) but does everything per user:
+its own queries, Django's standard email building, and a new SMTP
+connection for each message.
+"""
+
+import datetime as dt
+
+from celery import Task, shared_task
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.utils import timezone
+
+from musicdrops.accounts.models import User
+from musicdrops.drops import emails, ledger, selectors
+
+
+@shared_task(bind=True, name="bench.send_one_drop")
+def send_one_drop_task(self: Task, day: str, user_id: int) -> bool:  # type: ignore[type-arg]
+    when = dt.date.fromisoformat(day)
+    wanted = selectors.new_releases(user_ids=[user_id], day=when)
+    claimed = ledger.deliveries_claim(day=when, wanted=wanted, task_id=self.request.id or "", now=timezone.now())
+    if user_id not in claimed:
+        return False
+    delivery, release_ids = claimed[user_id]
+    shown = selectors.drop_releases(release_ids=set(release_ids))
+    user = User.objects.get(pk=user_id)
+    subject, text, html = emails.render(user_id=user_id, day=when, releases=[shown[r] for r in release_ids])
+    message = EmailMultiAlternatives(
+        subject, text, settings.DEFAULT_FROM_EMAIL, [user.email],
+        headers={"Message-ID": emails.message_id(user_id, when)},
+    )  # fmt: skip
+    message.attach_alternative(html, "text/html")
+    message.send()  # opens and closes its own connection
+    ledger.delivery_mark_sent(day=when, delivery_id=delivery.pk)
+    return ledger.sent_marks_flush(day=when, delivery_ids=[delivery.pk]) == 1

@@ -1,0 +1,206 @@
+"""`make bench`: the daily send end to end, against a one-task-per-user baseline, in one run.
+
+scheduler command -> Redis -> a real worker (the Procfile's worker_regular)
+-> PostgreSQL -> an SMTP server on loopback that counts what it receives.
+Prints emails/s for each run, the median, and the ratio to the baseline,
+plus duplicates and missing recipients (both must be 0).
+
+    python -m bench.daily_send --users 20000 --runs 3
+"""
+
+import argparse
+import datetime as dt
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://postgres:postgres@127.0.0.1:5432/musicdrops_bench"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+def ensure_database(url: str) -> None:
+    """Create the benchmark's own PostgreSQL database if it is missing."""
+    import psycopg
+    from psycopg import sql
+
+    name = url.rsplit("/", 1)[1]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def procfile_command(name: str) -> str:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return line.split(":", 1)[1].strip()
+    raise SystemExit(f"no {name} in the Procfile")
+
+
+class Worker:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        command = procfile_command("worker_regular") + " --include bench.baseline_tasks"
+        self.log = log
+        self._file = log.open("wb")
+        self.process = subprocess.Popen(
+            ["bash", "-c", command], cwd=ROOT, env=env, stdout=self._file, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while "ready." not in log.read_text(errors="replace"):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the worker did not start:\n{log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self._file.close()
+
+
+def reset_day(day: dt.date) -> None:
+    from musicdrops.drops.models import Delivery
+    from musicdrops.scheduler.models import DuplicateDispatch, ScheduledRun
+
+    Delivery.objects.filter(day=day).delete()  # and, by cascade, what each delivery held
+    ScheduledRun.objects.all().delete()
+    DuplicateDispatch.objects.all().delete()
+
+
+def timed_run(sink: Any, expected: int, start: Any, timeout: float) -> dict[str, Any]:
+    sink.reset()
+    began = time.time()
+    start()
+    stats: dict[str, Any] = sink.wait_for(expected, timeout=timeout)
+    time.sleep(1)  # anything sent twice would arrive now
+    stats = sink.stats()
+    seconds = stats["last_at"] - began
+    return {
+        "seconds": seconds,
+        "rate": stats["messages"] / seconds,
+        "messages": stats["messages"],
+        "unique": stats["unique_recipients"],
+        "duplicates": len(stats["duplicates"]),
+        "missing": expected - stats["unique_recipients"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=3, help="runs of the real design (the median is reported)")
+    parser.add_argument("--baseline-users", type=int, default=None, help="users for the baseline (default: --users)")
+    args = parser.parse_args()
+
+    os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
+    os.environ.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
+    # Production settings: cached templates, no query log (DEBUG would slow every email down).
+    os.environ["DEBUG"] = "0"
+    os.environ.setdefault("SECRET_KEY", "benchmark-only-secret-key-not-used-for-anything-real-0123456789")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "musicdrops.settings")
+    if not os.environ["DATABASE_URL"].startswith("postgres"):
+        raise SystemExit("the benchmark runs against PostgreSQL: set DATABASE_URL=postgres://...")
+    ensure_database(os.environ["DATABASE_URL"])
+
+    import django
+
+    sys.path.insert(0, str(ROOT))
+    django.setup()
+    import redis
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from bench.smtp_sink import SmtpSink
+    from musicdrops.accounts.models import User
+    from musicdrops.celery import app
+    from musicdrops.ops.demo import DEMO_USER_DOMAIN
+
+    call_command("migrate", verbosity=0)
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()  # the benchmark's own database number
+    day = dt.date.today()
+
+    began = time.monotonic()
+    call_command("seed_demo", users=args.users, demo_email="demo@musicdrops.local", demo_password="bench-only-pass")
+    seed_seconds = time.monotonic() - began
+    began = time.monotonic()
+    call_command("seed_demo", users=args.users, demo_email="demo@musicdrops.local", demo_password="bench-only-pass")
+    reseed_seconds = time.monotonic() - began
+    # Only the seeded listeners (and the demo login) get drops in this database.
+    User.objects.exclude(email__endswith=DEMO_USER_DOMAIN).exclude(email="demo@musicdrops.local").update(
+        receives_drops=False
+    )
+    expected = args.users + 1
+
+    log_dir = ROOT / "var" / "bench"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with SmtpSink() as sink:
+        env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "EMAIL_URL": sink.url,
+            "MUSICBRAINZ_URL": "http://127.0.0.1:9/ws/2",
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.pop("DJANGO_SETTINGS_MODULE", None)
+        worker = Worker(env, log_dir / "worker.log")
+        try:
+            design = []
+            for _ in range(args.runs):
+                reset_day(day)
+                design.append(
+                    timed_run(
+                        sink,
+                        expected,
+                        lambda: call_command("send_music_drops", date=day.isoformat(), stdout=open(os.devnull, "w")),  # noqa: SIM115
+                        timeout=600,
+                    )
+                )
+            reset_day(day)
+            baseline_users = list(
+                User.objects.filter(receives_drops=True)
+                .order_by("pk")
+                .values_list("pk", flat=True)[: args.baseline_users or expected]
+            )
+
+            def enqueue_one_per_user() -> None:
+                with app.producer_or_acquire() as producer:
+                    for user_id in baseline_users:
+                        app.send_task(
+                            "bench.send_one_drop", (day.isoformat(), user_id), queue="regular", producer=producer
+                        )
+
+            baseline = timed_run(sink, len(baseline_users), enqueue_one_per_user, timeout=1800)
+        finally:
+            worker.stop()
+
+    median = statistics.median(run["rate"] for run in design)
+    print()
+    print(f"daily send benchmark — {os.cpu_count()} cores, PostgreSQL, Redis, 1 worker_regular (concurrency 2)")
+    print(f"  seed_demo --users {args.users}: {seed_seconds:.1f} s (again, idempotent: {reseed_seconds:.1f} s)")
+    for number, run in enumerate(design, 1):
+        print(
+            f"  design run {number}: {run['messages']} emails in {run['seconds']:.2f} s = {run['rate']:.0f} emails/s"
+            f"  (duplicates {run['duplicates']}, missing {run['missing']})"
+        )
+    print(
+        f"  baseline (one task per user): {baseline['messages']} emails in {baseline['seconds']:.2f} s = "
+        f"{baseline['rate']:.0f} emails/s  (duplicates {baseline['duplicates']}, missing {baseline['missing']})"
+    )
+    print(f"  median design: {median:.0f} emails/s; {median / baseline['rate']:.1f}x the baseline")
+    ok = all(run["duplicates"] == 0 and run["missing"] == 0 for run in [*design, baseline])
+    print("  exactly once: " + ("yes" if ok else "NO"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Our SMTP backend against a real SMTP server on loopback: pipelined, and a refusal doesn't break the session."""
+
+import asyncio
+import smtplib
+
+import pytest
+from aiosmtpd.controller import Controller
+from django.core import mail
+from django.test import override_settings
+
+from musicdrops.lib.env import mailer_config
+from musicdrops.lib.fastmail import PrebuiltEmail
+from musicdrops.lib.mail import SmtpBackend
+from musicdrops.lib.localredis import free_port
+
+
+class RefusingHandler:
+    def __init__(self) -> None:
+        self.received: list[tuple[list[str], bytes]] = []
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        """Offer PIPELINING (aiosmtpd reads commands in order either way), so the pipelined path is tested."""
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("gone@"):
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.received.append((list(envelope.rcpt_tos), envelope.original_content))
+        return "250 OK"
+
+
+@pytest.fixture
+def server():
+    handler = RefusingHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, loop=asyncio.new_event_loop())
+    controller.start()
+    with override_settings(MAILERS={"test": mailer_config(f"smtp://127.0.0.1:{port}")}):
+        yield handler
+    controller.stop()
+
+
+def email(to: str, body: str = "plain") -> PrebuiltEmail:
+    return PrebuiltEmail(
+        subject="S", text=body, html="<p>h</p>", from_email="MusicDrops <drops@example.com>", to=to, headers={}
+    )
+
+
+def test_a_refused_recipient_raises_and_the_next_message_goes_through_on_the_same_connection(server):
+    connection = mail.mailers["test"]
+    assert isinstance(connection, SmtpBackend)
+    connection.open()
+    try:
+        assert connection.connection is not None
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            connection.send_messages([email("gone@example.com")])
+        assert connection.send_messages([email("fan@example.com", ".leading dot\n..two")]) == 1
+        assert connection.connection.has_extn("pipelining")  # so the pipelined path was the one taken
+    finally:
+        connection.close()
+
+    [(recipients, content)] = server.received
+    assert recipients == ["fan@example.com"]
+    assert b"\r\n.leading dot" in content or b"\n.leading dot" in content  # dots were stuffed and unstuffed
