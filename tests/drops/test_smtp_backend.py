@@ -10,8 +10,8 @@ from django.test import override_settings
 
 from musicdrops.lib.env import mailer_config
 from musicdrops.lib.fastmail import PrebuiltEmail
-from musicdrops.lib.mail import SmtpBackend
 from musicdrops.lib.localredis import free_port
+from musicdrops.lib.mail import SmtpBackend
 
 
 class RefusingHandler:
