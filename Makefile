@@ -21,6 +21,12 @@ lint: $(INSTALLED)
 pytest: $(INSTALLED)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
+# The daily send end to end (PostgreSQL, Redis, a real worker, SMTP on loopback)
+# against a one-task-per-user baseline. Uses its own database (musicdrops_bench)
+# and Redis database 14 unless DATABASE_URL / REDIS_URL say otherwise.
+bench: $(INSTALLED)
+	$(PY) -m bench.daily_send $(BENCH_ARGS)
+
 install: $(INSTALLED)
 
 # A venv from a real Python 3.12+ (scripts/find-python tries each candidate),

@@ -35,6 +35,7 @@ NOT_IN_APP_JSON = {
     "DATABASE_CONN_MAX_AGE",
     "SECURE_SSL_REDIRECT",
     "SECURE_HSTS_SECONDS",
+    "MUSIC_DROPS_EVERY_SECONDS",  # drills and tests only, never a deployment setting
 }
 
 
