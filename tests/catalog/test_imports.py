@@ -13,13 +13,6 @@ from tests.helpers import queued_tasks
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def user(client):
-    user = User.objects.create_user("fan@example.com", "correct-horse-battery-staple", email_verified_at=timezone.now())
-    client.force_login(user)
-    return user
-
-
 def run(job: ImportJob, **kwargs) -> bool:
     return services.import_run(
         job_id=job.pk, mb_client=musicbrainz.default_client(), lb_client=listenbrainz.default_client(), **kwargs

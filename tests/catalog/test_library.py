@@ -15,13 +15,6 @@ from tests.helpers import queued_tasks
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def user(client):
-    user = User.objects.create_user("fan@example.com", "correct-horse-battery-staple", email_verified_at=timezone.now())
-    client.force_login(user)
-    return user
-
-
 def follow(client, mbid: str):
     return client.post(reverse("catalog:follow"), {"mbid": mbid}, follow=True)
 
