@@ -49,6 +49,7 @@ def _send_all(
 ) -> tuple[int, int]:
     """Send these users' emails on one SMTP connection, recording each as it goes. Returns (sent, failed)."""
     sent = failed = 0
+    unflushed: list[int] = []
     connection = mailers.default
     connection.open()
     try:
@@ -66,10 +67,13 @@ def _send_all(
             # Message-ID, which lets the receiving side drop the repeat.
             ledger.delivery_mark_sent(day=day, delivery_id=delivery.pk)
             sent += 1
-            if sent % FLUSH_EVERY == 0:
-                ledger.sent_marks_flush(day=day, delivery_ids=[d.pk for _, d, _ in items])
+            unflushed.append(delivery.pk)
+            if len(unflushed) >= FLUSH_EVERY:
+                ledger.sent_marks_flush(day=day, delivery_ids=unflushed)
+                unflushed.clear()
     finally:
         connection.close()
+        ledger.sent_marks_flush(day=day, delivery_ids=unflushed)
     return sent, failed
 
 
@@ -122,7 +126,6 @@ def drop_chunk_send(*, day: dt.date, user_ids: list[int], task_id: str) -> Chunk
     send_slice(slices[0])
     for thread in threads:
         thread.join()
-    ledger.sent_marks_flush(day=day, delivery_ids=[delivery.pk for delivery, _ in claimed.values()])
     if errors:
         raise errors[0]  # the task retries; everything sent so far is recorded
     figures.seconds = time.monotonic() - started
