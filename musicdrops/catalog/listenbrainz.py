@@ -6,7 +6,6 @@ who asks for suggestions) don't need a shared budget like MusicBrainz's, so
 this client simply waits and retries.
 """
 
-import json
 import logging
 import math
 import time
@@ -19,6 +18,7 @@ import requests
 from django.conf import settings
 
 from musicdrops.catalog.musicbrainz import canonical_mbid
+from musicdrops.lib.http import BadBody, Retry, get_json
 
 logger = logging.getLogger(__name__)
 
@@ -38,16 +38,6 @@ RANGES = frozenset(
 MAX_COUNT = 1000  # ListenBrainz's own cap for one page of statistics
 MAX_USER_NAME_LENGTH = 64
 MAX_RESET_IN = 60.0  # waiting longer than this inside one request is worse than failing it
-BACKOFF_FIRST = 1.0
-BACKOFF_MAX = 30.0
-MAX_BAD_BODIES = 3  # an unreadable 200 is retried twice, then it's a real problem
-
-_TRANSIENT_ERRORS = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ContentDecodingError,
-)
 
 
 class ListenBrainzError(Exception):
@@ -60,10 +50,6 @@ class StatsNotReady(ListenBrainzError):
 
 class UnknownListenBrainzUser(ListenBrainzError):
     """No such ListenBrainz user (HTTP 404), or a name that cannot be one."""
-
-
-class _BadBody(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -108,55 +94,39 @@ class ListenBrainzClient:
         return self._get(path, {"range": range_, "count": count}, user_name)
 
     def _get(self, path: str, params: dict[str, str | int], user_name: str) -> list[TopArtist]:
-        url = f"{self.base_url}/{path}"
-        headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
-        bad_bodies = 0
-        problem = ""
-        for attempt in range(1, self.max_attempts + 1):
+        def before_each() -> None:
             self.requests_made += 1
-            delay = min(BACKOFF_FIRST * 2 ** (attempt - 1), BACKOFF_MAX)
-            try:
-                response = self.session.get(url, params=params, headers=headers, timeout=self.timeout)
-            except _TRANSIENT_ERRORS as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-            except requests.RequestException as exc:
-                raise ListenBrainzError(f"GET {url} failed: {exc}") from exc
-            else:
-                status = response.status_code
-                if status == 200:
-                    try:
-                        return _parse_top_artists(json.loads(response.content))
-                    except ValueError as exc:
-                        bad_bodies += 1
-                        problem = f"unusable body ({exc})"
-                        if bad_bodies >= MAX_BAD_BODIES:
-                            break
-                elif status == 204:
-                    raise StatsNotReady(f"ListenBrainz has no statistics for {user_name!r} yet")
-                elif status == 404:
-                    raise UnknownListenBrainzUser(f"no ListenBrainz user {user_name!r}")
-                elif status == 429:
-                    problem = "HTTP 429"
-                    reset_in = _seconds(response.headers.get("X-RateLimit-Reset-In"))
-                    if reset_in is not None:
-                        delay = reset_in
-                        problem += f", X-RateLimit-Reset-In {reset_in:g} s"
-                elif status >= 500:
-                    problem = f"HTTP {status}"
-                else:  # 400 (a bad range or count) and the like: the same request will fail again
-                    raise ListenBrainzError(f"GET {response.url}: HTTP {status} {response.text[:200]!r}")
-            if attempt < self.max_attempts:
-                logger.warning(
-                    "ListenBrainz GET %s: %s; retry %d of %d in %.1f s",
-                    path,
-                    problem,
-                    attempt,
-                    self.max_attempts - 1,
-                    delay,
-                )
-                if delay > 0:
-                    self._sleep(delay)
-        raise ListenBrainzError(f"GET {url} failed after {attempt} attempts: {problem}")
+
+        def on_status(response: requests.Response) -> Retry:
+            status = response.status_code
+            if status == 204:
+                raise StatsNotReady(f"ListenBrainz has no statistics for {user_name!r} yet")
+            if status == 404:
+                raise UnknownListenBrainzUser(f"no ListenBrainz user {user_name!r}")
+            if status == 429:
+                reset_in = _seconds(response.headers.get("X-RateLimit-Reset-In"))
+                if reset_in is None:
+                    return Retry("HTTP 429")
+                return Retry(f"HTTP 429, X-RateLimit-Reset-In {reset_in:g} s", delay=reset_in)
+            if status >= 500:
+                return Retry(f"HTTP {status}")
+            # 400 (a bad range or count) and the like: the same request will fail again
+            raise ListenBrainzError(f"GET {response.url}: HTTP {status} {response.text[:200]!r}")
+
+        return get_json(
+            service="ListenBrainz",
+            session=self.session,
+            url=f"{self.base_url}/{path}",
+            params=params,
+            headers={"User-Agent": self.user_agent, "Accept": "application/json"},
+            timeout=self.timeout,
+            max_attempts=self.max_attempts,
+            parse=_parse_top_artists,
+            on_status=on_status,
+            error=ListenBrainzError,
+            before_each=before_each,
+            sleep=self._sleep,
+        )
 
 
 def _seconds(value: str | None) -> float | None:
@@ -175,7 +145,7 @@ def _parse_top_artists(data: Any) -> list[TopArtist]:
     payload = data.get("payload") if isinstance(data, dict) else None
     entries = payload.get("artists") if isinstance(payload, dict) else None
     if not isinstance(entries, list):
-        raise _BadBody("no 'payload.artists' list")
+        raise BadBody("no 'payload.artists' list")
     artists = []
     for entry in entries:
         artist = _top_artist(entry)

@@ -12,7 +12,6 @@ dataclasses, and the catalog services decide what to store.
 
 import datetime as dt
 import email.utils
-import json
 import logging
 import math
 import re
@@ -25,6 +24,7 @@ from typing import Any
 import requests
 from django.conf import settings
 
+from musicdrops.lib.http import BadBody, Retry, get_json
 from musicdrops.lib.ratelimit import RateLimiter, RateLimitTimeout
 
 logger = logging.getLogger(__name__)
@@ -50,9 +50,6 @@ PAGE_SIZE = 100  # the most MusicBrainz returns per page; fewer pages, fewer rat
 MAX_SEARCH_LIMIT = 100
 MAX_QUERY_LENGTH = 200  # longer user input makes URLs MusicBrainz refuses (414) and matches nothing anyway
 MAX_RETRY_AFTER = 60.0  # a Retry-After beyond this is a misconfiguration upstream, not a plan worth following
-BACKOFF_FIRST = 1.0  # seconds before the first retry without Retry-After; doubles each time
-BACKOFF_MAX = 30.0
-MAX_BAD_BODIES = 3  # an unreadable 200 is retried twice (a proxy hiccup), then it's a real problem
 
 # Lucene's own QueryParser.escape escapes & and | one by one, which covers && and ||.
 _LUCENE_SPECIAL = re.compile(r'([+\-&|!(){}\[\]^"~*?:\\/])')
@@ -60,13 +57,6 @@ _LUCENE_SPECIAL = re.compile(r'([+\-&|!(){}\[\]^"~*?:\\/])')
 # The search is case-insensitive, so lower-casing them keeps the meaning.
 _LUCENE_OPERATORS = re.compile(r"\b(?:AND|OR|NOT)\b")
 _PARTIAL_DATE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
-# Failures of the connection rather than of the request: the same request can succeed next time.
-_TRANSIENT_ERRORS = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,  # the body was cut off mid-way
-    requests.exceptions.ContentDecodingError,  # a proxy mangled the compression
-)
 
 
 class MusicBrainzError(Exception):
@@ -75,10 +65,6 @@ class MusicBrainzError(Exception):
 
 class ArtistNotFound(MusicBrainzError):
     """No artist with this MBID (MusicBrainz said 404, or the MBID is not even a UUID)."""
-
-
-class _BadBody(ValueError):
-    """A 200 whose body we cannot use; retried like a transient failure."""
 
 
 @dataclass(frozen=True)
@@ -237,66 +223,45 @@ class MusicBrainzClient:
         *,
         not_found: type[MusicBrainzError] = MusicBrainzError,
     ) -> T:
-        url = f"{self.base_url}/{path}"
-        headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
-        query = {**params, "fmt": "json"}
-        bad_bodies = 0
-        problem = ""
-        for attempt in range(1, self.max_attempts + 1):
+        def before_each() -> None:
             try:
                 self.rate_limiter.acquire(timeout=self.wait_for_turn)
             except RateLimitTimeout as exc:
                 raise MusicBrainzError("too many requests queued for MusicBrainz") from exc
             self.requests_made += 1
-            delay = _backoff(attempt)
-            try:
-                response = self.session.get(url, params=query, headers=headers, timeout=self.timeout)
-            except _TRANSIENT_ERRORS as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-            except requests.RequestException as exc:  # an invalid URL and the like: retrying won't help
-                raise MusicBrainzError(f"GET {url} failed: {exc}") from exc
-            else:
-                status = response.status_code
-                if status == 200:
-                    try:
-                        return parse(json.loads(response.content))
-                    except ValueError as exc:  # not JSON, cut short, or not the shape we know
-                        bad_bodies += 1
-                        problem = f"unusable body ({exc})"
-                        if bad_bodies >= MAX_BAD_BODIES:
-                            break
-                elif status == 404:
-                    raise not_found(f"GET {response.url}: 404 Not Found")
-                elif status == 429 or status >= 500:
-                    problem = f"HTTP {status}"
-                    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-                    if retry_after is not None:
-                        # Every process waits, not just this one: the limit is per IP.
-                        self.rate_limiter.pause(retry_after)
-                        delay = 0.0
-                        problem += f", Retry-After {retry_after:g} s"
-                else:  # 400, 401, 403 (a blocked User-Agent)...: the same request will fail again
-                    raise MusicBrainzError(f"GET {response.url}: HTTP {status} {response.text[:200]!r}")
-            if attempt < self.max_attempts:
-                logger.warning(
-                    "MusicBrainz GET %s: %s; retry %d of %d in %.1f s",
-                    path,
-                    problem,
-                    attempt,
-                    self.max_attempts - 1,
-                    delay,
-                )
-                if delay > 0:
-                    self._sleep(delay)
-        raise MusicBrainzError(f"GET {url} failed after {attempt} attempts: {problem}")
 
+        def on_status(response: requests.Response) -> Retry:
+            status = response.status_code
+            if status == 404:
+                raise not_found(f"GET {response.url}: 404 Not Found")
+            if status == 429 or status >= 500:
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+                if retry_after is None:
+                    return Retry(f"HTTP {status}")
+                # Every process waits, not just this one: the limit is per IP.
+                self.rate_limiter.pause(retry_after)
+                return Retry(f"HTTP {status}, Retry-After {retry_after:g} s", delay=0.0)
+            # 400, 401, 403 (a blocked User-Agent)...: the same request will fail again
+            raise MusicBrainzError(f"GET {response.url}: HTTP {status} {response.text[:200]!r}")
 
-def _backoff(attempt: int) -> float:
-    return float(min(BACKOFF_FIRST * 2 ** (attempt - 1), BACKOFF_MAX))
+        return get_json(
+            service="MusicBrainz",
+            session=self.session,
+            url=f"{self.base_url}/{path}",
+            params={**params, "fmt": "json"},
+            headers={"User-Agent": self.user_agent, "Accept": "application/json"},
+            timeout=self.timeout,
+            max_attempts=self.max_attempts,
+            parse=parse,
+            on_status=on_status,
+            error=MusicBrainzError,
+            before_each=before_each,
+            sleep=self._sleep,
+        )
 
 
 # --- reading the JSON ------------------------------------------------------------
-# Every parser raises _BadBody (a ValueError) for a shape it does not know, so
+# Every parser raises BadBody (a ValueError) for a shape it does not know, so
 # a surprise upstream is a retried MusicBrainzError, never a KeyError in a task.
 
 
@@ -330,7 +295,7 @@ def _score(value: object) -> int:
 
 def _parse_search(data: Any) -> list[ArtistHit]:
     if not isinstance(data, dict) or not isinstance(data.get("artists"), list):
-        raise _BadBody("no 'artists' list")
+        raise BadBody("no 'artists' list")
     hits = []
     for entry in data["artists"]:
         hit = _artist(entry, score=None)
@@ -344,18 +309,18 @@ def _parse_search(data: Any) -> list[ArtistHit]:
 def _parse_lookup(data: Any) -> ArtistHit:
     hit = _artist(data, score=100)
     if hit is None:
-        raise _BadBody("artist without id or name")
+        raise BadBody("artist without id or name")
     return hit
 
 
 def _parse_release_group_page(data: Any) -> tuple[int, int, list[ReleaseGroupData]]:
     """(release-group-count, entries on this page, the usable release groups)."""
     if not isinstance(data, dict):
-        raise _BadBody("not an object")
+        raise BadBody("not an object")
     total = data.get("release-group-count")
     entries = data.get("release-groups")
     if isinstance(total, bool) or not isinstance(total, int) or not isinstance(entries, list):
-        raise _BadBody("no 'release-group-count' and 'release-groups'")
+        raise BadBody("no 'release-group-count' and 'release-groups'")
     groups = []
     for entry in entries:
         group = _release_group(entry)
