@@ -131,7 +131,3 @@ class DropRenderer:
 def render(*, user_id: int, day: dt.date, releases: list[DropRelease]) -> tuple[str, str, str]:
     """One user's drop (the daily send renders many at once with DropRenderer)."""
     return DropRenderer(day=day).render(user_id=user_id, releases=releases)
-
-
-def build(*, user_id: int, email: str, day: dt.date, releases: list[DropRelease]) -> PrebuiltEmail:
-    return DropRenderer(day=day).build(user_id=user_id, email=email, releases=releases)
