@@ -24,7 +24,7 @@ def send_one_drop_task(self: Task, day: str, user_id: int) -> bool:  # type: ign
     claimed = ledger.deliveries_claim(day=when, wanted=wanted, task_id=self.request.id or "", now=timezone.now())
     if user_id not in claimed:
         return False
-    delivery, release_ids = claimed[user_id]
+    delivery_id, release_ids = claimed[user_id]
     shown = selectors.drop_releases(release_ids=set(release_ids))
     user = User.objects.get(pk=user_id)
     subject, text, html = emails.render(user_id=user_id, day=when, releases=[shown[r] for r in release_ids])
@@ -34,5 +34,5 @@ def send_one_drop_task(self: Task, day: str, user_id: int) -> bool:  # type: ign
     )  # fmt: skip
     message.attach_alternative(html, "text/html")
     message.send()  # opens and closes its own connection
-    ledger.delivery_mark_sent(day=when, delivery_id=delivery.pk)
-    return ledger.sent_marks_flush(day=when, delivery_ids=[delivery.pk]) == 1
+    ledger.delivery_mark_sent(day=when, delivery_id=delivery_id)
+    return ledger.sent_marks_flush(day=when, delivery_ids=[delivery_id]) == 1

@@ -576,6 +576,11 @@ class SmtpSink:
         self.stop()
 
     @property
+    def pid(self) -> int | None:
+        """The sink's process, while it runs (benchmarks count its CPU time)."""
+        return self._process.pid if self._process is not None else None
+
+    @property
     def port(self) -> int:
         self._require_running()
         return self._port

@@ -1,6 +1,7 @@
 """The daily email: "New music for <Month D, YYYY>", grouped by artist."""
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -43,14 +44,33 @@ def read_unsubscribe_token(token: str) -> int | None:
 
 
 def unsubscribe_url(user_id: int) -> str:
-    return settings.SITE_URL + reverse("drops:unsubscribe", args=[unsubscribe_token(user_id)])
+    return unsubscribe_url_for_token(unsubscribe_token(user_id))
+
+
+def unsubscribe_url_around() -> tuple[str, str]:
+    """What comes before and after the token in every unsubscribe URL.
+
+    A token is the user id, a colon and URL-safe base64, which ``reverse``
+    leaves as it is: so ``before + token + after == unsubscribe_url(...)``.
+    """
+    placeholder = "0:TOKEN"
+    before, after = unsubscribe_url_for_token(placeholder).split(placeholder)
+    return before, after
+
+
+def unsubscribe_url_for_token(token: str) -> str:
+    return settings.SITE_URL + reverse("drops:unsubscribe", args=[token])
+
+
+@functools.cache
+def _message_id_domain(site_url: str) -> str:
+    return urlsplit(site_url).hostname or "musicdrops.local"
 
 
 def message_id(user_id: int, day: dt.date) -> str:
     """The same for every attempt at one (user, day): a receiving system that saw it already can drop a repeat."""
-    domain = urlsplit(settings.SITE_URL).hostname or "musicdrops.local"
-    digest = hmac.new(settings.SECRET_KEY.encode(), f"drop:{user_id}:{day}".encode(), hashlib.sha256).hexdigest()[:16]
-    return f"<drop.{day:%Y%m%d}.{user_id}.{digest}@{domain}>"
+    digest = hmac.digest(settings.SECRET_KEY.encode(), f"drop:{user_id}:{day}".encode(), hashlib.sha256).hex()[:16]
+    return f"<drop.{day:%Y%m%d}.{user_id}.{digest}@{_message_id_domain(settings.SITE_URL)}>"
 
 
 def group_by_artist(releases: list[DropRelease]) -> list[tuple[str, list[DropRelease]]]:
@@ -60,13 +80,26 @@ def group_by_artist(releases: list[DropRelease]) -> list[tuple[str, list[DropRel
     return sorted(groups.items(), key=lambda item: item[0].casefold())
 
 
+@functools.lru_cache(maxsize=4096)
+def _group_blocks(artist: str, releases: tuple[DropRelease, ...]) -> tuple[str, str]:
+    """An artist's block, text and HTML: the same for everyone who follows the artist.
+
+    Cached for the process, not per chunk: a worker renders each artist's
+    block of the day once, instead of once for every chunk it sends. What
+    the block shows is all in the key, so a changed title is a new entry.
+    """
+    context = {"artist": artist, "releases": releases}
+    return get_template("emails/drop_group.txt").render(context), get_template("emails/drop_group.html").render(context)
+
+
 class DropRenderer:
     """Renders the drops of many users for one day.
 
     Everyone who follows an artist gets the same block for that artist, and
     everyone gets the same frame around the blocks: each is rendered once
-    (by the templates, which escape what they insert), and a user's email is
-    then put together from them.
+    (by the templates, which escape what they insert; the frame once per
+    renderer, the blocks once per process), and a user's email is then put
+    together from them.
     """
 
     _GROUPS = "MUSICDROPSGROUPSGOHERE"
@@ -85,17 +118,12 @@ class DropRenderer:
         }
         self._frame_text = get_template("emails/drop.txt").render(context)
         self._frame_html = get_template("emails/drop.html").render(context)
-        self._group_text = get_template("emails/drop_group.txt")
-        self._group_html = get_template("emails/drop_group.html")
-        self._groups: dict[tuple[str, tuple[DropRelease, ...]], tuple[str, str]] = {}
+        # Every user's link differs only by the token: the URL around it is worked out once.
+        self._unsubscribe_around = unsubscribe_url_around()
 
-    def _group(self, artist: str, releases: list[DropRelease]) -> tuple[str, str]:
-        key = (artist, tuple(releases))
-        block = self._groups.get(key)
-        if block is None:
-            context = {"artist": artist, "releases": releases}
-            block = self._groups[key] = (self._group_text.render(context), self._group_html.render(context))
-        return block
+    @staticmethod
+    def _group(artist: str, releases: list[DropRelease]) -> tuple[str, str]:
+        return _group_blocks(artist, tuple(releases))
 
     def render(
         self, *, user_id: int, releases: list[DropRelease], unsubscribe: str | None = None
@@ -110,7 +138,8 @@ class DropRenderer:
         return self.subject, text, html
 
     def build(self, *, user_id: int, email: str, releases: list[DropRelease]) -> PrebuiltEmail:
-        unsubscribe = unsubscribe_url(user_id)
+        before, after = self._unsubscribe_around
+        unsubscribe = before + unsubscribe_token(user_id) + after
         subject, text, html = self.render(user_id=user_id, releases=releases, unsubscribe=unsubscribe)
         return PrebuiltEmail(
             subject=subject,

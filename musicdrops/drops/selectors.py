@@ -66,14 +66,19 @@ def new_releases(*, user_ids: list[int], day: dt.date) -> dict[int, list[int]]:
 
 def drop_releases(*, release_ids: set[int]) -> dict[int, DropRelease]:
     """What the email shows for each release group, in two queries."""
-    groups = ReleaseGroup.objects.filter(pk__in=release_ids).prefetch_related("artists")
+    # The artists' names as plain rows: prefetch_related would build a queryset per release group.
+    names: dict[int, list[str]] = defaultdict(list)
+    for release_id, name in ReleaseGroup.artists.through.objects.filter(releasegroup_id__in=release_ids).values_list(
+        "releasegroup_id", "artist__name"
+    ):
+        names[release_id].append(name)
     return {
         rg.pk: DropRelease(
             title=rg.title,
-            artists=" & ".join(sorted(a.name for a in rg.artists.all())) or "Unknown artist",
+            artists=" & ".join(sorted(names[rg.pk])) or "Unknown artist",
             kind=rg.get_kind_display(),
             date=rg.release_date_display,
             musicbrainz_url=f"https://musicbrainz.org/release-group/{rg.mbid}",
         )
-        for rg in groups
+        for rg in ReleaseGroup.objects.filter(pk__in=release_ids)
     }

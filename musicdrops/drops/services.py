@@ -1,19 +1,21 @@
 """The daily send: fan out over the users who are due, then send chunk by chunk."""
 
+import contextlib
 import datetime as dt
 import logging
-import smtplib
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
+import redis
 from django import db
 from django.core.mail import mailers
 from django.utils import timezone
 
 from musicdrops.accounts.models import User
 from musicdrops.drops import emails, ledger, selectors
+from musicdrops.lib import mail
+from musicdrops.lib.fastmail import PrebuiltEmail
 
 logger = logging.getLogger(__name__)
 
@@ -40,40 +42,43 @@ def drops_fan_out(*, day: dt.date, chunk_size: int = CHUNK_SIZE) -> list[list[in
 
 
 def _send_all(
-    items: list[tuple[int, Any, list[emails.DropRelease]]],
+    items: list[tuple[int, int, list[emails.DropRelease]]],
     *,
     renderer: emails.DropRenderer,
     addresses: dict[int, str],
     task_id: str,
     day: dt.date,
+    marks: redis.Redis,
 ) -> tuple[int, int]:
     """Send these users' emails on one SMTP connection, recording each as it goes. Returns (sent, failed)."""
     sent = failed = 0
     unflushed: list[int] = []
     connection = mailers.default
+
+    def build(item: tuple[int, int, list[emails.DropRelease]]) -> PrebuiltEmail:
+        user_id, _, releases = item
+        return renderer.build(user_id=user_id, email=addresses[user_id], releases=releases)
+
     connection.open()
     try:
-        for user_id, delivery, releases in items:
-            message = renderer.build(user_id=user_id, email=addresses[user_id], releases=releases)
-            try:
-                connection.send_messages([message])
-            except (smtplib.SMTPRecipientsRefused, ValueError) as error:
+        for (_, delivery_id, _), error in mail.send_each(connection, items, build):
+            if error is not None:
                 # This address, for good (a 5xx, or an address we cannot encode): others go on.
-                ledger.delivery_mark_failed(delivery_id=delivery.pk, task_id=task_id, error=str(error))
+                ledger.delivery_mark_failed(delivery_id=delivery_id, task_id=task_id, error=str(error))
                 failed += 1
                 continue
             # The one window left: the server accepted the message and we die
             # before this line. The retry then sends it again, with the same
             # Message-ID, which lets the receiving side drop the repeat.
-            ledger.delivery_mark_sent(day=day, delivery_id=delivery.pk)
+            ledger.delivery_mark_sent(day=day, delivery_id=delivery_id, client=marks)
             sent += 1
-            unflushed.append(delivery.pk)
+            unflushed.append(delivery_id)
             if len(unflushed) >= FLUSH_EVERY:
-                ledger.sent_marks_flush(day=day, delivery_ids=unflushed)
+                ledger.sent_marks_flush(day=day, delivery_ids=unflushed, client=marks)
                 unflushed.clear()
     finally:
         connection.close()
-        ledger.sent_marks_flush(day=day, delivery_ids=unflushed)
+        ledger.sent_marks_flush(day=day, delivery_ids=unflushed, client=marks)
     return sent, failed
 
 
@@ -108,9 +113,11 @@ def drop_chunk_send(*, day: dt.date, user_ids: list[int], task_id: str) -> Chunk
     lock = threading.Lock()
     errors: list[BaseException] = []
 
-    def send_slice(items: list[tuple[int, Any, list[emails.DropRelease]]]) -> None:
+    def send_slice(items: list[tuple[int, int, list[emails.DropRelease]]], marks: redis.Redis) -> None:
         try:
-            sent, failed = _send_all(items, renderer=renderer, addresses=addresses, task_id=task_id, day=day)
+            sent, failed = _send_all(
+                items, renderer=renderer, addresses=addresses, task_id=task_id, day=day, marks=marks
+            )
             with lock:
                 figures.sent += sent
                 figures.failed += failed
@@ -120,12 +127,21 @@ def drop_chunk_send(*, day: dt.date, user_ids: list[int], task_id: str) -> Chunk
             if threading.current_thread() is not threading.main_thread():
                 db.connections.close_all()  # this thread's own connection
 
-    threads = [threading.Thread(target=send_slice, args=(part,)) for part in slices[1:] if part]
-    for thread in threads:
-        thread.start()
-    send_slice(slices[0])
-    for thread in threads:
-        thread.join()
+    # Each sender's Redis connection is taken here, before the threads start:
+    # the process's Redis client is made on first use, and two threads making
+    # it at once make two, one of which closes its connections when dropped.
+    with contextlib.ExitStack() as stack:
+        marks = [stack.enter_context(ledger.marks_connection()) for _ in slices]
+        threads = [
+            threading.Thread(target=send_slice, args=(part, m))
+            for part, m in zip(slices[1:], marks[1:], strict=True)
+            if part
+        ]
+        for thread in threads:
+            thread.start()
+        send_slice(slices[0], marks[0])
+        for thread in threads:
+            thread.join()
     if errors:
         raise errors[0]  # the task retries; everything sent so far is recorded
     figures.seconds = time.monotonic() - started

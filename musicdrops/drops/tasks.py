@@ -3,6 +3,8 @@ import logging
 from smtplib import SMTPException
 
 from celery import Task, shared_task
+from django.db import InterfaceError, OperationalError
+from redis import RedisError
 
 from musicdrops.drops import services
 from musicdrops.scheduler.slots import SlotTask
@@ -38,7 +40,10 @@ def send_music_drops_task(day: str | None = None, *, slot: dt.datetime | None = 
 
 @shared_task(
     bind=True,
-    autoretry_for=(SMTPException, OSError),
+    # The mail server, Redis or PostgreSQL gone for a moment: try again later
+    # (the claims wait for this task id). Not retrying would leave the
+    # chunk's users without their email for the day.
+    autoretry_for=(SMTPException, OSError, RedisError, OperationalError, InterfaceError),
     retry_backoff=5,
     retry_backoff_max=60,
     retry_jitter=True,

@@ -12,6 +12,7 @@ MIME bytes, works unchanged.
 
 import binascii
 import email.policy
+import re
 import secrets
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
@@ -32,8 +33,16 @@ def _encode_header(value: str) -> str:
     return value if value.isascii() else Header(value, "utf-8").encode()
 
 
-@lru_cache(maxsize=64)
+# A bare ASCII address (what almost every recipient is) needs no parsing and no encoding.
+_BARE_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
+
+
 def _encode_address(address: str) -> str:
+    return address if _BARE_ADDRESS.fullmatch(address) else _parse_address(address)
+
+
+@lru_cache(maxsize=64)
+def _parse_address(address: str) -> str:
     name, addr = parseaddr(_clean(address))
     if not addr or not addr.isascii():
         raise ValueError(f"cannot send to or from {address!r}")

@@ -7,6 +7,7 @@ verify it; the options for all of them are derived here from the URL alone.
 """
 
 import ssl
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,20 +34,32 @@ def client_options(url: str) -> dict[str, Any]:
 
 
 _client: redis.Redis | None = None
+_client_lock = threading.Lock()
 
 
 def get_client() -> redis.Redis:
-    """A process-wide client (with its own small pool) for direct Redis access."""
+    """A process-wide client (with its own small pool) for direct Redis access.
+
+    The pool blocks instead of raising when all its connections are in use:
+    gunicorn runs several threads per process, and with a plain pool the
+    third concurrent /healthz probe failed with MaxConnectionsError.
+    """
     global _client
-    if _client is None:
+    if _client is not None:
+        return _client
+    with _client_lock:  # two threads' first calls must not make two clients (one would close the other's socket)
+        if _client is not None:
+            return _client
         url = settings.REDIS_URL
-        _client = redis.Redis.from_url(
+        pool = redis.BlockingConnectionPool.from_url(
             url,
             max_connections=settings.REDIS_DIRECT_MAX_CONNECTIONS,
+            timeout=5,  # seconds to wait for a free connection
             socket_timeout=5,
             socket_connect_timeout=5,
             health_check_interval=30,
             decode_responses=True,
             **client_options(url),
         )
+        _client = redis.Redis(connection_pool=pool)
     return _client

@@ -77,3 +77,24 @@ def test_the_smtp_backend_sends_prebuilt_bytes_with_the_checked_envelope():
         assert record["recipients"] == ["fan@example.com"]
         assert record["message_id"] == "<p@example.com>"
         assert sink.bodies()[0].replace(b"\r\n", b"\n") in message.raw.replace(b"\r\n", b"\n")
+
+
+@pytest.mark.parametrize(
+    ("to", "header"),
+    [
+        ("fan@example.com", "fan@example.com"),
+        ("Fan <fan@example.com>", "Fan <fan@example.com>"),
+        ("Sigur Rós <fan@example.com>", "=?utf-8?q?Sigur_R=C3=B3s?= <fan@example.com>"),
+    ],
+)
+def test_bare_addresses_go_as_they_are_and_named_ones_are_encoded(to, header):
+    raw = mime_bytes(from_email="d@example.com", to=to, subject="S", text="t", html="h", headers={})
+
+    assert f"\r\nTo: {header}\r\n".encode() in raw
+    assert parse(raw)["To"].addresses[0].addr_spec == "fan@example.com"
+
+
+@pytest.mark.parametrize("to", ["fän@example.com", "fan@exämple.com", ""])
+def test_addresses_we_cannot_send_to_are_refused(to):
+    with pytest.raises(ValueError, match="cannot send"):
+        mime_bytes(from_email="d@example.com", to=to, subject="S", text="t", html="h", headers={})

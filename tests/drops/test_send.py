@@ -180,6 +180,17 @@ def test_a_refused_address_is_recorded_and_does_not_stop_the_others(scene, monke
     assert not DeliveredRelease.objects.filter(user=scene).exists()  # free for another day
 
 
+def test_an_address_that_cannot_be_written_into_a_message_is_recorded_and_does_not_stop_the_others(scene):
+    unwritable = listener("fän@example.com")  # a non-ASCII mailbox needs SMTPUTF8, which we do not speak
+    Follow.objects.create(user=unwritable, artist=Artist.objects.get(name="Motörhead"))
+
+    figures = send()
+
+    assert (figures.sent, figures.failed) == (1, 1)
+    assert [m.to for m in mail.outbox] == [["fan@example.com"]]
+    assert Delivery.objects.get(user=unwritable).status == "failed"
+
+
 def test_seed_demo_gives_exactly_one_email_per_user_and_is_idempotent():
     demo_seed(users=40, demo_email_address="demo@example.com", demo_password="pw-demo-1234", today=DAY)
     counts = (User.objects.count(), Follow.objects.count(), ReleaseGroup.objects.count())
@@ -199,11 +210,11 @@ def test_message_ids_are_stable_per_user_and_day():
 def test_a_sent_mark_left_in_redis_by_a_dead_sender_stops_a_resend(scene):
     wanted = selectors.new_releases(user_ids=[scene.pk], day=DAY)
     long_ago = timezone.now() - dt.timedelta(hours=1)
-    [(delivery, _)] = ledger.deliveries_claim(day=DAY, wanted=wanted, task_id="dead", now=long_ago).values()
-    ledger.delivery_mark_sent(day=DAY, delivery_id=delivery.pk)  # the server took it; then the worker died
+    [(delivery_id, _)] = ledger.deliveries_claim(day=DAY, wanted=wanted, task_id="dead", now=long_ago).values()
+    ledger.delivery_mark_sent(day=DAY, delivery_id=delivery_id)  # the server took it; then the worker died
 
     assert services.drop_chunk_send(day=DAY, user_ids=[scene.pk], task_id="rescuer").sent == 0
     assert mail.outbox == []
-    delivery.refresh_from_db()
+    delivery = Delivery.objects.get(pk=delivery_id)
     assert delivery.status == "sent"
     assert delivery.message_id == emails.message_id(scene.pk, DAY)

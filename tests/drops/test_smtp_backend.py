@@ -2,6 +2,7 @@
 
 import asyncio
 import smtplib
+from collections.abc import Callable
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -11,7 +12,7 @@ from django.test import override_settings
 from musicdrops.lib.env import mailer_config
 from musicdrops.lib.fastmail import PrebuiltEmail
 from musicdrops.lib.localredis import free_port
-from musicdrops.lib.mail import SmtpBackend
+from musicdrops.lib.mail import SmtpBackend, send_each
 
 
 class RefusingHandler:
@@ -67,3 +68,55 @@ def test_a_refused_recipient_raises_and_the_next_message_goes_through_on_the_sam
     [(recipients, content)] = server.received
     assert recipients == ["fan@example.com"]
     assert b"\r\n.leading dot" in content or b"\n.leading dot" in content  # dots were stuffed and unstuffed
+
+
+def send_all(keys: list[str], build: Callable[[str], PrebuiltEmail]) -> list[tuple[str, Exception | None]]:
+    connection = mail.mailers["test"]
+    connection.open()
+    try:
+        return list(send_each(connection, keys, build))
+    finally:
+        connection.close()
+
+
+def test_a_stream_of_messages_is_delivered_in_order_and_each_is_reported_as_it_is_accepted(server):
+    keys = ["a", "b", "c", "d"]
+
+    results = send_all(keys, lambda key: email(f"{key}@example.com", f".{key} starts with a dot\n"))
+
+    assert results == [(key, None) for key in keys]
+    assert [recipients for recipients, _ in server.received] == [[f"{key}@example.com"] for key in keys]
+    for key, (_, content) in zip(keys, server.received, strict=True):
+        assert f".{key} starts with a dot".encode() in content
+
+
+def test_in_a_stream_a_refused_recipient_or_an_unwritable_address_stops_only_that_message(server):
+    def build(key: str) -> PrebuiltEmail:
+        if key == "unwritable":
+            raise ValueError("cannot send to that")
+        return email(f"{key}@example.com")
+
+    results = send_all(["a", "gone", "unwritable", "b", "gone", "c"], build)
+
+    assert [(key, type(error).__name__ if error else None) for key, error in results] == [
+        ("a", None),
+        ("gone", "SMTPRecipientsRefused"),
+        ("unwritable", "ValueError"),
+        ("b", None),
+        ("gone", "SMTPRecipientsRefused"),
+        ("c", None),
+    ]
+    assert [recipients for recipients, _ in server.received] == [
+        ["a@example.com"],
+        ["b@example.com"],
+        ["c@example.com"],
+    ]
+
+
+def test_a_stream_goes_through_any_other_backend_one_message_at_a_time():
+    from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
+
+    results = list(send_each(LocmemBackend(), ["a", "b"], lambda key: email(f"{key}@example.com")))
+
+    assert results == [("a", None), ("b", None)]
+    assert [m.to for m in mail.outbox] == [["a@example.com"], ["b@example.com"]]

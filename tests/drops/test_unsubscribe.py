@@ -52,3 +52,14 @@ def test_a_bad_token_is_a_clear_400(client, fan, token):
     assert response.status_code == 400
     fan.refresh_from_db()
     assert fan.receives_drops
+
+
+@pytest.mark.parametrize("user_id", [1, 42, 1234567])
+def test_the_daily_send_builds_the_same_unsubscribe_url(user_id):
+    import datetime as dt
+
+    from musicdrops.drops.emails import DropRenderer
+
+    message = DropRenderer(day=dt.date(2026, 6, 1)).build(user_id=user_id, email="fan@example.com", releases=[])
+
+    assert message.extra_headers["List-Unsubscribe"] == f"<{unsubscribe_url(user_id)}>"

@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from musicdrops.lib.localredis import free_port
+from musicdrops.scheduler import heartbeat
 from tests.integration.processes import ROOT, child_env, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -88,5 +89,5 @@ def test_broker_result_backend_cache_and_redbeat_all_work_over_tls(tls_redis_url
     # RedBeat: the beat takes its lock and publishes its heartbeat over TLS.
     client = redis.Redis.from_url(tls_redis_url, ssl_cert_reqs=None, decode_responses=True)
     wait_until(lambda: client.exists("redbeat::lock"), 30, "the beat to take its lock", beat)
-    wait_until(lambda: list(client.scan_iter("musicdrops:beat:instance:*")), 30, "a beat heartbeat", beat)
+    wait_until(lambda: client.hlen(heartbeat.KEY), 30, "a beat heartbeat", beat)
     assert client.hget("redbeat:clear-expired-sessions", "definition")
