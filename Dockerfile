@@ -45,6 +45,12 @@ COPY . .
 # secrecy, so a throwaway key is given to this one command and never kept in the image.
 RUN env SECRET_KEY=build-only-collectstatic-not-a-secret python manage.py collectstatic --noinput
 
+# The commit the image was built from, for beat heartbeats, logs and Sentry (musicdrops/lib/release.py):
+#   docker build --build-arg SOURCE_VERSION="$(git rev-parse HEAD)" .
+# Declared after the slow steps, so a different value rebuilds nothing above it.
+ARG SOURCE_VERSION=""
+ENV SOURCE_VERSION=${SOURCE_VERSION}
+
 # Numeric, so an orchestrator (e.g. runAsNonRoot) can verify it isn't root.
 USER 10001:10001
 EXPOSE 8000

@@ -8,5 +8,5 @@ from musicdrops.ops.health import health_report
 @require_safe
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    healthy, report = health_report()
-    return JsonResponse(report, status=200 if healthy else 503)
+    status, report = health_report()
+    return JsonResponse(report, status=status)

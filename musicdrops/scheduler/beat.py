@@ -1,57 +1,200 @@
-"""The beat's scheduler: RedBeat plus a heartbeat.
+"""The beat's scheduler: RedBeat plus a heartbeat, a pause switch, "run now" and lock recovery.
 
 RedBeat keeps the schedule in Redis and holds a lock (``redbeat::lock``)
 while it dispatches, so a second beat waits as a standby instead of sending
-everything twice. On top of that each beat, active or standby, publishes a
-heartbeat from a background thread, because a standby is blocked waiting for
-the lock and does not tick.
+everything twice. On top of that:
+
+- each beat, active or standby, publishes a heartbeat from a background
+  thread (a standby is blocked waiting for the lock and does not tick), and
+  logs an error while it sees another beat alive;
+- every tick reads the pause flag and pending "run now" requests
+  (musicdrops/scheduler/services.py), so steering needs no restart;
+- a beat that finds its lock gone or taken (RedBeat raises LockError) goes
+  back to standby in the same process instead of dying, and takes the lock
+  again once it is free.
 """
 
+import datetime as dt
 import logging
 import threading
-from dataclasses import asdict
+import time
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
 from redbeat import RedBeatScheduler
+from redbeat.schedulers import acquire_distributed_beat_lock
+from redis.exceptions import LockError
 
-from musicdrops.scheduler import heartbeat, slots
+from musicdrops.lib.logs import log_context
+from musicdrops.lib.redis import get_client
+from musicdrops.scheduler import heartbeat, selectors, services, slots
 
 logger = logging.getLogger(__name__)
+
+# While another beat stays alive, say so again this often (and at once when the set changes).
+SEVERAL_BEATS_REPEAT = 300
 
 
 class Scheduler(RedBeatScheduler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
         self.instance = heartbeat.BeatInstance.current()
+        self._lock_token = ""  # set while this beat holds RedBeat's lock and ticks
+        self._pause: selectors.Pause | None = None
+        self._others_logged: tuple[frozenset[str], float] = (frozenset(), 0.0)
+        super().__init__(*args, **kwargs)
         self._stopped = threading.Event()
-        self._heartbeat = threading.Thread(target=self._beat_forever, name="beat-heartbeat", daemon=True)
-        self._heartbeat.start()
+        # Celery also builds a "lazy" scheduler, only to print the start-up banner: it
+        # never runs, and must not show up as a second beat.
+        if not kwargs.get("lazy"):
+            threading.Thread(target=self._beat_forever, name="beat-heartbeat", daemon=True).start()
 
     @property
     def role(self) -> str:
-        return "active" if self.lock is not None else "standby"
+        return "active" if self._lock_token else "standby"
+
+    # --- heartbeat ---------------------------------------------------------------
 
     def _beat_forever(self) -> None:
         while not self._stopped.is_set():
             try:
-                heartbeat.publish(self.instance, role=self.role)
+                heartbeat.publish(self.instance, role=self.role, lock_token=self._lock_token)
+                self._report_other_beats(heartbeat.prune())
             except Exception:  # Redis away: say so, keep trying
                 logger.warning("beat heartbeat could not be published", exc_info=True)
             self._stopped.wait(settings.BEAT_HEARTBEAT_INTERVAL)
 
-    def apply_async(self, entry: Any, producer: Any = None, advance: bool = True, **kwargs: Any) -> Any:
-        """Dispatch as RedBeat does, with the entry, its slot and this beat's identity in the headers."""
-        headers = slots.stamp(
-            entry=entry.name, slot=slots.slot_for(entry.schedule, self.app.now()), scheduler=asdict(self.instance)
+    def _report_other_beats(self, beats: list[heartbeat.BeatInstance]) -> None:
+        others = [beat for beat in beats if beat.instance_id != self.instance.instance_id]
+        seen = frozenset(beat.instance_id for beat in others)
+        logged, at = self._others_logged
+        if not others:
+            if logged:
+                logger.info("beat %s: no other beat alive any more", self.instance.name)
+            self._others_logged = (frozenset(), 0.0)
+            return
+        if seen == logged and time.monotonic() - at < SEVERAL_BEATS_REPEAT:
+            return
+        # The zombie-scheduler alert: a second beat is a leftover (old code?) or a misconfigured formation.
+        logger.error(
+            "%d beats alive, expected 1. This one: %s (%s, release %s). Others: %s",
+            len(others) + 1, self.instance.name, self.role, self.instance.release,
+            "; ".join(f"{b.name} ({b.role}, release {b.release}, started {b.started_at})" for b in others),
+        )  # fmt: skip
+        self._others_logged = (seen, time.monotonic())
+
+    # --- entries -------------------------------------------------------------------
+
+    def update_from_dict(self, dict_: dict[str, Any]) -> None:
+        """Load the configured entries as RedBeat does, keeping an entry disabled from the admin disabled.
+
+        RedBeat rewrites every configured entry's definition when a beat starts,
+        which would quietly re-enable it on the next deploy.
+        """
+        disabled = {status.name for status in selectors.entry_statuses() if status.loaded and not status.enabled}
+        super().update_from_dict(
+            {
+                name: {**spec, "enabled": False} if name in disabled and isinstance(spec, dict) else spec
+                for name, spec in dict_.items()
+            }
         )
+
+    # --- ticking ---------------------------------------------------------------------
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        with get_client().pipeline(transaction=False) as pipe:
+            pipe.get(selectors.PAUSE_KEY)
+            pipe.hgetall(selectors.RUN_NOW_KEY)
+            paused, requested = pipe.execute()
+        pause = selectors.Pause.from_record(paused)
+        if (pause is None) != (self._pause is None):
+            logger.warning("beat %s: schedule %s", self.instance.name, "paused" if pause else "resumed")
+        self._pause = pause
+        try:
+            interval: float = super().tick(*args, **kwargs)  # extends the lock first: raises LockError if lost
+        except LockError as error:
+            return self._lost_lock(error)
+        self._lock_token = self._current_lock_token()
+        if pause is None:
+            for name, raw in requested.items():
+                request = selectors.RunNowRequest.from_record(name, raw)
+                if request is not None:
+                    self._run_now(request)
+        return interval
+
+    def maybe_due(self, entry: Any, **kwargs: Any) -> Any:
+        if self._pause is not None:
+            return None  # due entries stay due, and run once on resume
+        return super().maybe_due(entry, **kwargs)
+
+    def _run_now(self, request: selectors.RunNowRequest) -> None:
+        try:
+            entry = self.Entry.from_key(selectors.entry_key(request.entry), app=self.app)
+        except KeyError:
+            logger.error("run now: no entry %r any more; request by %s dropped", request.entry, request.by)
+            services.run_now_done(request=request)
+            return
+        try:
+            self.apply_async(entry, producer=self.producer, advance=False, slot=request.requested_at, by=request.by)
+        except Exception:
+            logger.exception("run now of %s failed to dispatch; trying again next tick", request.entry)
+            return
+        # Deleted only once dispatched: a beat dying in between dispatches it again from the
+        # next active beat, with the same slot, and the worker's slot claim runs it once.
+        services.run_now_done(request=request)
+
+    def apply_async(
+        self,
+        entry: Any,
+        producer: Any = None,
+        advance: bool = True,
+        *,
+        slot: dt.datetime | None = None,
+        by: str = "",
+        **kwargs: Any,
+    ) -> Any:
+        """Dispatch as RedBeat does, with the entry, its slot and this beat's identity in the headers.
+
+        ``slot``/``by``: a "run now" request's own slot, and who asked.
+        """
+        # Before super() advances the entry: the slot comes from the run time it has now.
+        slot = slot or slots.slot_for(entry.schedule, self.app.now(), entry.last_run_at)
+        identity = self.instance.identity() | ({"run_now_by": by} if by else {})
+        headers = slots.stamp(entry=entry.name, slot=slot, scheduler=identity)
         # For this dispatch only: RedBeat saves an entry's run times, never its options.
         original = entry.options
         entry.options = {**original, "headers": {**original.get("headers", {}), **headers}}
         try:
-            return super().apply_async(entry, producer, advance, **kwargs)
+            with log_context(entry=entry.name, slot=slot.isoformat()):
+                result = super().apply_async(entry, producer, advance, **kwargs)
+                logger.info("dispatched %s%s (task %s)", entry.task, " (run now)" if by else "", result.id)
+                return result
         finally:
             entry.options = original
+
+    # --- the lock ---------------------------------------------------------------------
+
+    def _current_lock_token(self) -> str:
+        # redis-py keeps the token thread-local: read it here, in the thread that ticks.
+        token = getattr(getattr(self.lock, "local", None), "token", None)
+        return token.decode() if isinstance(token, bytes) else str(token or "")
+
+    def _lost_lock(self, error: LockError) -> float:
+        logger.error(
+            "beat %s lost %s (%s): it expired or another beat took it. Standing by until it is free.",
+            self.instance.name, self.lock_key, error,
+        )  # fmt: skip
+        self.lock = None
+        self._lock_token = ""
+        try:
+            heartbeat.publish(self.instance, role=self.role)
+        except Exception:
+            logger.warning("beat heartbeat could not be published", exc_info=True)
+        # The same blocking acquire a beat does at start-up: polls every max_interval seconds.
+        acquire_distributed_beat_lock(sender=SimpleNamespace(scheduler=self))
+        self._lock_token = self._current_lock_token()
+        logger.warning("beat %s holds %s again", self.instance.name, self.lock_key)
+        return 0.0  # tick at once
 
     def close(self) -> None:
         self._stopped.set()

@@ -1,7 +1,7 @@
 """Periodic work is deduplicated per schedule slot.
 
-Our beat stamps every dispatch with the entry's name, the slot (the
-scheduled time, floored to the schedule's granularity) and its own identity.
+Our beat stamps every dispatch with the entry's name, the slot (the time the
+run was scheduled for; see `slot_for`) and its own identity.
 A periodic task built on ``SlotTask`` claims (entry, slot) in the database
 before it does anything; a second dispatch of the same slot — two beats, a
 lost lock, a zombie from an old release — finds the claim taken, is recorded
@@ -25,9 +25,19 @@ SLOT_HEADER = "musicdrops_slot"
 SCHEDULER_HEADER = "musicdrops_scheduler"
 
 
-def slot_for(run_every: object, now: dt.datetime) -> dt.datetime:
-    """The slot a dispatch at ``now`` belongs to: a minute for crontabs, a multiple of the interval otherwise."""
+def slot_for(run_every: object, now: dt.datetime, last_run_at: dt.datetime | None = None) -> dt.datetime:
+    """The slot a dispatch belongs to: the same for every beat that dispatches the same run.
+
+    Interval entries: the time the run was due (the last run + the interval),
+    taken from the schedule's state in Redis, not from the clock: a standby
+    that takes over late still labels the run it catches up with that run's
+    slot, and two beats racing for one run agree on it. Crontab entries: the
+    minute (cron times are whole minutes, and a failover takes seconds). An
+    entry's first ever run: the clock, floored to the interval.
+    """
     if isinstance(run_every, schedule) and not isinstance(run_every, crontab):
+        if last_run_at is not None:
+            return (last_run_at + dt.timedelta(seconds=run_every.seconds)).astimezone(dt.UTC)
         seconds = max(1, int(run_every.seconds))
         epoch = int(now.timestamp())
         return dt.datetime.fromtimestamp(epoch - epoch % seconds, tz=dt.UTC)

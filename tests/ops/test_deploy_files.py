@@ -30,6 +30,7 @@ NOT_IN_APP_JSON = {
     "DATABASE_URL",  # the heroku-postgresql add-on
     "REDIS_URL",  # the heroku-redis add-on
     "HEROKU_RELEASE_VERSION",  # dyno metadata
+    "HEROKU_SLUG_COMMIT",  # dyno metadata
     "SOURCE_VERSION",  # set during the build
     "RELEASE",  # the same, for platforms other than Heroku
     "DATABASE_CONN_MAX_AGE",

@@ -1,0 +1,303 @@
+"""What the scheduler is doing, read from Redis and the database.
+
+`scheduler_overview` is what `manage.py scheduler_status` and the admin page
+show; `scheduler_problems` is the judgement /healthz and `scheduler_status
+--check` share.
+"""
+
+import dataclasses
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from celery.schedules import crontab, schedule
+from django.conf import settings
+from django.utils import timezone
+from redbeat.schedulers import RedBeatSchedulerEntry, ensure_conf
+
+from musicdrops.celery import app
+from musicdrops.lib.redis import get_client
+from musicdrops.scheduler import heartbeat
+from musicdrops.scheduler.models import DuplicateDispatch
+
+# Set while the whole schedule is paused (JSON: since, by, reason). Our beat
+# reads it on every tick, so pausing needs no restart.
+PAUSE_KEY = "musicdrops:scheduler:paused"
+# Pending "run now" requests: entry name -> JSON (requested_at, by). The
+# active beat dispatches each once, on its next tick, then deletes it.
+RUN_NOW_KEY = "musicdrops:scheduler:run-now"
+
+# Problems, as /healthz and `scheduler_status --check` name them.
+NO_ACTIVE_BEAT = "no-active-beat"  # nothing periodic runs: failing
+SEVERAL_BEATS = "several-beats"  # a leftover beat (old code?) is alive: degraded
+DUPLICATE_DISPATCH = "duplicate-dispatch"  # a slot was dispatched twice, or by a foreign scheduler: degraded
+PAUSED_TOO_LONG = "paused-too-long"  # a deploy forgot to resume: degraded
+FAILING_PROBLEMS = frozenset({NO_ACTIVE_BEAT})
+
+
+@dataclass(frozen=True)
+class Pause:
+    since: dt.datetime
+    by: str
+    reason: str = ""
+
+    @classmethod
+    def from_record(cls, raw: str | None) -> "Pause | None":
+        if raw is None:
+            return None
+        try:
+            record = json.loads(raw)
+            since = dt.datetime.fromisoformat(record["since"])
+            return cls(since=since, by=record["by"], reason=record.get("reason", ""))
+        except (ValueError, TypeError, KeyError):
+            # Paused by hand (redis-cli SET ... 1): still paused, nothing else known.
+            return cls(since=timezone.now(), by="unknown")
+
+
+@dataclass(frozen=True)
+class RunNowRequest:
+    entry: str
+    requested_at: dt.datetime
+    by: str
+
+    @classmethod
+    def from_record(cls, entry: str, raw: str) -> "RunNowRequest | None":
+        try:
+            record = json.loads(raw)
+            return cls(entry=entry, requested_at=dt.datetime.fromisoformat(record["requested_at"]), by=record["by"])
+        except (ValueError, TypeError, KeyError):
+            return None
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    held: bool
+    ttl_seconds: float | None
+    beat: heartbeat.BeatInstance | None  # None while held: a beat that publishes no heartbeat holds it
+
+
+@dataclass(frozen=True)
+class EntryStatus:
+    name: str
+    task: str
+    schedule: str
+    enabled: bool
+    last_run_at: dt.datetime | None
+    next_run_at: dt.datetime | None  # None: disabled, or no run ever again
+    total_run_count: int
+    run_now: RunNowRequest | None
+    loaded: bool  # False: configured, but no beat has written it to Redis yet
+
+
+@dataclass(frozen=True)
+class SchedulerOverview:
+    beats: list[heartbeat.BeatInstance]
+    lock: LockHolder
+    pause: Pause | None
+    entries: list[EntryStatus]
+    duplicates: list[DuplicateDispatch]
+    unacknowledged_duplicates: int
+    problems: list[str]
+
+
+def schedule_pause(*, client: redis.Redis | None = None) -> Pause | None:
+    return Pause.from_record((client or get_client()).get(PAUSE_KEY))  # type: ignore[arg-type]
+
+
+def run_now_requests(*, client: redis.Redis | None = None) -> list[RunNowRequest]:
+    records: dict[str, str] = (client or get_client()).hgetall(RUN_NOW_KEY)  # type: ignore[assignment]
+    requests = [RunNowRequest.from_record(name, raw) for name, raw in records.items()]
+    return sorted((r for r in requests if r is not None), key=lambda r: r.requested_at)
+
+
+def lock_key() -> str:
+    """RedBeat's lock (``redbeat::lock``): whoever holds it is the beat that dispatches."""
+    return str(ensure_conf(app).lock_key)
+
+
+def entry_key(name: str) -> str:
+    """The Redis hash RedBeat keeps an entry in (``redbeat:<name>``)."""
+    return str(RedBeatSchedulerEntry.generate_key(ensure_conf(app).app, name))
+
+
+def schedule_text(value: Any) -> str:
+    if isinstance(value, crontab):
+        # The fields as written (RedBeat stores these same attributes).
+        names = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
+        return "cron " + " ".join(str(getattr(value, f"_orig_{name}")) for name in names) + " (UTC)"
+    if isinstance(value, schedule):
+        return f"every {value.seconds:g} s"
+    return str(value)
+
+
+def _next_run(value: Any, last_run_at: dt.datetime | None) -> dt.datetime | None:
+    # Not RedBeat's due_at: for a crontab it adds the time left from *now* to the last run.
+    now = timezone.now()
+    if last_run_at is None:
+        return now
+    remaining: dt.timedelta | None = value.remaining_estimate(last_run_at)
+    if remaining is None:
+        return None  # no run ever again
+    return now + max(remaining, dt.timedelta(0))
+
+
+def _entry_status(name: str, definition: str | None, meta: str | None, run_now: RunNowRequest | None) -> EntryStatus:
+    configured = settings.CELERY_BEAT_SCHEDULE.get(name, {})
+    if not definition:
+        return EntryStatus(
+            name=name, task=configured.get("task", "?"), schedule=schedule_text(configured.get("schedule")),
+            enabled=True, last_run_at=None, next_run_at=None, total_run_count=0, run_now=run_now, loaded=False,
+        )  # fmt: skip
+    fields = RedBeatSchedulerEntry.decode_definition(definition)
+    state = RedBeatSchedulerEntry.decode_meta(meta)
+    entry = RedBeatSchedulerEntry(app=app, **fields)
+    entry.last_run_at = state.get("last_run_at")
+    return EntryStatus(
+        name=name,
+        task=entry.task,
+        schedule=schedule_text(entry.schedule),
+        enabled=bool(entry.enabled),
+        last_run_at=entry.last_run_at,
+        next_run_at=_next_run(entry.schedule, entry.last_run_at) if entry.enabled else None,
+        total_run_count=int(state.get("total_run_count") or 0),
+        run_now=run_now,
+        loaded=True,
+    )
+
+
+def entry_statuses(*, client: redis.Redis | None = None) -> list[EntryStatus]:
+    """Every entry: the configured ones (musicdrops/scheduler/schedule.py) and any added to Redis at run time."""
+    client = client or get_client()
+    conf = ensure_conf(app)
+    prefix = conf.key_prefix
+    keys: list[str] = client.zrange(conf.schedule_key, 0, -1)  # type: ignore[assignment]
+    names = list(settings.CELERY_BEAT_SCHEDULE)
+    names += sorted(key.removeprefix(prefix) for key in keys if key.removeprefix(prefix) not in names)
+    pending = {request.entry: request for request in run_now_requests(client=client)}
+    with client.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.hmget(entry_key(name), ["definition", "meta"])
+        answers = pipe.execute()
+    return [
+        _entry_status(name, definition, meta, pending.get(name))
+        for name, (definition, meta) in zip(names, answers, strict=True)
+    ]
+
+
+def lock_holder(*, beats: list[heartbeat.BeatInstance], client: redis.Redis | None = None) -> LockHolder:
+    client = client or get_client()
+    with client.pipeline(transaction=False) as pipe:
+        pipe.get(lock_key())
+        pipe.pttl(lock_key())
+        token, ttl_ms = pipe.execute()
+    if token is None:
+        return LockHolder(held=False, ttl_seconds=None, beat=None)
+    holder = next((beat for beat in beats if beat.lock_token and beat.lock_token == token), None)
+    return LockHolder(held=True, ttl_seconds=ttl_ms / 1000 if ttl_ms and ttl_ms > 0 else None, beat=holder)
+
+
+def recent_duplicates(*, now: dt.datetime | None = None) -> Any:
+    """Duplicate dispatches that still need a look: recent (DUPLICATE_ALERT_WINDOW) and not acknowledged."""
+    since = (now or timezone.now()) - dt.timedelta(seconds=settings.DUPLICATE_ALERT_WINDOW)
+    return DuplicateDispatch.objects.filter(received_at__gte=since, acknowledged_at__isnull=True)
+
+
+def scheduler_problems(
+    *, beats: list[heartbeat.BeatInstance], pause: Pause | None, duplicate_seen: bool, now: dt.datetime | None = None
+) -> list[str]:
+    """What is wrong with the scheduler, worst first; empty when all is well."""
+    now = now or timezone.now()
+    problems = []
+    if not any(beat.role == "active" for beat in beats):
+        problems.append(NO_ACTIVE_BEAT)
+    if len(beats) > 1:
+        problems.append(SEVERAL_BEATS)
+    if duplicate_seen:
+        problems.append(DUPLICATE_DISPATCH)
+    if pause and (now - pause.since).total_seconds() > settings.SCHEDULE_PAUSE_ALERT_AFTER:
+        problems.append(PAUSED_TOO_LONG)
+    return problems
+
+
+def scheduler_overview(*, duplicates_shown: int = 20) -> SchedulerOverview:
+    client = get_client()
+    beats = heartbeat.live_beats(client=client)
+    pause = schedule_pause(client=client)
+    unacknowledged = recent_duplicates().count()
+    return SchedulerOverview(
+        beats=beats,
+        lock=lock_holder(beats=beats, client=client),
+        pause=pause,
+        entries=entry_statuses(client=client),
+        duplicates=list(DuplicateDispatch.objects.order_by("-received_at")[:duplicates_shown]),
+        unacknowledged_duplicates=unacknowledged,
+        problems=scheduler_problems(beats=beats, pause=pause, duplicate_seen=unacknowledged > 0),
+    )
+
+
+def scheduler_status(problems: list[str]) -> str:
+    """ "ok", "degraded" or "failing", as /healthz says it."""
+    if FAILING_PROBLEMS & set(problems):
+        return "failing"
+    return "degraded" if problems else "ok"
+
+
+def _when(moment: dt.datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds") if moment else None
+
+
+def overview_as_dict(overview: SchedulerOverview) -> dict[str, Any]:
+    """The overview as plain JSON types (``scheduler_status --json``)."""
+    holder = overview.lock.beat
+    return {
+        "status": scheduler_status(overview.problems),
+        "problems": overview.problems,
+        "paused": {"since": _when(overview.pause.since), "by": overview.pause.by, "reason": overview.pause.reason}
+        if overview.pause
+        else None,
+        "beats": [
+            {key: value for key, value in dataclasses.asdict(beat).items() if key not in {"lock_token", "expires_at"}}
+            for beat in overview.beats
+        ],
+        "lock": {
+            "key": lock_key(),
+            "held": overview.lock.held,
+            "expires_in": overview.lock.ttl_seconds,
+            "holder": holder.instance_id if holder else None,
+        },
+        "entries": [
+            {
+                "name": entry.name,
+                "task": entry.task,
+                "schedule": entry.schedule,
+                "enabled": entry.enabled,
+                "loaded": entry.loaded,
+                "last_run_at": _when(entry.last_run_at),
+                "next_run_at": _when(entry.next_run_at),
+                "total_run_count": entry.total_run_count,
+                "run_now_requested_at": _when(entry.run_now.requested_at) if entry.run_now else None,
+            }
+            for entry in overview.entries
+        ],
+        "duplicates": {
+            "unacknowledged_recent": overview.unacknowledged_duplicates,
+            "latest": [
+                {
+                    "id": d.id,
+                    "entry": d.entry,
+                    "slot": _when(d.slot),
+                    "reason": d.reason,
+                    "received_at": _when(d.received_at),
+                    "task_id": d.task_id,
+                    "first_task_id": d.first_task_id,
+                    "sent_by": d.scheduler or None,
+                    "origin": d.origin,
+                    "acknowledged_at": _when(d.acknowledged_at),
+                    "acknowledged_by": d.acknowledged_by,
+                }
+                for d in overview.duplicates
+            ],
+        },
+    }

@@ -1,0 +1,102 @@
+"""Log lines carry the task id and the schedule slot; production writes key=value, development stays readable."""
+
+import json
+import logging
+import re
+from types import SimpleNamespace
+
+import pytest
+
+from musicdrops.lib import logs
+from tests.ops.test_settings import PRODUCTION, run_django
+
+
+def record(message: str = "sent %d emails", *args: object, exc: bool = False) -> logging.LogRecord:
+    exc_info = None
+    if exc:
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            import sys
+
+            exc_info = sys.exc_info()
+    item = logging.LogRecord("musicdrops.drops", logging.INFO, __file__, 1, message, args or (3,), exc_info)
+    assert logs.ContextFilter().filter(item)
+    return item
+
+
+@pytest.fixture
+def running_task(monkeypatch):
+    """What Celery's current task looks like inside a worker, for a dispatch our beat stamped."""
+    headers = {"musicdrops_entry": "send-music-drops", "musicdrops_slot": "2026-11-21T07:00:00+00:00"}
+    task = SimpleNamespace(name="musicdrops.drops.tasks.send_music_drops_task",
+                           request=SimpleNamespace(id="4b1c-task-id", headers=headers))  # fmt: skip
+    monkeypatch.setattr(logs, "get_current_task", lambda: task)
+
+
+def test_inside_a_task_every_line_carries_task_id_entry_and_slot(running_task):
+    line = logs.PlainFormatter().format(record())
+
+    assert line.endswith(
+        "sent 3 emails [task_id=4b1c-task-id task=musicdrops.drops.tasks.send_music_drops_task "
+        "entry=send-music-drops slot=2026-11-21T07:00:00+00:00]"
+    )
+
+
+def test_log_context_adds_fields_for_the_block_only():
+    with logs.log_context(entry="sync-stale-artists", slot="2026-11-21T07:02:00+00:00"):
+        inside = record()
+    outside = record()
+
+    assert inside.context == {"entry": "sync-stale-artists", "slot": "2026-11-21T07:02:00+00:00"}  # type: ignore[attr-defined]
+    assert outside.context == {}  # type: ignore[attr-defined]
+    assert logs.PlainFormatter().format(outside).endswith("sent 3 emails")
+
+
+def test_logfmt_is_one_parseable_line_even_with_quotes_newlines_and_a_traceback(running_task):
+    line = logs.LogfmtFormatter().format(record('say "hi"\nthen %d', exc=True))
+
+    assert "\n" not in line
+    pairs = dict(re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)', line))
+    assert json.loads(pairs["msg"]) == 'say "hi"\nthen 3'
+    assert pairs["level"] == "info"
+    assert pairs["task_id"] == "4b1c-task-id"
+    assert pairs["slot"] == "2026-11-21T07:00:00+00:00"
+    assert "release" in pairs
+    assert "ValueError: boom" in json.loads(pairs["exc"])
+
+
+def test_json_lines(running_task):
+    fields = json.loads(logs.JsonFormatter().format(record()))
+
+    assert fields | {"time": None, "release": None} == {
+        "time": None, "level": "info", "logger": "musicdrops.drops", "msg": "sent 3 emails", "release": None,
+        "task_id": "4b1c-task-id", "task": "musicdrops.drops.tasks.send_music_drops_task",
+        "entry": "send-music-drops", "slot": "2026-11-21T07:00:00+00:00",
+    }  # fmt: skip
+
+
+def test_production_logs_are_logfmt_with_the_release_and_development_logs_plain():
+    code = "import logging; logging.getLogger('musicdrops.test').warning('hello %s', 'there')"
+
+    production = run_django(code, **PRODUCTION, HEROKU_RELEASE_VERSION="v42")
+    development = run_django(code, DEBUG="1")
+
+    assert re.search(r'^time=\S+ level=warning logger=musicdrops.test msg="hello there" release=v42$',
+                     production.stderr, re.M), production.stderr  # fmt: skip
+    assert re.search(r"^\S+ \S+ WARNING musicdrops.test hello there$", development.stderr, re.M), development.stderr
+
+
+def test_an_unknown_log_format_is_refused():
+    assert "LOG_FORMAT must be" in run_django("", DEBUG="1", LOG_FORMAT="xml").stderr
+
+
+def test_sentry_only_when_a_dsn_is_set_and_then_with_django_and_celery():
+    code = (
+        "import sentry_sdk; client = sentry_sdk.get_client()\n"
+        "print(client.is_active(), sorted(n for n in ('django', 'celery') if n in client.integrations))"
+    )
+
+    assert run_django(code, **PRODUCTION).stdout.strip() == "False []"
+    enabled = run_django(code, **PRODUCTION, SENTRY_DSN="https://public@127.0.0.1:9/1")
+    assert enabled.stdout.strip() == "True ['celery', 'django']", enabled.stderr

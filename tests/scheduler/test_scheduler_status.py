@@ -1,0 +1,95 @@
+"""`manage.py scheduler_status` and `pause_schedule`: the same facts as the admin page, for a terminal or a script."""
+
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+
+from musicdrops.scheduler import heartbeat, selectors
+from musicdrops.scheduler.models import DuplicateDispatch
+
+pytestmark = pytest.mark.django_db
+
+
+def status(*args: str) -> str:
+    out = io.StringIO()
+    call_command("scheduler_status", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def two_beats(redis_client, monkeypatch):
+    monkeypatch.setenv("DYNO", "beat.1")
+    active = heartbeat.BeatInstance.current()
+    monkeypatch.setenv("DYNO", "beat.2")
+    standby = heartbeat.BeatInstance.current()
+    heartbeat.publish(active, role="active", lock_token="tok")
+    heartbeat.publish(standby, role="standby")
+    redis_client.set("redbeat::lock", "tok", px=5000)
+    return active, standby
+
+
+def test_json_lists_beats_with_identity_the_lock_holder_entries_and_duplicates(entries, two_beats):
+    active, _standby = two_beats
+    DuplicateDispatch.objects.create(
+        entry="send-music-drops", task_id="t2", first_task_id="t1", reason="same-slot",
+        scheduler={"dyno": "beat.2", "release": "v41"},
+    )  # fmt: skip
+
+    report = json.loads(status("--json"))
+
+    assert report["status"] == "degraded"
+    assert report["problems"] == ["several-beats", "duplicate-dispatch"]
+    beats = {b["dyno"]: b for b in report["beats"]}
+    assert set(beats) == {"beat.1", "beat.2"}
+    assert beats["beat.1"]["role"] == "active"
+    for field in ("host", "pid", "release", "commit", "started_at", "seen_at"):
+        assert beats["beat.1"][field], field
+    assert "lock_token" not in beats["beat.1"]
+    assert report["lock"] | {"expires_in": None} == {
+        "key": "redbeat::lock", "held": True, "holder": active.instance_id, "expires_in": None,
+    }  # fmt: skip
+    assert [e["name"] for e in report["entries"]] == entries
+    assert all(e["enabled"] and e["next_run_at"] for e in report["entries"])
+    assert report["duplicates"]["unacknowledged_recent"] == 1
+    assert report["duplicates"]["latest"][0]["sent_by"] == {"dyno": "beat.2", "release": "v41"}
+
+
+def test_the_table_says_who_holds_the_lock_and_what_is_paused(entries, two_beats):
+    call_command("pause_schedule", "--reason", "deploy v43", "--by", "ann", stdout=io.StringIO())
+
+    text = status()
+
+    assert text.startswith("Scheduler: degraded (several-beats)")
+    assert "Schedule: PAUSED since" in text
+    assert "by ann: deploy v43" in text
+    assert "Lock redbeat::lock: held by beat.1 pid" in text
+    assert "active (lock)" in text
+    for name in entries:
+        assert any(line.strip().startswith(name) and "paused" in line for line in text.splitlines()), name
+
+
+def test_check_exits_by_status_for_scripts(entries, redis_client):
+    with pytest.raises(SystemExit) as failing:
+        status("--check")
+    assert failing.value.code == 2  # no beat at all
+
+    heartbeat.publish(heartbeat.BeatInstance.current(), role="active")
+    status("--check")  # ok: no exit
+
+    heartbeat.publish(heartbeat.BeatInstance.current(), role="standby")
+    with pytest.raises(SystemExit) as degraded:
+        status("--check")
+    assert degraded.value.code == 1
+
+
+def test_pause_schedule_and_resume():
+    out = io.StringIO()
+    call_command("pause_schedule", stdout=out)
+    call_command("pause_schedule", stdout=out)
+    assert selectors.schedule_pause() is not None
+    call_command("pause_schedule", "--resume", stdout=out)
+
+    assert selectors.schedule_pause() is None
+    assert out.getvalue().splitlines() == ["schedule paused", "the schedule was already paused", "schedule resumed"]
