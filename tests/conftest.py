@@ -10,6 +10,7 @@ import os
 import shutil
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,26 +24,35 @@ from musicdrops.lib import localredis  # imports no settings
 
 RUN_DIR = Path(tempfile.mkdtemp(prefix="musicdrops-test-"))
 RUN_ID = f"{os.getpid()}"
+_CLAIM_TOKEN = f"{os.uname().nodename}:{RUN_ID}:{uuid.uuid4().hex}"  # unique even if a pid is reused
 _CLAIM_KEY = "musicdrops:test-run:db:{}"
 
 
+# Delete the claim only if it is still ours: a run must never free another run's database.
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
 def _release_redis_database(base: redis.Redis, claimed: redis.Redis, number: int) -> None:
-    claimed.flushdb()
-    base.delete(_CLAIM_KEY.format(number))
+    if base.get(_CLAIM_KEY.format(number)) == _CLAIM_TOKEN.encode():
+        claimed.flushdb()
+    base.eval(_RELEASE, 1, _CLAIM_KEY.format(number), _CLAIM_TOKEN)
 
 
 def _claim_redis_database(url: str) -> str:
-    """Reserve a database number on a shared Redis for this run (1..15), so two runs never meet."""
+    """Reserve a database number on a shared Redis for this run (1..12), so two runs never meet.
+
+    13 to 15 are the benchmarks' (bench/), whose workers would take this run's tasks.
+    """
     base = redis.Redis.from_url(url, socket_connect_timeout=5)
-    for number in range(1, 16):
-        if base.set(_CLAIM_KEY.format(number), RUN_ID, nx=True, ex=6 * 3600):
+    for number in range(1, 13):
+        if base.set(_CLAIM_KEY.format(number), _CLAIM_TOKEN, nx=True, ex=6 * 3600):
             claimed = redis.Redis.from_url(url, db=number)
             claimed.flushdb()
 
             atexit.register(_release_redis_database, base, claimed, number)
             prefix, _, _ = url.rpartition("/")
             return f"{prefix}/{number}" if url.count("/") > 2 else f"{url}/{number}"
-    raise pytest.UsageError("All Redis databases 1..15 are claimed by other test runs.")
+    raise pytest.UsageError("All Redis databases 1..12 are claimed by other test runs.")
 
 
 def _redis_for_run() -> str:
@@ -110,6 +120,18 @@ def _clean_redis(request: pytest.FixtureRequest) -> Iterator[None]:
     from django.conf import settings
 
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
+
+
+@pytest.fixture
+def user(client):
+    """A verified user, logged in on ``client``."""
+    from django.utils import timezone
+
+    from musicdrops.accounts.models import User
+
+    user = User.objects.create_user("fan@example.com", "correct-horse-battery-staple", email_verified_at=timezone.now())
+    client.force_login(user)
+    return user
 
 
 def pytest_report_header() -> list[str]:

@@ -351,17 +351,18 @@ def _release_group(entry: object) -> ReleaseGroupData | None:
     )
 
 
-def default_client(*, interactive: bool = False) -> MusicBrainzClient:
+def default_client(*, interactive: bool = False, max_attempts: int | None = None) -> MusicBrainzClient:
     """A client for the configured MusicBrainz, sharing the app-wide request budget.
 
     ``interactive``: someone is waiting on a web page, so try twice with short
     time-outs and then say so, instead of retrying for a minute like a task.
+    ``max_attempts``: fewer retries for a task someone is watching.
     """
     return MusicBrainzClient(
         base_url=settings.MUSICBRAINZ_URL,
         user_agent=settings.MUSICBRAINZ_USER_AGENT,
         rate_limiter=RateLimiter(RATE_LIMIT_KEY, settings.MUSICBRAINZ_REQUESTS_PER_SECOND),
         timeout=5 if interactive else settings.UPSTREAM_TIMEOUT,
-        max_attempts=2 if interactive else 5,
+        max_attempts=max_attempts or (2 if interactive else 5),
         wait_for_turn=5 if interactive else None,
     )

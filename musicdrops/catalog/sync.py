@@ -8,6 +8,7 @@ the artist has: the writes are bulk upserts.
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -190,3 +191,63 @@ def stale_artists_sync(*, client: MusicBrainzClient, seconds: float, max_artists
         figures["synced" if result is not None else "skipped"] += 1
     figures["requests"] = client.requests_made - start_requests
     return figures
+
+
+# "Refresh now" skips artists synced more recently than this: a second click
+# a minute later should not spend the shared MusicBrainz budget again.
+REFRESH_AFTER = dt.timedelta(minutes=10)
+
+
+@dataclass
+class RefreshResult:
+    total: int = 0  # artists the user follows
+    checked: int = 0  # fetched from MusicBrainz just now
+    fresh: int = 0  # synced recently, or being synced by someone else right now
+    failed: int = 0
+    left: int = 0  # not reached before the deadline; the periodic sync gets them
+    new_releases: int = 0
+
+
+class RefreshFailed(Exception):
+    """MusicBrainz answered for none of the artists a refresh tried."""
+
+
+def library_refresh(
+    *,
+    user_id: int,
+    client: MusicBrainzClient,
+    seconds: float,
+    on_progress: Callable[[RefreshResult], None] = lambda result: None,
+) -> RefreshResult:
+    """Sync the artists one user follows, stalest first, for up to ``seconds``.
+
+    Safe twice or concurrently: each artist goes through the same lease as
+    every other sync, and one synced since the refresh began counts as fresh.
+    """
+    deadline = time.monotonic() + seconds
+    synced_before = timezone.now() - REFRESH_AFTER
+    artist_ids = list(
+        Artist.objects.filter(follows__user_id=user_id)
+        .order_by(F("synced_at").asc(nulls_first=True), "pk")
+        .values_list("pk", flat=True)
+    )
+    result = RefreshResult(total=len(artist_ids))
+    on_progress(result)
+    for position, artist_id in enumerate(artist_ids):
+        if time.monotonic() >= deadline:
+            result.left = len(artist_ids) - position
+            break
+        try:
+            synced = artist_sync(artist_id=artist_id, client=client, only_if_synced_before=synced_before)
+        except MusicBrainzError:
+            result.failed += 1
+        else:
+            if synced is None:
+                result.fresh += 1
+            else:
+                result.checked += 1
+                result.new_releases += synced.created
+        on_progress(result)
+    if result.failed and not result.checked and not result.fresh:
+        raise RefreshFailed("MusicBrainz is not answering right now, so none of your artists could be checked.")
+    return result

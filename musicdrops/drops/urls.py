@@ -6,4 +6,6 @@ app_name = "drops"
 
 urlpatterns = [
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("today/", views.today, name="today"),
+    path("today/email/", views.today_email, name="today_email"),
 ]

@@ -1,10 +1,16 @@
-from django.http import HttpRequest, HttpResponse
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.csp import csp_override
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from musicdrops.accounts.models import User
-from musicdrops.drops.emails import read_unsubscribe_token
+from musicdrops.drops.emails import read_unsubscribe_token, subject_for
+from musicdrops.drops.preview import drop_preview
+from musicdrops.drops.selectors import recipients
 
 
 @csrf_exempt  # the signed token is the authorization; mail clients' one-click POST carries no CSRF token
@@ -27,3 +33,55 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "drops/unsubscribe_done.html", {"resubscribed": True, "token": token})
     User.objects.filter(pk=user.pk).update(receives_drops=False)
     return render(request, "drops/unsubscribe_done.html", {"resubscribed": False, "token": token})
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+@login_required
+@require_GET
+def today(request: HttpRequest) -> HttpResponse:
+    """Today's email in the browser: the page around it, the email itself in a sandboxed frame."""
+    user = _user(request)
+    day = timezone.localdate()
+    preview = drop_preview(user=user, day=day)
+    return render(
+        request,
+        "drops/today.html",
+        {
+            "preview": preview,
+            "day": day,
+            "subject": subject_for(day),
+            "is_recipient": recipients().filter(pk=user.pk).exists(),
+        },
+    )
+
+
+# The email's HTML uses inline styles (mail clients ignore style sheets), and
+# it is shown only inside the sandboxed frame of the page above: nothing else
+# may load, no script may run, and only our own pages may frame it.
+_EMAIL_CSP = {
+    "default-src": ["'none'"],
+    "style-src": ["'unsafe-inline'"],
+    "img-src": ["'self'", "https:", "data:"],
+    "frame-ancestors": ["'self'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'none'"],
+    "sandbox": ["allow-popups", "allow-popups-to-escape-sandbox"],
+}
+
+
+@login_required
+@require_GET
+@xframe_options_sameorigin
+@csp_override(_EMAIL_CSP)
+def today_email(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    preview = drop_preview(user=user, day=timezone.localdate())
+    if preview is None:
+        raise Http404("Nothing to send today")
+    response = HttpResponse(preview.html, content_type="text/html; charset=utf-8")
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -21,6 +22,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     feed = selectors.feed_for_user(user=request.user, today=timezone.localdate())
     page = Paginator(feed, 25).get_page(request.GET.get("page"))
     following = Follow.objects.filter(user=request.user).count()
-    return render(
-        request, "front/dashboard.html", {"page": page, "following": following, "today": timezone.localdate()}
-    )
+    context = {
+        "page": page,
+        "following": following,
+        "today": timezone.localdate(),
+        "timeout_seconds": settings.TASK_POLL_TIMEOUT_SECONDS,
+    }
+    return render(request, "front/dashboard.html", context)

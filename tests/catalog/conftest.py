@@ -1,9 +1,7 @@
 from collections.abc import Iterator
 
 import pytest
-from django.utils import timezone
 
-from musicdrops.accounts.models import User
 from tests.catalog.upstream import UpstreamServer, serve
 
 
@@ -21,11 +19,3 @@ def upstream(settings) -> Iterator[UpstreamServer]:
         settings.LISTENBRAINZ_URL = server.listenbrainz_url
         settings.MUSICBRAINZ_REQUESTS_PER_SECOND = 1000.0
         yield server
-
-
-@pytest.fixture
-def user(client):
-    """A verified user, logged in on ``client``."""
-    user = User.objects.create_user("fan@example.com", "correct-horse-battery-staple", email_verified_at=timezone.now())
-    client.force_login(user)
-    return user

@@ -1,0 +1,62 @@
+"""A minimal iCalendar (RFC 5545) writer: all-day events, one per release."""
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Event:
+    uid: str
+    day: dt.date
+    summary: str
+    description: str
+    url: str
+
+
+def _escape(text: str) -> str:
+    # RFC 5545 3.3.11: backslash, semicolon and comma are escaped; newlines become "\n".
+    text = text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+    return text.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
+
+
+def _fold(line: str) -> str:
+    """Lines longer than 75 octets continue on the next line after a space (RFC 5545 3.1)."""
+    data = line.encode()
+    if len(data) <= 75:
+        return line
+    parts, start, limit = [], 0, 75
+    while start < len(data):
+        end = min(start + limit, len(data))
+        while end < len(data) and (data[end] & 0xC0) == 0x80:  # never split a UTF-8 character
+            end -= 1
+        parts.append(data[start:end].decode())
+        start, limit = end, 74  # continuation lines start with a space
+    return "\r\n ".join(parts)
+
+
+def calendar(*, name: str, events: Iterable[Event], stamp: dt.datetime) -> str:
+    dtstamp = stamp.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//MusicDrops//Releases//EN",
+        "CALSCALE:GREGORIAN",
+        "METHOD:PUBLISH",
+        f"X-WR-CALNAME:{_escape(name)}",
+    ]
+    for event in events:
+        lines += [
+            "BEGIN:VEVENT",
+            f"UID:{event.uid}",
+            f"DTSTAMP:{dtstamp}",
+            f"DTSTART;VALUE=DATE:{event.day:%Y%m%d}",
+            f"DTEND;VALUE=DATE:{event.day + dt.timedelta(days=1):%Y%m%d}",
+            f"SUMMARY:{_escape(event.summary)}",
+            f"DESCRIPTION:{_escape(event.description)}",
+            f"URL:{event.url}",
+            "TRANSP:TRANSPARENT",
+            "END:VEVENT",
+        ]
+    lines.append("END:VCALENDAR")
+    return "".join(_fold(line) + "\r\n" for line in lines)
