@@ -33,14 +33,19 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = [SITE_URL]
-# Written into the beat heartbeat and the logs so a stale process can be told apart.
-RELEASE = env_str("HEROKU_RELEASE_VERSION") or env_str("SOURCE_VERSION") or env_str("RELEASE", "dev")
+# Written into beat heartbeats, logs and Sentry so a process left from an older deploy can be
+# told apart (musicdrops/lib/release.py). Heroku sets these with dyno metadata
+# (`heroku labs:enable runtime-dyno-metadata`); a Docker build bakes SOURCE_VERSION in.
+RELEASE = env_str("HEROKU_RELEASE_VERSION") or env_str("RELEASE")
+COMMIT = env_str("HEROKU_SLUG_COMMIT") or env_str("SOURCE_VERSION")
 
 INSTALLED_APPS = [
     "musicdrops.accounts",
     "musicdrops.catalog",
     "musicdrops.drops",
+    "musicdrops.feeds",
     "musicdrops.front",
+    "musicdrops.jobs",
     "musicdrops.ops",
     "musicdrops.scheduler",
     "django.contrib.admin",
@@ -55,6 +60,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "musicdrops.ops.middleware.HealthCheckMiddleware",  # first: probes skip host checks and sessions
     "django.middleware.security.SecurityMiddleware",
+    "musicdrops.jobs.middleware.StatusPollMiddleware",  # task-status polls skip the rest of the stack
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -110,7 +116,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 _REDIS_SSL = celery_ssl_options(REDIS_URL)
 # Heroku's smallest Redis plan accepts 20 connections in all. Every pool below
-# is bounded so web, beat and both workers fit (see tests/integration/test_connections.py).
+# is bounded so web, beat and both workers fit (see tests/integration/test_make_run.py).
 REDIS_DIRECT_MAX_CONNECTIONS = 2
 
 CACHES = {
@@ -119,7 +125,11 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "musicdrops",
         "OPTIONS": {
-            "max_connections": 2,
+            # Sessions live here too (cached_db): one connection per process, which
+            # gunicorn's threads wait for (briefly) instead of failing when it is busy.
+            "pool_class": "redis.BlockingConnectionPool",
+            "max_connections": 1,
+            "timeout": 5,  # seconds a thread waits for the connection
             "socket_timeout": 5,
             "socket_connect_timeout": 5,
             **client_options(REDIS_URL),
@@ -194,6 +204,7 @@ CELERY_TASK_ROUTES = {
     "musicdrops.accounts.tasks.send_verification_email_task": {"queue": QUEUE_IMPORTANT},
     "musicdrops.accounts.tasks.send_password_reset_email_task": {"queue": QUEUE_IMPORTANT},
     "musicdrops.catalog.tasks.sync_artist_now_task": {"queue": QUEUE_IMPORTANT},
+    "musicdrops.jobs.tasks.refresh_library_task": {"queue": QUEUE_IMPORTANT},
 }
 # Keep a refused or undecodable message instead of dropping it (see musicdrops.lib.consumer).
 CELERY_WORKER_CONSUMER = "musicdrops.lib.consumer:Consumer"  # refused messages are kept, not dropped
@@ -211,6 +222,10 @@ CELERY_REDBEAT_REDIS_USE_SSL = _REDIS_SSL  # RedBeat verifies certificates unles
 CELERY_REDBEAT_LOCK_TIMEOUT = 5  # a dead beat's lock frees in 5 s (default: 25 minutes)
 BEAT_HEARTBEAT_INTERVAL = 5
 BEAT_HEARTBEAT_TTL = 20  # a beat silent for this long is gone
+# /healthz says "degraded" while a duplicate dispatch this recent is not acknowledged
+# (admin: Scheduler), and while the schedule has been paused longer than a deploy takes.
+DUPLICATE_ALERT_WINDOW = 24 * 3600
+SCHEDULE_PAUSE_ALERT_AFTER = 3600
 MUSIC_DROPS_CRON = env_str("MUSIC_DROPS_CRON", "0 7 * * *")
 # Drills and tests only: send every N seconds instead of on MUSIC_DROPS_CRON.
 MUSIC_DROPS_EVERY_SECONDS = env_int("MUSIC_DROPS_EVERY_SECONDS", 0)
@@ -226,6 +241,11 @@ MUSICBRAINZ_USER_AGENT = f"MusicDrops/{__version__} ( {SITE_URL} )"
 # process shares this budget through Redis (musicdrops.lib.ratelimit).
 MUSICBRAINZ_REQUESTS_PER_SECOND = 1.0
 UPSTREAM_TIMEOUT = 10  # seconds per HTTP request
+
+# --- "Refresh now" and the pages that watch a task ---
+REFRESH_SECONDS = env_int("REFRESH_SECONDS", 60)  # one refresh syncs for this long; the periodic sync does the rest
+# The page stops polling after this and says so (the task may still finish).
+TASK_POLL_TIMEOUT_SECONDS = env_int("TASK_POLL_TIMEOUT_SECONDS", 120)
 
 # --- Email ------------------------------------------------------------------
 # EMAIL_URL picks the backend; with none, emails are printed to the console
@@ -273,6 +293,10 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# Sessions are read from Redis and written through to PostgreSQL: the status
+# endpoint that pages poll costs no database query for the session, and a
+# Redis flush logs nobody out.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 CSRF_COOKIE_HTTPONLY = True
 SECURE_CSP = {
     "default-src": ["'self'"],
@@ -296,11 +320,36 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
 
 # --- Logging: one line per event on stdout, where every platform collects it ---
+# Each line carries the Celery task id and the schedule entry and slot it runs for
+# (musicdrops/lib/logs.py). Production writes key=value lines (logfmt, or json);
+# development keeps the plain line.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "logfmt")
+if LOG_FORMAT not in {"plain", "logfmt", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain, logfmt or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "musicdrops.lib.logs.ContextFilter"}},
+    "formatters": {"main": {"()": "musicdrops.lib.logs.make_formatter", "kind": LOG_FORMAT}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "main", "filters": ["context"]}},
     "root": {"handlers": ["stdout"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- Error reporting: Sentry, only when SENTRY_DSN is set ------------------------------
+# Initialised here, so web, commands, workers and beat (which all load these settings)
+# report alike. No personal data is sent; performance tracing stays off.
+SENTRY_DSN = env_str("SENTRY_DSN")
+if SENTRY_DSN:
+    import sentry_sdk
+    from sentry_sdk.integrations.celery import CeleryIntegration
+    from sentry_sdk.integrations.django import DjangoIntegration
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        integrations=[DjangoIntegration(), CeleryIntegration()],
+        release=COMMIT or RELEASE or None,  # None: the SDK asks git
+        environment=env_str("SENTRY_ENVIRONMENT", "development" if DEBUG else "production"),
+        send_default_pii=False,
+        traces_sample_rate=0.0,
+    )
