@@ -91,12 +91,13 @@ class Runner:
     def run(self) -> int:
         for name in self.commands:
             self._spawn(name)
-        signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
-        try:
-            while not self.stopping.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            self.stopping.set()
+        # Set explicitly: a shell starting us in the background leaves SIGINT
+        # ignored, and then Ctrl-C or `kill -INT` would stop only the children,
+        # which this loop would restart.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, lambda *_: self.stopping.set())
+        while not self.stopping.wait(0.5):
+            pass
         return self.stop()
 
     def stop(self) -> int:
