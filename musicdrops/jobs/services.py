@@ -3,6 +3,7 @@
 import datetime as dt
 import logging
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -28,7 +29,7 @@ def refresh_start(*, user: User) -> Job:
     """Start a refresh of the user's artists, or return the one still running.
 
     Clicking twice (or in two tabs) watches the same task instead of starting
-    a second one.
+    a second one, for as long as a page would poll it.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -39,7 +40,12 @@ def refresh_start(*, user: User) -> Job:
                 user=user, kind=Job.Kind.REFRESH_LIBRARY, created_at__gte=now - dt.timedelta(hours=1)
             ).order_by("-created_at")
         )
-        if recent and not selectors.job_status(job=recent[0]).done:
+        # Watch the running one again, unless the page polling it has given up
+        # by now: then its message was lost (a broker outage, a Redis restarted
+        # empty) or it waits behind a backlog, and a new click starts afresh.
+        # The task is safe to run twice (see refresh_library_task).
+        watched_since = now - dt.timedelta(seconds=settings.TASK_POLL_TIMEOUT_SECONDS)
+        if recent and recent[0].created_at > watched_since and not selectors.job_status(job=recent[0]).done:
             return recent[0]
         if len(recent) >= REFRESHES_PER_HOUR:
             raise TooManyJobs(

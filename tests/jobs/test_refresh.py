@@ -1,7 +1,10 @@
 """Starting "refresh now": one task per click, on the important queue, owned by whoever clicked."""
 
+import datetime as dt
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from musicdrops.celery import app
 from musicdrops.jobs import services
@@ -24,13 +27,17 @@ def test_without_javascript_the_button_posts_and_redirects_to_the_jobs_page(clie
     assert str(job.id) in message  # the task id is the job id: its status is the job's
 
 
-def test_with_javascript_it_answers_json_with_where_to_poll(client, user):
+def test_with_javascript_it_answers_json_with_where_to_poll(client, user, redis_client):
     response = client.post(reverse("jobs:refresh"), headers={"Accept": "application/json"})
 
     job = Job.objects.get()
     assert response.status_code == 202
     assert response.json()["status_url"] == reverse("jobs:status", args=[job.id])
     assert "no-store" in response["Cache-Control"]
+    # The page polls; nobody in the web process waits on the result, so no
+    # connection is held subscribed to its channel (musicdrops/lib/results.py).
+    channel = f"celery-task-meta-{job.id}"
+    assert redis_client.pubsub_numsub(channel) == [(channel, 0)]
 
 
 def test_clicking_again_while_it_runs_watches_the_same_task(client, user, redis_client):
@@ -44,6 +51,21 @@ def test_clicking_again_while_it_runs_watches_the_same_task(client, user, redis_
     third = client.post(reverse("jobs:refresh"), headers={"Accept": "application/json"}).json()
 
     assert third["id"] != first["id"]  # the first one ended: a new click is a new refresh
+
+
+def test_a_job_nobody_ran_within_the_poll_time_out_is_not_watched_again(client, user, redis_client, settings):
+    # Its message was lost (a broker outage at enqueue, a Redis that restarted
+    # empty): the page gave up polling, and clicking again must start afresh.
+    first = client.post(reverse("jobs:refresh"), headers={"Accept": "application/json"}).json()
+    redis_client.delete("important")
+    Job.objects.filter(pk=first["id"]).update(
+        created_at=timezone.now() - dt.timedelta(seconds=settings.TASK_POLL_TIMEOUT_SECONDS + 1)
+    )
+
+    second = client.post(reverse("jobs:refresh"), headers={"Accept": "application/json"}).json()
+
+    assert second["id"] != first["id"]
+    assert queued_tasks(redis_client, "important") == ["musicdrops.jobs.tasks.refresh_library_task"]
 
 
 def test_refreshes_per_hour_are_limited_with_a_clear_message(client, user):
