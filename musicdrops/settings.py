@@ -125,10 +125,11 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "musicdrops",
         "OPTIONS": {
-            # Sessions live here too (cached_db): one connection per process, which
-            # gunicorn's threads wait for (briefly) instead of failing when it is busy.
+            # Sessions and task results (musicdrops/lib/results.py) share this pool:
+            # two connections per process, which gunicorn's threads wait for
+            # (briefly) instead of failing when both are busy.
             "pool_class": "redis.BlockingConnectionPool",
-            "max_connections": 1,
+            "max_connections": 2,
             "timeout": 5,  # seconds a thread waits for the connection
             "socket_timeout": 5,
             "socket_connect_timeout": 5,
@@ -169,6 +170,11 @@ CELERY_RESULT_ACCEPT_CONTENT = ["json"]
 # worker that dies mid-task leaves it on the broker (tasks are idempotent).
 CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves the message for another
 CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a killed pool child requeues its task
+# Remote control (`celery inspect`, `celery control`) holds two more Redis
+# connections in every worker; on the smallest Heroku plan (20 in all) that is
+# a fifth of the budget. Off unless WORKER_REMOTE_CONTROL=1 (compose.yaml turns
+# it on for its health checks, on a Redis of its own).
+CELERY_WORKER_ENABLE_REMOTE_CONTROL = env_bool("WORKER_REMOTE_CONTROL", False)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a busy worker doesn't hoard messages others could run
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True  # no twin run after redelivery
 # SIGTERM (a deploy; the Procfile remaps it to a cold shutdown): stop taking
@@ -182,9 +188,9 @@ CELERY_TASK_TIME_LIMIT = 150
 
 # Results fill Redis if nobody reads them: off unless a task asks for them,
 # and then they expire. Small Redis plans have 25 MB or less.
-CELERY_RESULT_BACKEND = REDIS_URL  # only for results someone reads (task status polling)
+# Only for results someone reads (task status polling), on the cache's connections.
+CELERY_RESULT_BACKEND = f"musicdrops.lib.results:ResultBackend+{REDIS_URL}"
 CELERY_REDIS_BACKEND_USE_SSL = _REDIS_SSL  # Heroku: self-signed certificate
-CELERY_REDIS_MAX_CONNECTIONS = 2  # result-backend pool per process: inside 20 connections
 CELERY_TASK_IGNORE_RESULT = True  # unread results filled the 25 MB plan once; opt in per task
 CELERY_RESULT_EXPIRES = 3600  # stored results are gone after an hour, read or not
 CELERY_RESULT_EXTENDED = False  # no task arguments copied into results: smaller, and no personal data

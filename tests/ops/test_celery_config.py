@@ -1,4 +1,5 @@
 import pytest
+from django.core.cache import cache
 
 from musicdrops.celery import app
 
@@ -40,6 +41,13 @@ def test_json_only_acks_late_and_results_off_by_default():
     assert conf.worker_prefetch_multiplier == 1
     assert conf.task_ignore_result
     assert conf.result_expires == 3600
+
+
+def test_workers_keep_to_the_connection_budget_unless_told_otherwise():
+    # Remote control costs two Redis connections per worker (docs/failures/3-redis-full-of-results.md).
+    assert app.conf.worker_enable_remote_control is False
+    # Results ride on the cache's pool instead of a pool of their own.
+    assert app.backend.client.connection_pool is cache._cache._get_connection_pool(write=True)
 
 
 def test_visibility_timeout_outlasts_every_task():
