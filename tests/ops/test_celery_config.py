@@ -47,7 +47,8 @@ def test_workers_keep_to_the_connection_budget_unless_told_otherwise():
     # Remote control costs two Redis connections per worker (docs/failures/3-redis-full-of-results.md).
     assert app.conf.worker_enable_remote_control is False
     # Results ride on the cache's pool instead of a pool of their own.
-    assert app.backend.client.connection_pool is cache._cache._get_connection_pool(write=True)
+    pool = cache._cache._get_connection_pool(write=True)  # type: ignore[attr-defined]
+    assert app.backend.client.connection_pool is pool  # type: ignore[attr-defined]
 
 
 def test_visibility_timeout_outlasts_every_task():
