@@ -121,7 +121,7 @@ REDIS_DIRECT_MAX_CONNECTIONS = 2
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "musicdrops.lib.cache.RedisCache",  # Django's, sharing one client per pool
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "musicdrops",
         "OPTIONS": {
