@@ -33,4 +33,7 @@ class StatusPollMiddleware:
             return self.get_response(request)
         request.get_host()  # ALLOWED_HOSTS, as the rest of the stack would check it (DisallowedHost: a 400)
         request.session = self.session_store(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
-        return views.status(request, uuid.UUID(match["job_id"]))
+        response = views.status(request, uuid.UUID(match["job_id"]))
+        # As CommonMiddleware would: keep-alive needs it (HTTP/1.0 clients are disconnected otherwise).
+        response.headers["Content-Length"] = str(len(response.content))
+        return response

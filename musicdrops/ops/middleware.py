@@ -18,5 +18,9 @@ class HealthCheckMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path_info == "/healthz":
-            return healthz(request)
+            response = healthz(request)
+            # CommonMiddleware, skipped here, would add it. Without it an HTTP/1.0
+            # keep-alive client (a load balancer, ab) is disconnected after every answer.
+            response.headers["Content-Length"] = str(len(response.content))
+            return response
         return self.get_response(request)

@@ -174,6 +174,7 @@ def test_polls_are_answered_ahead_of_the_middleware_stack(client, job):
     assert response.status_code == 200
     assert "Content-Security-Policy" not in response  # the CSP middleware, further down, never saw it
     assert response["X-Content-Type-Options"] == "nosniff"  # SecurityMiddleware, ahead of it, did
+    assert response["Content-Length"] == str(len(response.content))  # keep-alive for HTTP/1.0 clients too
 
 
 def test_a_poll_for_a_host_not_allowed_is_refused(client, job):

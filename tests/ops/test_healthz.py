@@ -25,6 +25,7 @@ def test_healthy_with_database_redis_and_one_active_beat(client):
     response = client.get("/healthz")
 
     assert response.status_code == 200
+    assert response["Content-Length"] == str(len(response.content))  # keep-alive for HTTP/1.0 probes too
     body = response.json()
     assert body["status"] == "ok"
     assert body["problems"] == []
