@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from musicdrops.accounts.models import User
 from musicdrops.jobs.models import Job
+from musicdrops.lib.db import fetch_one
 
 
 @dataclass(frozen=True)
@@ -104,10 +105,8 @@ def job_with_owner(*, job_id: uuid.UUID, user_id: int) -> Job | None:
     jobs, users = (connection.ops.quote_name(model._meta.db_table) for model in (Job, User))
     # The table names are our models'; the values go in as parameters.
     query = f"SELECT j.kind, j.created_at, u.password, u.is_active FROM {jobs} j JOIN {users} u ON u.id = j.user_id WHERE j.id = %s AND j.user_id = %s"  # noqa: S608, E501
-    with connection.cursor() as cursor:
-        # The UUID as this database stores it (a uuid on PostgreSQL, 32 hex digits on SQLite).
-        cursor.execute(query, [Job._meta.pk.get_db_prep_value(job_id, connection), user_id])
-        row = cursor.fetchone()
+    # The UUID as this database stores it (a uuid on PostgreSQL, 32 hex digits on SQLite).
+    row = fetch_one(query, [Job._meta.pk.get_db_prep_value(job_id, connection), user_id])
     if row is None:
         return None
     kind, created_at, password, is_active = row
