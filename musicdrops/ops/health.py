@@ -22,6 +22,7 @@ trip (PING, the heartbeats hash, the pause flag).
 """
 
 import datetime as dt
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,9 +31,12 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from musicdrops.lib.db import fetch_one
 from musicdrops.lib.redis import get_client
 from musicdrops.scheduler import heartbeat, selectors
 from musicdrops.scheduler.models import DuplicateDispatch
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,6 +55,8 @@ def _timed(probe: Any) -> tuple[Check, Any]:
         ok, detail, value = probe()
     except Exception as error:  # any failure of a dependency is a failed check, not a 500
         ok, detail, value = False, {"error": type(error).__name__}, None
+        # The answer says which check failed; the log says why.
+        logger.warning("/healthz: the %s check failed: %s: %s", probe.__name__.strip("_"), type(error).__name__, error)
     return Check(ok=ok, ms=(time.perf_counter() - started) * 1000, detail=detail), value
 
 
@@ -65,9 +71,7 @@ def _database() -> tuple[bool, dict[str, Any], tuple[str, Any] | None]:
     table = connection.ops.quote_name(DuplicateDispatch._meta.db_table)
     # The table name is our model's; the value goes in as a parameter. The partial index covers it.
     query = f"SELECT entry, received_at FROM {table} WHERE acknowledged_at IS NULL AND received_at >= %s ORDER BY received_at DESC LIMIT 1"  # noqa: S608, E501
-    with connection.cursor() as cursor:
-        cursor.execute(query, [connection.ops.adapt_datetimefield_value(since)])
-        return True, {}, cursor.fetchone()
+    return True, {}, fetch_one(query, [connection.ops.adapt_datetimefield_value(since)])
 
 
 def _redis() -> tuple[bool, dict[str, Any], tuple[list[heartbeat.BeatInstance], selectors.Pause | None]]:
@@ -117,6 +121,8 @@ def health_report() -> tuple[int, dict[str, Any]]:
         checks["beat"] = Check(beat_ok, redis_check.ms, _beat_detail(beats, pause))
     if not (database.ok and redis_check.ok) or selectors.FAILING_PROBLEMS & set(problems):
         status = "failing"
+        failed = [name for name, check in checks.items() if not check.ok]
+        logger.warning("/healthz failing: checks %s, problems %s", ",".join(failed), ",".join(problems) or "none")
     elif problems:
         status = "degraded"
     else:
