@@ -23,6 +23,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench.cpu import CpuMeter, cmdline_has, session_of
 from bench.daily_send import DEFAULT_DATABASE_URL, ensure_database, procfile_command
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,17 +76,22 @@ def ab(url: str, *, requests: int, concurrency: int, headers: list[str]) -> dict
     return figures
 
 
-def measure(name: str, url: str, args: argparse.Namespace, headers: list[str]) -> None:
+def measure(name: str, url: str, args: argparse.Namespace, headers: list[str], meter: CpuMeter) -> None:
     ab(url, requests=2000, concurrency=args.concurrency, headers=headers)  # warm-up
     print(f"{name}: {args.requests} requests x {args.runs} runs, {args.concurrency} concurrent, keep-alive")
     runs = []
     for n in range(args.runs):
+        meter.start()
         figures = ab(url, requests=args.requests, concurrency=args.concurrency, headers=headers)
+        cpu = meter.stop()
         runs.append(figures)
         print(
             f"  run {n + 1}: {figures['rps']:.0f} requests/s, p50 {figures['p50']:.0f} ms, "
             f"p99 {figures['p99']:.0f} ms, failed {figures['failed']:.0f}"
         )
+        if cpu:
+            shares = ", ".join(f"{group} {1000 * used / args.requests:.2f}" for group, used in cpu.items())
+            print(f"    CPU ms per request: {shares}; total {1000 * sum(cpu.values()) / args.requests:.2f}")
     print(
         f"  median: {statistics.median(r['rps'] for r in runs):.0f} requests/s, "
         f"p99 {statistics.median(r['p99'] for r in runs):.0f} ms (bar: 1,000 requests/s, p99 under 50 ms)"
@@ -105,6 +111,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", choices=["both", "healthz", "status"], default="both")
     args = parser.parse_args()
     if not shutil.which("ab"):
         print("ab (ApacheBench) is missing: apt-get install apache2-utils", file=sys.stderr)
@@ -124,6 +131,7 @@ def main() -> int:
         }
     )
     ensure_database(os.environ["DATABASE_URL"])
+    database = os.environ["DATABASE_URL"].rsplit("/", 1)[1]
     path, session = prepare()
 
     env = {
@@ -145,9 +153,20 @@ def main() -> int:
                 if time.monotonic() > deadline:
                     raise SystemExit(f"/healthz did not answer 200: {error}") from error
                 time.sleep(0.2)
-        measure("/healthz", base + "/healthz", args, [])
+        meter = CpuMeter(
+            {
+                "web": session_of(web.pid),
+                "postgres": cmdline_has(b"postgres: ", f" {database} ".encode()),
+                "redis (shared)": cmdline_has(b"redis-server"),
+                "ab": cmdline_has(b"ab -q"),
+                "beat": session_of(beat.pid),
+            }
+        )
+        if args.only in ("both", "healthz"):
+            measure("/healthz", base + "/healthz", args, [], meter)
         cookie = f"Cookie: {os.environ.get('SESSION_COOKIE_NAME', 'sessionid')}={session}"
-        measure("task status", base + path, args, [cookie, "Accept: application/json"])
+        if args.only in ("both", "status"):
+            measure("task status", base + path, args, [cookie, "Accept: application/json"], meter)
     finally:
         for process in (web, beat):
             os.killpg(process.pid, signal.SIGTERM)
