@@ -30,7 +30,7 @@ _shared_lock = threading.Lock()
 
 
 class CacheClient(RedisCacheClient):
-    def _shared(self, write: bool) -> tuple[redis.ConnectionPool, redis.Redis]:
+    def _pool_and_client(self, write: bool) -> tuple[redis.ConnectionPool, redis.Redis]:
         server = self._servers[self._get_connection_pool_index(write)]  # type: ignore[attr-defined]
         found = _shared.get(server)
         if found is None:
@@ -42,10 +42,10 @@ class CacheClient(RedisCacheClient):
         return found
 
     def _get_connection_pool(self, write: bool) -> redis.ConnectionPool:
-        return self._shared(write)[0]
+        return self._pool_and_client(write)[0]
 
     def get_client(self, key: Any = None, *, write: bool = False) -> redis.Redis:
-        return self._shared(write)[1]
+        return self._pool_and_client(write)[1]
 
 
 class RedisCache(DjangoRedisCache):

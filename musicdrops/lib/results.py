@@ -5,8 +5,8 @@ Results are only ever polled (the task-status endpoint reads
 request. Two connections per process follow from that, and Heroku's smallest
 Redis plan has 20 for every process together:
 
-- The backend borrows the connection pool of Django's cache: the same server,
-  the same bytes-in, bytes-out client, so a second pool would only add sockets.
+- The backend uses the client of Django's cache: the same server,
+  the same bytes in and out, so a second pool would only add sockets.
 - Sending a task does not subscribe to its result channel. Celery's backend
   does so for every task it sends, ready for a ``get()`` that never comes here,
   and that subscription held a connection open in every web process.
@@ -25,8 +25,9 @@ from django.core.cache import cache
 
 class ResultBackend(RedisBackend):
     def _create_client(self, **params: Any) -> redis.Redis:
-        # Options (TLS, time-outs, pool size) are the cache's: settings.CACHES.
-        return redis.Redis(connection_pool=cache._cache._get_connection_pool(write=True))  # type: ignore[attr-defined]
+        # The cache's process-wide client (lib/cache.py); TLS, time-outs and pool size: settings.CACHES.
+        client: redis.Redis = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+        return client
 
     def on_task_call(self, producer: Any, task_id: str) -> None:
         """Don't subscribe to the new task's result channel: its result is polled, not awaited."""
