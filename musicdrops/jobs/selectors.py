@@ -5,7 +5,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from celery.result import AsyncResult
+from celery import current_app
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -62,11 +62,15 @@ def _artists(count: int) -> str:
 
 
 def job_status(*, job: Job, now: dt.datetime | None = None) -> JobStatus:
-    """Read the job's task state from the result backend (one Redis read)."""
-    result: AsyncResult[Any] = AsyncResult(str(job.id))
-    state: str = result.state
-    info = result.info if state != "FAILURE" else None
+    """Read the job's task state from the result backend: one Redis read, none once it succeeded.
+
+    ``AsyncResult.state`` and then ``.info`` would read Redis twice while the
+    task runs, which is when pages poll. The backend keeps a successful
+    result in memory, so a finished job costs no read at all.
+    """
     job_id = str(job.id)
+    meta: dict[str, Any] = current_app.backend.get_task_meta(job_id)
+    state: str = meta["status"]
     if state == "PENDING":
         age = (now or timezone.now()) - job.created_at
         if age > dt.timedelta(seconds=settings.CELERY_RESULT_EXPIRES):
@@ -75,23 +79,25 @@ def job_status(*, job: Job, now: dt.datetime | None = None) -> JobStatus:
             )
         return JobStatus(job_id, "PENDING", False, "Waiting for a free worker…", None)
     if state == "FAILURE":
-        exc_type = type(result.result).__name__
+        error = meta["result"]  # the exception, rebuilt by the backend
         message = (
-            str(result.result)
-            if exc_type == "RefreshFailed"
+            str(error)
+            if type(error).__name__ == "RefreshFailed"
             else "The refresh stopped because of an error on our side. It has been logged; please try again later."
         )
-        return JobStatus(job_id, "FAILURE", True, message, None, _date(result))
+        return JobStatus(job_id, "FAILURE", True, message, None, _date(meta))
     if state == "REVOKED":
         return JobStatus(job_id, "REVOKED", True, "The refresh was cancelled.", None)
-    figures = info if isinstance(info, dict) else {}
+    figures = meta["result"] if isinstance(meta["result"], dict) else {}
     done = state == "SUCCESS"
     message, progress = _refresh_message(figures, done=done)
-    return JobStatus(job_id, state, done, message, progress, _date(result) if done else None)
+    return JobStatus(job_id, state, done, message, progress, _date(meta) if done else None)
 
 
-def _date(result: AsyncResult[Any]) -> str | None:
-    finished = result.date_done
+def _date(meta: dict[str, Any]) -> str | None:
+    finished = meta.get("date_done")
+    if isinstance(finished, str):
+        return finished
     return finished.isoformat() if isinstance(finished, dt.datetime) else None
 
 

@@ -82,6 +82,22 @@ def test_progress_is_reported_as_a_count_and_a_percentage(client, job):
     assert body["message"] == "Checked 2 of 5 artists…"
 
 
+def test_a_poll_of_a_running_job_reads_redis_once(client, job, monkeypatch):
+    app.backend.store_result(str(job.id), {"total": 5, "checked": 1}, "PROGRESS")
+    reads: list[str] = []
+    read = app.backend.get
+
+    def counted(key):
+        reads.append(key)
+        return read(key)
+
+    monkeypatch.setattr(app.backend, "get", counted)
+
+    assert status_of(client, job).json()["state"] == "PROGRESS"
+    assert status_of(client, job).json()["state"] == "PROGRESS"
+    assert len(reads) == 2  # one per poll: the state and the figures come from the same read
+
+
 def test_success_says_what_was_found(client, job):
     figures = {"total": 4, "checked": 3, "fresh": 0, "failed": 1, "left": 0, "new_releases": 7}
     app.backend.store_result(str(job.id), figures, "SUCCESS")
@@ -90,6 +106,7 @@ def test_success_says_what_was_found(client, job):
 
     assert body["state"] == "SUCCESS"
     assert body["done"] is True
+    assert dt.datetime.fromisoformat(body["finished_at"]).tzinfo is not None
     assert "3 artists checked" in body["message"]
     assert "1 could not be reached" in body["message"]
     assert "7 releases we hadn't seen before" in body["message"]
