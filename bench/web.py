@@ -1,7 +1,7 @@
 """/healthz and the task-status endpoint under load, through gunicorn as the Procfile runs it.
 
 - /healthz as a platform probes it, with a beat running (so the answer is 200 "ok");
-- the status of a finished refresh, polled by its owner the way the page does
+- the status of a running refresh, polled by its owner the way the page does
   (session cookie, Accept: application/json, a nonce in the URL).
 
 Production settings, PostgreSQL and Redis. The load comes from ApacheBench
@@ -37,7 +37,7 @@ def free_port() -> int:
 
 
 def prepare() -> tuple[str, str]:
-    """A user, a finished refresh of theirs, and a session: (status path, session cookie)."""
+    """A user, a refresh of theirs that is running, and a session: (status path, session cookie)."""
     import django
 
     django.setup()
@@ -52,8 +52,11 @@ def prepare() -> tuple[str, str]:
     call_command("migrate", verbosity=0)
     user, _ = User.objects.get_or_create(email="bench-status@example.com")
     job = Job.objects.filter(user=user).first() or Job.objects.create(user=user, kind=Job.Kind.REFRESH_LIBRARY)
-    figures = {"total": 12, "checked": 12, "fresh": 0, "failed": 0, "left": 0, "new_releases": 3}
-    app.backend.store_result(str(job.id), figures, "SUCCESS")
+    # Running: pages poll while a refresh runs (and stop once it is done), and a
+    # running job's state is read from Redis on every poll, a finished one's
+    # from the backend's memory.
+    figures = {"total": 12, "checked": 5, "fresh": 1, "failed": 0, "left": 0, "new_releases": 3}
+    app.backend.store_result(str(job.id), figures, "PROGRESS")
     client = Client()
     client.force_login(user)
     return f"/jobs/{job.id}/status/?nonce=0123456789abcdef", client.cookies[settings.SESSION_COOKIE_NAME].value
