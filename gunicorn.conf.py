@@ -14,11 +14,11 @@ timeout = 25
 # the process is gone well inside the platform's grace period.
 graceful_timeout = 8
 keepalive = 5
-# Recycle workers now and then so a slow leak never becomes an outage. Not
-# often: a new worker spends 0.8 s of CPU importing the app, and at
-# 2,000 requests a busy site (1,000 a second) restarted each worker every 2 s.
-max_requests = 50000
-max_requests_jitter = 5000
+# Workers are not recycled after N requests (gunicorn's max_requests stays 0).
+# It guards against leaks we don't have, and costs: a new worker spends 0.8 s of
+# CPU importing the app, and the keep-alive connections its predecessor held move
+# to the other worker and stay there, which halved the throughput of a load test.
+# Heroku restarts every dyno once a day anyway.
 # The platform's router is the only client; trust its X-Forwarded-* headers.
 forwarded_allow_ips = "*"
 accesslog = "-"
