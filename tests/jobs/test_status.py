@@ -85,7 +85,7 @@ def test_progress_is_reported_as_a_count_and_a_percentage(client, job):
 def test_a_poll_of_a_running_job_reads_redis_once(client, job, monkeypatch):
     app.backend.store_result(str(job.id), {"total": 5, "checked": 1}, "PROGRESS")
     reads: list[str] = []
-    read = app.backend.get
+    read = app.backend.get  # type: ignore[attr-defined]
 
     def counted(key):
         reads.append(key)
