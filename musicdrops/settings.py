@@ -121,7 +121,7 @@ REDIS_DIRECT_MAX_CONNECTIONS = 2
 
 CACHES = {
     "default": {
-        "BACKEND": "musicdrops.lib.cache.RedisCache",  # Django's, sharing one client per pool
+        "BACKEND": "musicdrops.lib.cache.RedisCache",  # Django's, with one pool and one client per process
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "musicdrops",
         "OPTIONS": {
