@@ -110,6 +110,13 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+elif env_bool("DATABASE_PREPARED_STATEMENTS", True):
+    # psycopg prepares a statement the fifth time a connection runs it. Django's
+    # own cursors are never prepared; lib/db.fetch_one's are (the queries of
+    # /healthz and status polls). Behind a PgBouncer in transaction mode that
+    # does not keep prepared statements (before 1.21, or max_prepared_statements
+    # = 0), set DATABASE_PREPARED_STATEMENTS=0.
+    DATABASES["default"]["OPTIONS"] = {"prepare_threshold": 5}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: broker, result backend, RedBeat and cache share one server -------

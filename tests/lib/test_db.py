@@ -1,4 +1,4 @@
-"""fetch_one: one query, no health-check round trip, and still no error after the server dropped the connection."""
+"""fetch_one: one query, no health-check round trip, prepared on the server, and a dropped connection replaced."""
 
 import psycopg
 import pytest
@@ -64,3 +64,27 @@ def test_a_real_error_is_raised_not_retried():
 
     with pytest.raises(DatabaseError):
         fetch_one("SELECT * FROM no_such_table_anywhere", [])
+
+
+def _prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:  # pg_prepared_statements lists this session's only
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [statement for (statement,) in cursor.fetchall()]
+
+
+def test_a_query_run_again_and_again_is_prepared_once_and_then_only_executed():
+    _persistent_connection()
+    for n in range(6):
+        assert fetch_one("SELECT %s::int + 1", [n]) == (n + 1,)
+
+    assert _prepared_statements() == ["SELECT $1::int + 1"]
+
+
+def test_djangos_own_queries_are_never_prepared():
+    """The ORM's SQL is not written to be prepared (parameters inlined on the client): only fetch_one's is."""
+    _persistent_connection()
+    with connection.cursor() as cursor:
+        for n in range(6):
+            cursor.execute("SELECT %s::int + 2", [n])
+
+    assert _prepared_statements() == []
