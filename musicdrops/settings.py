@@ -110,12 +110,12 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-elif env_bool("DATABASE_PREPARED_STATEMENTS", True):
-    # psycopg prepares a statement the fifth time a connection runs it. Django's
-    # own cursors are never prepared; lib/db.fetch_one's are (the queries of
-    # /healthz and status polls). Behind a PgBouncer in transaction mode that
-    # does not keep prepared statements (before 1.21, or max_prepared_statements
-    # = 0), set DATABASE_PREPARED_STATEMENTS=0.
+elif DATABASES["default"]["ENGINE"].endswith("postgresql") and env_bool("DATABASE_PREPARED_STATEMENTS", True):
+    # psycopg prepares a statement once a connection has run it five times.
+    # Django's own cursors are never prepared; lib/db.fetch_one's are (the
+    # queries of /healthz and status polls). Behind a PgBouncer in transaction
+    # mode that does not keep prepared statements (before 1.21, or
+    # max_prepared_statements = 0), set DATABASE_PREPARED_STATEMENTS=0.
     DATABASES["default"]["OPTIONS"] = {"prepare_threshold": 5}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
