@@ -1,6 +1,7 @@
 """The Celery app. Its configuration is the CELERY_* block of settings.py."""
 
 import os
+from typing import Any
 
 from celery import Celery
 
@@ -12,3 +13,17 @@ app = Celery("musicdrops")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 install_in_celery()  # worker and beat log lines carry task id, entry and slot
+
+
+@app.on_after_configure.connect
+def _show_redbeat_its_settings(sender: Celery, source: Any, **kwargs: Any) -> None:
+    """Give the CELERY_REDBEAT_* settings the bare names RedBeat looks for too.
+
+    RedBeat reads its settings through the CELERY_ namespace, but decides
+    whether one is set by looking for its bare name (``redbeat_redis_url``)
+    among the configuration's keys, where Django's appear with the prefix.
+    Without this it warns that it falls back to the broker's settings, and
+    drops CELERY_REDBEAT_REDIS_OPTIONS (its client's time-outs).
+    """
+    prefix = "CELERY_REDBEAT_"
+    source.update({key.removeprefix("CELERY_").lower(): source[key] for key in source if key.startswith(prefix)})

@@ -233,6 +233,14 @@ CELERY_BEAT_MAX_LOOP_INTERVAL = 1  # the lock is renewed every second
 CELERY_REDBEAT_REDIS_URL = REDIS_URL
 CELERY_REDBEAT_REDIS_USE_SSL = _REDIS_SSL  # RedBeat verifies certificates unless told not to
 CELERY_REDBEAT_LOCK_TIMEOUT = 5  # a dead beat's lock frees in 5 s (default: 25 minutes)
+# RedBeat's own Redis client. A beat that waits on Redis longer than its lock
+# lasts has lost the lock anyway: it gives up and is restarted, where without
+# a time-out it could hang on a dead connection for good.
+CELERY_REDBEAT_REDIS_OPTIONS = {
+    "socket_timeout": CELERY_REDBEAT_LOCK_TIMEOUT,
+    "socket_connect_timeout": CELERY_REDBEAT_LOCK_TIMEOUT,
+    "health_check_interval": 25,
+}
 BEAT_HEARTBEAT_INTERVAL = 5
 BEAT_HEARTBEAT_TTL = 20  # a beat silent for this long is gone
 # /healthz says "degraded" while a duplicate dispatch this recent is not acknowledged
