@@ -110,6 +110,19 @@ class Process:
         return elapsed
 
 
+def children(pid: int) -> list[int]:
+    """The pids of the processes whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended while we looked
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def wait_until(condition: Callable[[], object], timeout: float, what: str, *watch: Process) -> None:
     deadline = time.monotonic() + timeout
     while not condition():

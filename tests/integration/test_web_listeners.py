@@ -11,23 +11,11 @@ from pathlib import Path
 import pytest
 
 from musicdrops.lib.localredis import free_port
-from tests.integration.processes import Process, wait_until
+from tests.integration.processes import Process, children, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 TCP_LISTEN, TCP_ESTABLISHED = "0A", "01"
-
-
-def _workers(master: int) -> list[int]:
-    workers = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == master:
-            workers.append(int(stat.parent.name))
-    return workers
 
 
 def _sockets(pid: int, port: int, state: str) -> int:
@@ -52,8 +40,8 @@ def _sockets(pid: int, port: int, state: str) -> int:
 def _start_web(start_process, port: int) -> tuple[Process, list[int]]:
     web = start_process("web", PORT=str(port), WEB_CONCURRENCY="2")
     wait_until(lambda: web.output().count("Booting worker") >= 2, 60, "two workers to boot", web)
-    wait_until(lambda: len(_workers(web.pid)) == 2, 30, "two worker processes", web)
-    workers = _workers(web.pid)
+    wait_until(lambda: len(children(web.pid)) == 2, 30, "two worker processes", web)
+    workers = children(web.pid)
     wait_until(lambda: all(_sockets(w, port, TCP_LISTEN) == 1 for w in workers), 30, "both to listen", web)
     return web, workers
 
@@ -66,7 +54,7 @@ def test_each_worker_listens_on_a_socket_of_its_own(start_process):
     assert _sockets(web.pid, port, TCP_LISTEN) == 0  # the master holds none: nothing to share
 
 
-def test_kept_alive_connections_spread_over_both_workers(start_process):
+def test_kept_alive_connections_spread_over_bothchildren(start_process):
     port = free_port()
     _, workers = _start_web(start_process, port)
     clients = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(16)]

@@ -2,26 +2,13 @@
 
 import os
 import signal
-from pathlib import Path
 
 import pytest
 
 from musicdrops.celery import app
-from tests.integration.processes import procfile, wait_until
+from tests.integration.processes import children, procfile, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # the process ended while we looked
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
 
 
 def test_a_task_whose_pool_process_is_killed_is_requeued_and_completes(start_process, redis_client):
