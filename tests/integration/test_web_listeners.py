@@ -54,7 +54,7 @@ def test_each_worker_listens_on_a_socket_of_its_own(start_process):
     assert _sockets(web.pid, port, TCP_LISTEN) == 0  # the master holds none: nothing to share
 
 
-def test_kept_alive_connections_spread_over_bothchildren(start_process):
+def test_kept_alive_connections_spread_over_both_workers(start_process):
     port = free_port()
     _, workers = _start_web(start_process, port)
     clients = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(16)]
