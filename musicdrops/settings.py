@@ -116,7 +116,7 @@ elif DATABASES["default"]["ENGINE"].endswith("postgresql") and env_bool("DATABAS
     # queries of /healthz and status polls). Behind a PgBouncer in transaction
     # mode that does not keep prepared statements (before 1.21, or
     # max_prepared_statements = 0), set DATABASE_PREPARED_STATEMENTS=0.
-    DATABASES["default"]["OPTIONS"] = {"prepare_threshold": 5}
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5  # beside ?sslmode=... from the URL
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: broker, result backend, RedBeat and cache share one server -------
