@@ -105,11 +105,13 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Development: web, beat and two workers write to one file. WAL lets
     # readers and a writer work at once; IMMEDIATE takes the write lock at
     # BEGIN (no deadlock upgrading a read); writers queue up for 20 s.
-    DATABASES["default"]["OPTIONS"] = {
-        "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    }
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 elif DATABASES["default"]["ENGINE"].endswith("postgresql") and env_bool("DATABASE_PREPARED_STATEMENTS", True):
     # psycopg prepares a statement once a connection has run it five times.
     # Django's own cursors are never prepared; lib/db.fetch_one's are (the
