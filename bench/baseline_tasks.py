@@ -7,6 +7,7 @@ connection for each message.
 """
 
 import datetime as dt
+import uuid
 
 from celery import Task, shared_task
 from django.conf import settings
@@ -20,8 +21,13 @@ from musicdrops.drops import emails, ledger, selectors
 @shared_task(bind=True, name="bench.send_one_drop")
 def send_one_drop_task(self: Task, day: str, user_id: int) -> bool:  # type: ignore[type-arg]
     when = dt.date.fromisoformat(day)
+    now = timezone.now()
     wanted = selectors.new_releases(user_ids=[user_id], day=when)
-    claimed = ledger.deliveries_claim(day=when, wanted=wanted, task_id=self.request.id or "", now=timezone.now())
+    ledger.deliveries_queue(day=when, wanted=wanted, now=now, reserve_until=now)
+    token = uuid.uuid4().hex
+    claimed = ledger.deliveries_claim(
+        day=when, user_ids=[user_id], token=token, now=now, lease_until=now + dt.timedelta(minutes=2)
+    )
     if user_id not in claimed:
         return False
     delivery_id, release_ids = claimed[user_id]
@@ -34,5 +40,4 @@ def send_one_drop_task(self: Task, day: str, user_id: int) -> bool:  # type: ign
     )  # fmt: skip
     message.attach_alternative(html, "text/html")
     message.send()  # opens and closes its own connection
-    ledger.delivery_mark_sent(day=when, delivery_id=delivery_id)
-    return ledger.sent_marks_flush(day=when, delivery_ids=[delivery_id]) == 1
+    return ledger.delivery_mark_sent(delivery_id=delivery_id, token=token, now=timezone.now())

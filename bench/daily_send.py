@@ -72,10 +72,21 @@ class Worker:
 
 
 def reset_day(day: dt.date) -> None:
-    from musicdrops.drops.models import Delivery
+    """Make ``day`` unsent again, keeping its ledger rows as an earlier day's, as production's ledger keeps them.
+
+    An emptied ledger would be planned as an empty table (autovacuum is often
+    off on a benchmark machine): its foreign-key checks then scan the table
+    instead of its key, and a fan-out's commit took 0.6 s instead of 10 ms.
+    """
+    from django.db.models import Min
+
+    from musicdrops.drops.models import DeliveredRelease, Delivery, DropSend
     from musicdrops.scheduler.models import DuplicateDispatch, ScheduledRun
 
-    Delivery.objects.filter(day=day).delete()  # and, by cascade, what each delivery held
+    earliest = Delivery.objects.aggregate(day=Min("day"))["day"] or day
+    DeliveredRelease.objects.all().delete()  # the same releases go out again
+    Delivery.objects.filter(day=day).update(day=min(earliest, day) - dt.timedelta(days=1))
+    DropSend.objects.all().delete()
     ScheduledRun.objects.all().delete()
     DuplicateDispatch.objects.all().delete()
     vacuum()

@@ -249,11 +249,25 @@ BEAT_HEARTBEAT_TTL = 20  # a beat silent for this long is gone
 # (admin: Scheduler), and while the schedule has been paused longer than a deploy takes.
 DUPLICATE_ALERT_WINDOW = 24 * 3600
 SCHEDULE_PAUSE_ALERT_AFTER = 3600
+# /healthz says "degraded" while a queue's oldest message has waited longer than this ("queue-stuck"),
+# and while a worker holds a message longer than CELERY_TASK_TIME_LIMIT plus this margin ("worker-stalled").
+QUEUE_AGE_ALERT_SECONDS = env_int("QUEUE_AGE_ALERT_SECONDS", 300)
+WORKER_STALL_MARGIN_SECONDS = 30
 MUSIC_DROPS_CRON = env_str("MUSIC_DROPS_CRON", "0 7 * * *")
 # Drills and tests only: send every N seconds instead of on MUSIC_DROPS_CRON.
 MUSIC_DROPS_EVERY_SECONDS = env_int("MUSIC_DROPS_EVERY_SECONDS", 0)
+# The daily send's clocks (musicdrops/drops/services.py). Drills set them short; never skip them.
+DROPS_CHUNK_SECONDS = env_int("DROPS_CHUNK_SECONDS", 60)  # a chunk hands the rest on after this (soft limit: 120)
+DROPS_LEASE_SECONDS = env_int("DROPS_LEASE_SECONDS", 120)  # a claim lasts a chunk's time plus one slow message
+DROPS_PICKUP_SECONDS = env_int("DROPS_PICKUP_SECONDS", 600)  # a queued chunk's users wait this long before the sweep
+DROPS_SWEEP_SECONDS = env_int("DROPS_SWEEP_SECONDS", 300)  # how often the sweep looks for users left behind
+DROPS_OVERDUE_SECONDS = env_int("DROPS_OVERDUE_SECONDS", 1800)  # /healthz: due this long and not sent is overdue
+DROPS_RETRY_HOURS = env_int("DROPS_RETRY_HOURS", 12)  # chunks retry, and the sweep re-queues, this long after a send
+DROPS_RETRY_BACKOFF_MAX = env_int("DROPS_RETRY_BACKOFF_MAX", 60)  # seconds between a chunk's retries, at most
 # Every periodic job: musicdrops/scheduler/schedule.py
-CELERY_BEAT_SCHEDULE = beat_schedule(drops_cron=MUSIC_DROPS_CRON, drops_every_seconds=MUSIC_DROPS_EVERY_SECONDS)
+CELERY_BEAT_SCHEDULE = beat_schedule(
+    drops_cron=MUSIC_DROPS_CRON, drops_every_seconds=MUSIC_DROPS_EVERY_SECONDS, sweep_seconds=DROPS_SWEEP_SECONDS
+)
 
 # --- Upstream music services ---------------------------------------------------
 MUSICBRAINZ_URL = env_str("MUSICBRAINZ_URL", "https://musicbrainz.org/ws/2").rstrip("/")

@@ -1,4 +1,8 @@
-"""The delivery ledger: exactly one daily email per user per day, each release at most once ever."""
+"""The delivery ledger: exactly one daily email per user per day, each release at most once ever.
+
+Everything the send knows lives here, in PostgreSQL: who is due, who holds
+whom, who was sent. Redis only carries the messages that say "send these".
+"""
 
 from typing import ClassVar
 
@@ -9,34 +13,51 @@ from django.utils import timezone
 from musicdrops.catalog.models import ReleaseGroup
 
 
-class Delivery(models.Model):
-    """One user's email for one day.
+class DropSend(models.Model):
+    """A day's send. Started by the beat, the command or a resume; the sweep works on the recent ones."""
 
-    Claimed (inserted, under a unique constraint) before anything is sent,
-    by the task that will send it, with a lease; marked sent right after the
-    mail server accepted the message. A redelivered task (same task id)
-    takes over its own unfinished claims; any other task can only take over
-    once the lease has expired — and never once ``sent_at`` is set.
+    day = models.DateField(unique=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    # Every due user has a Delivery row: until then the sweep runs the fan-out again.
+    fanned_out_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"send of {self.day}"
+
+
+class Delivery(models.Model):
+    """One user's email for one day: due, then sent (or failed for good).
+
+    The fan-out inserts it, with the releases it will carry, before anything
+    is queued. An attempt at sending it first claims it: writes its own
+    ``token`` and a lease, and only while that token is still there is the
+    message recorded as sent (see ledger.py). A free row (no token) or one
+    whose lease ran out can be claimed by anyone; ``lease_until`` on a free
+    row is when the sweep may queue it again.
     """
 
     class Status(models.TextChoices):
-        CLAIMED = "claimed", "claimed"
+        DUE = "due", "due"
         SENT = "sent", "sent"
-        FAILED = "failed", "failed"  # the mail server refused the address for good
+        FAILED = "failed", "failed"  # the mail server refused the address for good (5xx)
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="deliveries")
     day = models.DateField()
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.CLAIMED)
-    task_id = models.CharField(max_length=255)  # the task that holds the claim
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DUE)
+    token = models.CharField(max_length=32, blank=True)  # the attempt that holds the claim; "" when free
     lease_until = models.DateTimeField()
-    claimed_at = models.DateTimeField(default=timezone.now)
+    queued_at = models.DateTimeField(default=timezone.now)  # due since: /healthz counts the overdue
     sent_at = models.DateTimeField(null=True, blank=True)
     message_id = models.CharField(max_length=255, blank=True)
     error = models.CharField(max_length=500, blank=True)
 
     class Meta:
         constraints: ClassVar = [models.UniqueConstraint(fields=["user", "day"], name="drops_one_email_per_user_day")]
-        indexes: ClassVar = [models.Index(fields=["day", "status"], name="drops_delivery_day_status")]
+        indexes: ClassVar = [
+            models.Index(fields=["day", "status"], name="drops_delivery_day_status"),
+            # Small once a send is done: /healthz counts the overdue on it at every probe.
+            models.Index(fields=["queued_at"], name="drops_delivery_due", condition=models.Q(status="due")),
+        ]
 
     def __str__(self) -> str:
         return f"drop for {self.user_id} on {self.day}: {self.status}"

@@ -1,149 +1,210 @@
-"""The daily send: fan out over the users who are due, then send chunk by chunk."""
+"""The daily send: fan out over the users who are due, send chunk by chunk, sweep up whoever is left.
 
-import contextlib
+1. ``drops_start`` (the beat's daily dispatch, or the command) records the
+   day's send and fans out: a due Delivery row for every user with something
+   new (ledger.deliveries_queue), then a chunk task per CHUNK_SIZE users.
+2. ``drop_chunk_send`` (one chunk task) claims its users' rows with a token of
+   its own, sends on one SMTP connection, and records each message under that
+   token. It stops after DROPS_CHUNK_SECONDS, at a lost claim, or when the
+   server says "try later", and hands back what it did not send.
+3. ``drops_sweep`` (every DROPS_SWEEP_SECONDS) queues again every row still
+   due whose claim or reservation ran out: a chunk lost with Redis, a worker
+   killed or frozen, retries that could not be published.
+"""
+
 import datetime as dt
 import logging
-import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
-import redis
-from django import db
+from django.conf import settings
 from django.core.mail import mailers
 from django.utils import timezone
 
 from musicdrops.accounts.models import User
 from musicdrops.drops import emails, ledger, selectors
+from musicdrops.drops.models import DropSend
 from musicdrops.lib import mail
 from musicdrops.lib.fastmail import PrebuiltEmail
 
 logger = logging.getLogger(__name__)
 
+# How a chunk of users gets queued: tasks.queue_chunk (tests pass their own).
+Queue = Callable[[dt.date, list[int]], None]
+
 # Users per chunk task: big enough that per-task costs (queries, one SMTP
 # connection) are spread thin, small enough that a chunk finishes in seconds.
 CHUNK_SIZE = 500
-SEND_THREADS = 2
-FLUSH_EVERY = 100  # "sent" marks go from Redis to the ledger this often (and at the end)
+# This many "try later" answers in a row: the server is throttling us, not one address.
+TEMPORARY_IN_A_ROW = 3
 
 
 @dataclass
-class ChunkFigures:
-    due: int = 0
+class ChunkOutcome:
     claimed: int = 0
     sent: int = 0
     failed: int = 0
+    later: list[int] = field(default_factory=list)  # users handed back, to try again
+    time_up: bool = False  # handed back because the chunk's time ran out (go on at once), not a "try later"
+    lost_claim: bool = False
     seconds: float = 0.0
 
 
-def drops_fan_out(*, day: dt.date, chunk_size: int = CHUNK_SIZE) -> list[list[int]]:
-    """The due users for ``day``, in chunks of ids."""
+def drops_start(*, day: dt.date, queue: Queue) -> int:
+    """Record the day's send (once) and fan out; return the users queued."""
+    DropSend.objects.get_or_create(day=day)
+    return drops_fan_out(day=day, queue=queue)
+
+
+def drops_fan_out(*, day: dt.date, queue: Queue, chunk_size: int = CHUNK_SIZE) -> int:
+    """A due delivery for every user with something new on ``day`` and none yet, queued in chunks.
+
+    Safe twice or concurrently: a user's (user, day) row is inserted once
+    (the unique constraint), and only whoever inserted it queues it.
+    """
     ids = selectors.due_user_ids(day=day)
-    return [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
+    queued = 0
+    for start in range(0, len(ids), chunk_size):
+        batch = ids[start : start + chunk_size]
+        now = timezone.now()
+        users = ledger.deliveries_queue(
+            day=day,
+            wanted=selectors.new_releases(user_ids=batch, day=day),
+            now=now,
+            reserve_until=now + dt.timedelta(seconds=settings.DROPS_PICKUP_SECONDS),
+        )
+        if users:
+            queue(day, users)
+            queued += len(users)
+    DropSend.objects.filter(day=day, fanned_out_at__isnull=True).update(fanned_out_at=timezone.now())
+    logger.info("drops for %s: %d users queued", day, queued)
+    return queued
 
 
-def _send_all(
-    items: list[tuple[int, int, list[emails.DropRelease]]],
-    *,
-    renderer: emails.DropRenderer,
-    addresses: dict[int, str],
-    task_id: str,
-    day: dt.date,
-    marks: redis.Redis,
-) -> tuple[int, int]:
-    """Send these users' emails on one SMTP connection, recording each as it goes. Returns (sent, failed)."""
-    sent = failed = 0
-    unflushed: list[int] = []
-    connection = mailers.default
+def drops_requeue(*, day: dt.date, queue: Queue, all_free: bool = False, chunk_size: int = CHUNK_SIZE) -> int:
+    """Queue again the users of ``day`` still due whose claim or reservation ran out; return how many.
+
+    ``all_free``: also those reserved for a chunk that is queued, or was
+    (the operator's resume after Redis lost its queues); never those an
+    attempt holds under a live lease.
+    """
+    now = timezone.now()
+    users = ledger.deliveries_reserve_free(
+        day=day, now=now, until=now + dt.timedelta(seconds=settings.DROPS_PICKUP_SECONDS), reserved_too=all_free
+    )
+    for start in range(0, len(users), chunk_size):
+        queue(day, users[start : start + chunk_size])
+    return len(users)
+
+
+def drops_sweep(*, queue: Queue) -> int:
+    """Everyone still due in a recent send is queued again once their claim or reservation ran out.
+
+    A send whose fan-out never finished (its task lost with Redis, or killed)
+    is fanned out again. Safe twice or concurrently: each row is reserved
+    (row locks, skip-locked) by one sweep before it is queued.
+    """
+    now = timezone.now()
+    queued = 0
+    for send in DropSend.objects.filter(started_at__gte=now - dt.timedelta(hours=settings.DROPS_RETRY_HOURS)):
+        pickup = dt.timedelta(seconds=settings.DROPS_PICKUP_SECONDS)
+        if send.fanned_out_at is None and send.started_at < now - pickup:
+            logger.warning("drops for %s: the fan-out did not finish; running it again", send.day)
+            queued += drops_fan_out(day=send.day, queue=queue)
+        again = drops_requeue(day=send.day, queue=queue)
+        if again:
+            logger.warning("drops for %s: %d users still due after their chunk lapsed; queued again", send.day, again)
+        queued += again
+    return queued
+
+
+def drops_resume(*, day: dt.date, queue: Queue) -> int:
+    """The operator's recovery: queue whoever is still due for ``day`` and not being sent right now."""
+    DropSend.objects.get_or_create(day=day)
+    return drops_fan_out(day=day, queue=queue) + drops_requeue(day=day, queue=queue, all_free=True)
+
+
+def drop_chunk_send(*, day: dt.date, user_ids: list[int], token: str) -> ChunkOutcome:
+    """Send the drops of these users for ``day`` under ``token``: claim, build, send on one connection, record each.
+
+    Safe twice or concurrently: only the attempt whose token holds a row
+    sends to it, and each message is recorded under that token (ledger.py).
+    Whatever it holds and did not send is handed back on the way out.
+    """
+    started = time.monotonic()
+    deadline = started + settings.DROPS_CHUNK_SECONDS
+    now = timezone.now()
+    lease_until = now + dt.timedelta(seconds=settings.DROPS_LEASE_SECONDS)
+    claimed = ledger.deliveries_claim(day=day, user_ids=user_ids, token=token, now=now, lease_until=lease_until)
+    outcome = ChunkOutcome(claimed=len(claimed))
+    if not claimed:
+        return outcome
+    shown = selectors.drop_releases(release_ids={r for _, releases in claimed.values() for r in releases})
+    addresses = dict(User.objects.filter(pk__in=list(claimed)).values_list("pk", "email"))
+    renderer = emails.DropRenderer(day=day)
+    work = [(u, d, [shown[r] for r in ids if r in shown]) for u, (d, ids) in claimed.items()]
+    unsent = {delivery: user for user, (delivery, _) in claimed.items()}
 
     def build(item: tuple[int, int, list[emails.DropRelease]]) -> PrebuiltEmail:
         user_id, _, releases = item
         return renderer.build(user_id=user_id, email=addresses[user_id], releases=releases)
 
-    connection.open()
+    def while_it_may() -> Iterator[tuple[int, int, list[emails.DropRelease]]]:
+        for item in work:
+            # The lease too: a worker resumed after a freeze finds it spent and sends nothing more.
+            if time.monotonic() > deadline or timezone.now() >= lease_until:
+                outcome.time_up = True
+                return
+            yield item
+
+    connection = mailers.default
+    in_a_row = 0
     try:
-        for (_, delivery_id, _), error in mail.send_each(connection, items, build):
-            if error is not None:
-                # This address, for good (a 5xx, or an address we cannot encode): others go on.
-                ledger.delivery_mark_failed(delivery_id=delivery_id, task_id=task_id, error=str(error))
-                failed += 1
-                continue
-            # The one window left: the server accepted the message and we die
-            # before this line. The retry then sends it again, with the same
-            # Message-ID, which lets the receiving side drop the repeat.
-            ledger.delivery_mark_sent(day=day, delivery_id=delivery_id, client=marks)
-            sent += 1
-            unflushed.append(delivery_id)
-            if len(unflushed) >= FLUSH_EVERY:
-                ledger.sent_marks_flush(day=day, delivery_ids=unflushed, client=marks)
-                unflushed.clear()
-    finally:
-        connection.close()
-        ledger.sent_marks_flush(day=day, delivery_ids=unflushed, client=marks)
-    return sent, failed
-
-
-def drop_chunk_send(*, day: dt.date, user_ids: list[int], task_id: str) -> ChunkFigures:
-    """Send the drops of these users for ``day``: claim, build, send on one connection, record each.
-
-    Safe to run twice or concurrently: a user's (user, day) delivery is
-    claimed before sending, and only the task holding the claim sends.
-    """
-    started = time.monotonic()
-    figures = ChunkFigures()
-    wanted = selectors.new_releases(user_ids=user_ids, day=day)
-    # Claims still open for the day (an earlier attempt of this task, or one
-    # whose lease ran out): their releases are already held in the ledger.
-    for user_id in ledger.open_claim_user_ids(day=day, user_ids=user_ids):
-        wanted.setdefault(user_id, [])
-    figures.due = len(wanted)
-    claimed = ledger.deliveries_claim(day=day, wanted=wanted, task_id=task_id, now=timezone.now())
-    figures.claimed = len(claimed)
-    if not claimed:
-        figures.seconds = time.monotonic() - started
-        return figures
-    shown = selectors.drop_releases(release_ids={r for _, releases in claimed.values() for r in releases})
-    addresses = dict(User.objects.filter(pk__in=list(claimed)).values_list("pk", "email"))
-
-    renderer = emails.DropRenderer(day=day)
-    work = [(user_id, delivery, [shown[r] for r in ids if r in shown]) for user_id, (delivery, ids) in claimed.items()]
-    # Each email waits on the mail server and on the database about as long
-    # as it computes: two threads, each with its own SMTP and database
-    # connection, keep a core busy while the other waits.
-    slices = [work[i::SEND_THREADS] for i in range(SEND_THREADS)]
-    lock = threading.Lock()
-    errors: list[BaseException] = []
-
-    def send_slice(items: list[tuple[int, int, list[emails.DropRelease]]], marks: redis.Redis) -> None:
+        connection.open()
         try:
-            sent, failed = _send_all(
-                items, renderer=renderer, addresses=addresses, task_id=task_id, day=day, marks=marks
-            )
-            with lock:
-                figures.sent += sent
-                figures.failed += failed
-        except BaseException as error:
-            errors.append(error)
+            for (user_id, delivery_id, _), error in mail.send_each(connection, while_it_may(), build):
+                if error is None:
+                    in_a_row = 0
+                    if not ledger.delivery_mark_sent(delivery_id=delivery_id, token=token, now=timezone.now()):
+                        # Another attempt holds it now (we were frozen past the lease): this was the one
+                        # message in flight. Everything else of this chunk is theirs.
+                        outcome.lost_claim = True
+                        logger.warning("drops for %s: attempt %s lost its claims; stopping", day, token)
+                        unsent.clear()
+                        break
+                    outcome.sent += 1
+                elif mail.is_permanent(error):
+                    in_a_row = 0
+                    ledger.delivery_mark_failed(delivery_id=delivery_id, token=token, error=str(error))
+                    logger.warning("drops for %s: user %s refused for good: %s", day, user_id, error)
+                    outcome.failed += 1
+                else:
+                    in_a_row += 1
+                    logger.warning("drops for %s: user %s, try later: %s", day, user_id, error)
+                    if in_a_row >= TEMPORARY_IN_A_ROW:
+                        break
+                    continue  # stays unsent: handed back below
+                unsent.pop(delivery_id, None)
         finally:
-            if threading.current_thread() is not threading.main_thread():
-                db.connections.close_all()  # this thread's own connection
+            connection.close()
+    except BaseException:
+        # Anything else (the server or a database gone, the soft time limit): give back what we hold,
+        # if the database lets us; otherwise the leases run out and the sweep finds them.
+        _hand_back(token=token, unsent=unsent, after=0)
+        raise
+    outcome.later = sorted(unsent.values())
+    _hand_back(token=token, unsent=unsent, after=0 if outcome.time_up else settings.DROPS_RETRY_BACKOFF_MAX)
+    outcome.seconds = time.monotonic() - started
+    logger.info("drops for %s, attempt %s: %s", day, token, outcome)
+    return outcome
 
-    # Each sender's Redis connection is taken here, before the threads start:
-    # the process's Redis client is made on first use, and two threads making
-    # it at once make two, one of which closes its connections when dropped.
-    with contextlib.ExitStack() as stack:
-        marks = [stack.enter_context(ledger.marks_connection()) for _ in slices]
-        threads = [
-            threading.Thread(target=send_slice, args=(part, m))
-            for part, m in zip(slices[1:], marks[1:], strict=True)
-            if part
-        ]
-        for thread in threads:
-            thread.start()
-        send_slice(slices[0], marks[0])
-        for thread in threads:
-            thread.join()
-    if errors:
-        raise errors[0]  # the task retries; everything sent so far is recorded
-    figures.seconds = time.monotonic() - started
-    logger.info("drops for %s, task %s: %s", day, task_id, figures)
-    return figures
+
+def _hand_back(*, token: str, unsent: dict[int, int], after: float) -> None:
+    if not unsent:
+        return
+    until = timezone.now() + dt.timedelta(seconds=after + settings.DROPS_PICKUP_SECONDS)
+    try:
+        ledger.deliveries_release(token=token, delivery_ids=list(unsent), until=until)
+    except Exception:
+        logger.warning("could not hand back %d claims; they lapse with their lease", len(unsent), exc_info=True)

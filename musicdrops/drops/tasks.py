@@ -1,15 +1,23 @@
 import datetime as dt
 import logging
+import random
+import uuid
 from smtplib import SMTPException
 
 from celery import Task, shared_task
-from django.db import InterfaceError, OperationalError
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import DatabaseError
+from kombu.exceptions import OperationalError as BrokerError
 from redis import RedisError
 
 from musicdrops.drops import services
 from musicdrops.scheduler.slots import SlotTask
 
 logger = logging.getLogger(__name__)
+
+# Worth trying again: the mail server, PostgreSQL or Redis away for a while, or the time limit.
+TRANSIENT = (SMTPException, OSError, DatabaseError, RedisError, BrokerError, SoftTimeLimitExceeded)
 
 
 def _day(value: object) -> dt.date | None:
@@ -24,42 +32,75 @@ def send_music_drops_task(day: str | None = None, *, slot: dt.datetime | None = 
     """The daily send, as the beat dispatches it: fan out the due users in chunks on the regular queue.
 
     Safe twice: SlotTask runs it once per schedule slot (a second dispatch is
-    recorded and ignored), and whatever runs twice anyway is stopped per user
-    by the delivery ledger.
+    recorded and ignored), and whatever runs twice anyway queues each user
+    once (the ledger's unique row per user and day).
     """
     when = _day(day) if day else (slot or dt.datetime.now(dt.UTC)).date()
     if when is None:
         logger.error("send_music_drops_task: unreadable day %r: nothing sent", day)
         return 0
-    chunks = services.drops_fan_out(day=when)
-    for chunk in chunks:
-        send_drop_chunk_task.apply_async(kwargs={"day": when.isoformat(), "user_ids": chunk})
-    logger.info("drops for %s: %d users in %d chunks", when, sum(map(len, chunks)), len(chunks))
-    return len(chunks)
+    return services.drops_start(day=when, queue=queue_chunk)
 
 
-@shared_task(
-    bind=True,
-    # The mail server, Redis or PostgreSQL gone for a moment: try again later
-    # (the claims wait for this task id). Not retrying would leave the
-    # chunk's users without their email for the day.
-    autoretry_for=(SMTPException, OSError, RedisError, OperationalError, InterfaceError),
-    retry_backoff=5,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=10,
-)
-def send_drop_chunk_task(self: Task, day: str, user_ids: list[int]) -> int:  # type: ignore[type-arg]
-    """Send one chunk of the daily drops.
+@shared_task
+def sweep_music_drops_task() -> int:
+    """Periodic: queue again everyone still due in a recent send whose chunk lapsed (see services.drops_sweep).
 
-    Safe twice or concurrently: each (user, day) is claimed in the ledger
-    before sending. A retry or a redelivery of this same task (same task id)
-    takes over its own unfinished claims; a duplicate task cannot until the
-    claims' lease has expired, and nobody can once a delivery is marked sent.
+    Safe twice or concurrently (so not a SlotTask: a second dispatch costs two
+    queries): each due row is reserved by one sweep before it is queued.
+    """
+    return services.drops_sweep(queue=queue_chunk)
+
+
+def queue_chunk(day: dt.date, user_ids: list[int]) -> None:
+    send_drop_chunk_task.apply_async(kwargs={"day": day.isoformat(), "user_ids": user_ids})
+
+
+def _backoff(retries: int) -> float:
+    """5 s, 10 s, 20 s... up to DROPS_RETRY_BACKOFF_MAX, with jitter so a thousand chunks don't retry at once."""
+    return random.uniform(0.5, 1.0) * min(settings.DROPS_RETRY_BACKOFF_MAX, 5 * 2 ** min(retries, 10))  # noqa: S311
+
+
+@shared_task(bind=True, max_retries=None)
+def send_drop_chunk_task(self: Task, day: str, user_ids: list[int], since: str | None = None) -> int:  # type: ignore[type-arg]
+    """Send one chunk of a day's drops; hand back, as a retry of this task, whatever it could not send yet.
+
+    Safe twice or concurrently: every attempt claims its users' rows with a
+    token of its own and records each message under it, so a redelivered or
+    resumed copy sends nobody twice (ledger.py). Retries: as many as it takes
+    for DROPS_RETRY_HOURS after the first attempt (``since``); after that the
+    users stay due, and /healthz says so.
     """
     when = _day(day)
     if when is None or not isinstance(user_ids, list) or not all(isinstance(u, int) for u in user_ids):
         logger.error("send_drop_chunk_task: malformed arguments day=%r user_ids=%.200r: ignored", day, user_ids)
         return 0
-    figures = services.drop_chunk_send(day=when, user_ids=user_ids, task_id=self.request.id or "")
-    return figures.sent
+    first = _time(since) or dt.datetime.now(dt.UTC)
+    kwargs = {"day": day, "since": first.isoformat()}
+    try:
+        outcome = services.drop_chunk_send(day=when, user_ids=user_ids, token=uuid.uuid4().hex)
+    except TRANSIENT as error:
+        return _again(self, first, {**kwargs, "user_ids": user_ids}, _backoff(self.request.retries), error)
+    if outcome.later:
+        countdown = 0.0 if outcome.time_up else _backoff(self.request.retries)
+        return _again(self, first, {**kwargs, "user_ids": outcome.later}, countdown, None)
+    return outcome.sent
+
+
+def _again(task: Task, first: dt.datetime, kwargs: dict, countdown: float, error: Exception | None) -> int:  # type: ignore[type-arg]
+    if dt.datetime.now(dt.UTC) - first > dt.timedelta(hours=settings.DROPS_RETRY_HOURS):
+        logger.error("drops for %s: giving up on %d users after %s h", kwargs["day"], len(kwargs["user_ids"]),
+                     settings.DROPS_RETRY_HOURS)  # fmt: skip
+        return 0
+    if error is not None:
+        logger.warning("drops for %s: %s: %s; %d users again in %.0f s",
+                       kwargs["day"], type(error).__name__, error, len(kwargs["user_ids"]), countdown)  # fmt: skip
+    # If this cannot be published (Redis away), the users stay due and the sweep queues them again.
+    raise task.retry(kwargs=kwargs, countdown=countdown)
+
+
+def _time(value: object) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None

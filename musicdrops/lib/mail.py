@@ -85,13 +85,12 @@ class SmtpBackend(DjangoSmtpBackend):
             if not isinstance(message, PrebuiltEmail):  # Django builds and sends it, unpipelined
                 if waiting is not None:
                     connection.send(_data(waiting[1].raw))
-                    _data_reply(connection)
-                    yield waiting[0], _refusal(waiting[2])
+                    yield waiting[0], _data_reply(connection) or _refusal(waiting[2])
                     waiting = None
                 try:
                     self.send_messages([message])
-                except smtplib.SMTPRecipientsRefused as error:
-                    yield key, error
+                except _REFUSALS as error:
+                    yield key, _unless_closing(error)
                     continue
                 yield key, None
                 continue
@@ -101,20 +100,18 @@ class SmtpBackend(DjangoSmtpBackend):
                 connection.send(envelope)
             else:
                 connection.send(_data(waiting[1].raw) + envelope)
-                _data_reply(connection)
                 # The one window left: the server accepted the message and the caller has not recorded it yet.
-                yield waiting[0], _refusal(waiting[2])
+                yield waiting[0], _data_reply(connection) or _refusal(waiting[2])
             waiting = None
             try:
                 refused = _envelope_replies(connection, sender, recipients)
-            except smtplib.SMTPRecipientsRefused as error:
-                yield key, error
+            except _REFUSALS as error:
+                yield key, _unless_closing(error)
                 continue
             waiting = (key, message, refused)
         if waiting is not None:
             connection.send(_data(waiting[1].raw))
-            _data_reply(connection)
-            yield waiting[0], _refusal(waiting[2])
+            yield waiting[0], _data_reply(connection) or _refusal(waiting[2])
 
 
 def send_each[K](
@@ -123,11 +120,11 @@ def send_each[K](
     """Send ``build(key)`` for each key, in order, on this open connection.
 
     Yields ``(key, None)`` as soon as the mail server has accepted that
-    message, or ``(key, error)`` when this message alone cannot go: the
-    server refused its recipient for good, or ``build`` raised ValueError
-    (an address that cannot be written into a message). Anything else (the
-    server went away, a temporary refusal) is raised: the caller's task
-    retries.
+    message, or ``(key, error)`` when the server refused this message alone
+    (its sender, recipient or content; a 4xx "try later" as well as a 5xx:
+    ``is_permanent`` tells them apart), or ``build`` raised ValueError (an
+    address that cannot be written into a message). A connection that fails
+    or closes (421) raises: the caller tries again later.
     """
     if isinstance(connection, SmtpBackend):
         return connection.send_each(keys, build)
@@ -141,10 +138,40 @@ def _send_each_alone[K](
     for key in keys:
         try:
             connection.send_messages([build(key)])
-        except (smtplib.SMTPRecipientsRefused, ValueError) as error:
+        except ValueError as error:
             yield key, error
             continue
+        except _REFUSALS as error:
+            yield key, _unless_closing(error)
+            continue
         yield key, None
+
+
+# What a server answers about one message; anything else is about the connection.
+_REFUSALS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
+
+
+def _codes(error: Exception) -> list[int]:
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return [code for code, _ in error.recipients.values()]
+    if isinstance(error, smtplib.SMTPResponseException):
+        return [error.smtp_code]
+    return []
+
+
+def _unless_closing(error: Exception) -> Exception:
+    """A refusal of one message, or raise: 421 means the server is closing the connection (RFC 5321 3.8)."""
+    if 421 in _codes(error):
+        raise smtplib.SMTPServerDisconnected(f"the server is closing the connection: {error}") from error
+    return error
+
+
+def is_permanent(error: Exception) -> bool:
+    """Whether a refusal ``send_each`` yielded is for good (5xx, or an unwritable address); 4xx means try later."""
+    if isinstance(error, ValueError):
+        return True
+    codes = _codes(error)
+    return bool(codes) and all(code >= 500 for code in codes)
 
 
 def _envelope(sender: str, recipients: list[str]) -> bytes:
@@ -185,11 +212,12 @@ def _refusal(refused: dict[str, tuple[int, bytes]]) -> smtplib.SMTPRecipientsRef
     return smtplib.SMTPRecipientsRefused(refused) if refused else None
 
 
-def _data_reply(connection: smtplib.SMTP) -> None:
-    """The answer to a message's end: 250, or the task retries."""
+def _data_reply(connection: smtplib.SMTP) -> smtplib.SMTPDataError | None:
+    """The answer to a message's end: None for 250, else the refusal (raised if the server is closing)."""
     code, reply = connection.getreply()
-    if code != 250:
-        raise smtplib.SMTPDataError(code, reply)
+    if code == 250:
+        return None
+    return _unless_closing(smtplib.SMTPDataError(code, reply))  # type: ignore[return-value]
 
 
 def _send_pipelined(connection: smtplib.SMTP, sender: str, recipients: list[str], raw: bytes) -> None:
@@ -197,7 +225,9 @@ def _send_pipelined(connection: smtplib.SMTP, sender: str, recipients: list[str]
     connection.send(_envelope(sender, recipients))
     refused = _envelope_replies(connection, sender, recipients)
     connection.send(_data(raw))
-    _data_reply(connection)
+    error = _data_reply(connection)
+    if error is not None:
+        raise error
     if refused:
         raise smtplib.SMTPRecipientsRefused(refused)
 

@@ -25,13 +25,21 @@ def parse_cron(expression: str) -> crontab:
         raise ImproperlyConfigured(f"MUSIC_DROPS_CRON {expression!r}: {error}") from None
 
 
-def beat_schedule(*, drops_cron: str, drops_every_seconds: int = 0) -> dict[str, dict[str, Any]]:
+def beat_schedule(
+    *, drops_cron: str, drops_every_seconds: int = 0, sweep_seconds: int = 300
+) -> dict[str, dict[str, Any]]:
     return {
         # The daily email. Dispatched once per slot; see musicdrops.scheduler.slots.
         "send-music-drops": {
             "task": "musicdrops.drops.tasks.send_music_drops_task",
             "schedule": schedule(drops_every_seconds) if drops_every_seconds else parse_cron(drops_cron),
             "options": {"expires": 6 * 3600},
+        },
+        # Everyone a recent send left behind (a lost chunk, a dead worker) is queued again.
+        "sweep-music-drops": {
+            "task": "musicdrops.drops.tasks.sweep_music_drops_task",
+            "schedule": float(sweep_seconds),
+            "options": {"expires": max(1, sweep_seconds - 1)},
         },
         # About 80 s of MusicBrainz requests every two minutes: the rest of the
         # shared 1 request/s is left for searches and newly followed artists.

@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from musicdrops.accounts.models import User
 from musicdrops.catalog.models import Artist, Follow, ReleaseGroup, ReleasePreferences
-from musicdrops.drops import emails, ledger, selectors, services
-from musicdrops.drops.models import DeliveredRelease, Delivery
+from musicdrops.drops import emails, ledger, services
+from musicdrops.drops.models import DeliveredRelease, Delivery, DropSend
 from musicdrops.ops.demo import demo_seed
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,13 +41,31 @@ def release(
     return rg
 
 
-def send(day: dt.date = DAY, task_id: str = "task-1") -> services.ChunkFigures:
-    figures = services.ChunkFigures()
-    for chunk in services.drops_fan_out(day=day):
-        got = services.drop_chunk_send(day=day, user_ids=chunk, task_id=task_id)
-        figures.sent += got.sent
-        figures.failed += got.failed
-    return figures
+def send(day: dt.date = DAY, token: str = "attempt-1") -> services.ChunkOutcome:  # noqa: S107
+    """The day's send, every chunk in this process: fan out, then send each queued chunk."""
+    queued: list[list[int]] = []
+    services.drops_start(day=day, queue=lambda _, users: queued.append(users))
+    total = services.ChunkOutcome()
+    for chunk in queued:
+        got = services.drop_chunk_send(day=day, user_ids=chunk, token=token)
+        total.sent += got.sent
+        total.failed += got.failed
+        total.later += got.later
+    return total
+
+
+def queue_only(day: dt.date = DAY) -> list[int]:
+    """Fan out without sending: the users queued."""
+    queued: list[int] = []
+    services.drops_start(day=day, queue=lambda _, users: queued.extend(users))
+    return queued
+
+
+def claim(user_ids: list[int], token: str, *, at: dt.datetime | None = None, lease: float = 120) -> dict:
+    now = at or timezone.now()
+    return ledger.deliveries_claim(
+        day=DAY, user_ids=user_ids, token=token, now=now, lease_until=now + dt.timedelta(seconds=lease)
+    )
 
 
 @pytest.fixture
@@ -97,10 +115,10 @@ def test_hostile_titles_are_escaped_in_the_html(scene):
 
 def test_running_the_day_again_sends_nothing_and_a_release_is_never_sent_twice(scene):
     send()
-    send(task_id="task-2")
+    send(token="attempt-2")
     assert len(mail.outbox) == 1
 
-    send(DAY + dt.timedelta(days=1), task_id="task-3")  # yesterday's releases are still within the window
+    send(DAY + dt.timedelta(days=1), token="attempt-3")  # yesterday's releases are still within the window
 
     [_, next_day] = mail.outbox
     assert "Tomorrow" in next_day.body
@@ -109,21 +127,140 @@ def test_running_the_day_again_sends_nothing_and_a_release_is_never_sent_twice(s
     assert DeliveredRelease.objects.count() == 4
 
 
-def test_a_retry_of_the_same_task_takes_over_its_claims_another_task_cannot(scene):
-    wanted = selectors.new_releases(user_ids=[scene.pk], day=DAY)
-    ledger.deliveries_claim(day=DAY, wanted=wanted, task_id="first", now=timezone.now())  # then it "died"
+def test_a_live_claim_is_never_taken_whoever_asks_an_expired_one_can_be(scene):
+    [user_id] = queue_only()
+    claim([user_id], "frozen")  # an attempt that then froze, its lease still running
 
-    assert services.drop_chunk_send(day=DAY, user_ids=[scene.pk], task_id="intruder").sent == 0
-    assert services.drop_chunk_send(day=DAY, user_ids=[scene.pk], task_id="first").sent == 1
+    assert services.drop_chunk_send(day=DAY, user_ids=[user_id], token="redelivered").claimed == 0
+    assert mail.outbox == []
+
+    Delivery.objects.update(lease_until=timezone.now() - dt.timedelta(seconds=1))  # the lease ran out
+    assert services.drop_chunk_send(day=DAY, user_ids=[user_id], token="rescuer").sent == 1
     assert len(mail.outbox) == 1
 
 
-def test_an_expired_claim_can_be_taken_over(scene):
-    wanted = selectors.new_releases(user_ids=[scene.pk], day=DAY)
-    long_ago = timezone.now() - dt.timedelta(hours=1)
-    ledger.deliveries_claim(day=DAY, wanted=wanted, task_id="dead", now=long_ago)
+def test_a_message_is_recorded_only_under_the_token_that_holds_the_claim(scene):
+    [user_id] = queue_only()
+    [(delivery_id, _)] = claim([user_id], "zombie", lease=-1).values()
+    claim([user_id], "successor")  # took it over once the zombie's lease had run out
 
-    assert services.drop_chunk_send(day=DAY, user_ids=[scene.pk], task_id="rescuer").sent == 1
+    now = timezone.now()
+    assert not ledger.delivery_mark_sent(delivery_id=delivery_id, token="zombie", now=now)
+    assert not ledger.delivery_mark_failed(delivery_id=delivery_id, token="zombie", error="550")
+    assert Delivery.objects.get().status == "due"
+    assert ledger.delivery_mark_sent(delivery_id=delivery_id, token="successor", now=now)
+    assert not ledger.delivery_mark_sent(delivery_id=delivery_id, token="successor", now=now)  # once
+
+
+def test_an_attempt_that_lost_its_claim_stops_after_the_message_in_flight(scene, monkeypatch):
+    others = [listener(f"fan{n}@example.com") for n in range(4)]
+    for fan in others:
+        Follow.objects.create(user=fan, artist=Artist.objects.get(name="Motörhead"))
+    users = queue_only()
+    from django.core.mail.backends import locmem
+
+    original = locmem.EmailBackend.send_messages
+
+    def taken_over_during_the_first_message(self, messages):
+        sent = original(self, messages)
+        if len(mail.outbox) == 1:  # while it sent, it was frozen past its lease and another attempt took over
+            Delivery.objects.update(token="successor")
+        return sent
+
+    monkeypatch.setattr(locmem.EmailBackend, "send_messages", taken_over_during_the_first_message)
+
+    outcome = services.drop_chunk_send(day=DAY, user_ids=users, token="zombie")
+
+    assert (outcome.sent, outcome.lost_claim, outcome.later) == (0, True, [])
+    assert len(mail.outbox) == 1  # the one in flight, nothing after it
+    assert set(Delivery.objects.values_list("token", flat=True)) == {"successor"}
+
+
+def test_a_chunk_out_of_time_hands_the_rest_back_for_at_once(scene, settings):
+    for n in range(3):
+        Follow.objects.create(user=listener(f"fan{n}@example.com"), artist=Artist.objects.get(name="Motörhead"))
+    users = queue_only()
+    settings.DROPS_CHUNK_SECONDS = 0  # out of time before the first message
+
+    outcome = services.drop_chunk_send(day=DAY, user_ids=users, token="slow")
+
+    assert (outcome.sent, outcome.time_up, outcome.later) == (0, True, sorted(users))
+    assert set(Delivery.objects.values_list("token", "status")) == {("", "due")}  # free for the next attempt
+    settings.DROPS_CHUNK_SECONDS = 60
+    assert services.drop_chunk_send(day=DAY, user_ids=outcome.later, token="next").sent == 4
+
+
+def test_a_temporary_refusal_is_tried_again_later_not_marked_failed(scene, monkeypatch):
+    from django.core.mail.backends import locmem
+
+    original = locmem.EmailBackend.send_messages
+    answers = [smtplib.SMTPRecipientsRefused({"fan@example.com": (451, b"4.7.1 Try again later")})]
+
+    def greylist_once(self, messages):
+        if answers:
+            raise answers.pop()
+        return original(self, messages)
+
+    monkeypatch.setattr(locmem.EmailBackend, "send_messages", greylist_once)
+    [user_id] = queue_only()
+
+    first = services.drop_chunk_send(day=DAY, user_ids=[user_id], token="first")
+    assert (first.sent, first.failed, first.later) == (0, 0, [user_id])
+    assert Delivery.objects.get().status == "due"
+
+    Delivery.objects.update(lease_until=timezone.now())  # the back-off passed
+    assert services.drop_chunk_send(day=DAY, user_ids=[user_id], token="again").sent == 1
+
+
+def test_the_sweep_queues_again_whoever_a_lapsed_chunk_left_due(scene):
+    users = queue_only()  # queued; then the message was lost with Redis
+    sweep: list[int] = []
+    services.drops_sweep(queue=lambda _, chunk: sweep.extend(chunk))
+    assert sweep == []  # still reserved for the chunk that was queued
+
+    Delivery.objects.update(lease_until=timezone.now() - dt.timedelta(seconds=1))
+    services.drops_sweep(queue=lambda _, chunk: sweep.extend(chunk))
+    assert sweep == users
+    services.drops_sweep(queue=lambda _, chunk: sweep.extend(chunk))
+    assert sweep == users  # reserved again: not queued twice
+
+
+def test_the_sweep_never_queues_a_user_under_a_live_claim_or_already_sent(scene):
+    other = listener("other@example.com")
+    Follow.objects.create(user=other, artist=Artist.objects.get(name="Motörhead"))
+    users = queue_only()
+    Delivery.objects.update(lease_until=timezone.now() - dt.timedelta(seconds=1))
+    claim([scene.pk], "sending")
+    sent = services.drop_chunk_send(day=DAY, user_ids=[other.pk], token="done")
+    assert sent.sent == 1
+    assert len(users) == 2
+
+    sweep: list[int] = []
+    services.drops_sweep(queue=lambda _, chunk: sweep.extend(chunk))
+    assert sweep == []
+
+
+def test_resume_queues_whoever_is_still_due_even_if_reserved_never_a_live_claim(scene):
+    other = listener("other@example.com")
+    Follow.objects.create(user=other, artist=Artist.objects.get(name="Motörhead"))
+    queue_only()  # both reserved for chunks Redis then lost
+    claim([scene.pk], "sending")
+
+    resumed: list[int] = []
+    assert services.drops_resume(day=DAY, queue=lambda _, chunk: resumed.extend(chunk)) == 1
+    assert resumed == [other.pk]
+
+
+def test_the_sweep_fans_out_again_a_send_whose_fan_out_never_finished(scene, settings):
+    # Its fan-out task was lost before it ran, longer ago than a queued task may wait.
+    long_ago = timezone.now() - dt.timedelta(seconds=settings.DROPS_PICKUP_SECONDS + 1)
+    DropSend.objects.create(day=DAY, started_at=long_ago)
+
+    sweep: list[int] = []
+    services.drops_sweep(queue=lambda _, chunk: sweep.extend(chunk))
+
+    assert sweep == [scene.pk]
+    assert DropSend.objects.get().fanned_out_at is not None
 
 
 @pytest.mark.parametrize(
@@ -207,14 +344,10 @@ def test_message_ids_are_stable_per_user_and_day():
     assert emails.message_id(7, DAY) != emails.message_id(7, DAY + dt.timedelta(days=1))
 
 
-def test_a_sent_mark_left_in_redis_by_a_dead_sender_stops_a_resend(scene):
-    wanted = selectors.new_releases(user_ids=[scene.pk], day=DAY)
-    long_ago = timezone.now() - dt.timedelta(hours=1)
-    [(delivery_id, _)] = ledger.deliveries_claim(day=DAY, wanted=wanted, task_id="dead", now=long_ago).values()
-    ledger.delivery_mark_sent(day=DAY, delivery_id=delivery_id)  # the server took it; then the worker died
+def test_a_user_who_unsubscribed_after_the_fan_out_is_dropped_not_sent(scene):
+    [user_id] = queue_only()
+    User.objects.filter(pk=user_id).update(receives_drops=False)
 
-    assert services.drop_chunk_send(day=DAY, user_ids=[scene.pk], task_id="rescuer").sent == 0
+    assert services.drop_chunk_send(day=DAY, user_ids=[user_id], token="t").claimed == 0
     assert mail.outbox == []
-    delivery = Delivery.objects.get(pk=delivery_id)
-    assert delivery.status == "sent"
-    assert delivery.message_id == emails.message_id(scene.pk, DAY)
+    assert not Delivery.objects.exists()  # nobody is left overdue

@@ -7,18 +7,53 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.mark.parametrize("error", [RedisConnectionError("Redis went away"), OSError("connection reset")])
-def test_a_chunk_that_meets_a_passing_outage_is_retried_not_dropped(monkeypatch, error):
+def test_a_chunk_that_meets_a_passing_outage_is_retried_not_dropped(monkeypatch, settings, error):
+    settings.DROPS_RETRY_BACKOFF_MAX = 0
     calls = []
 
     def send(**kwargs):
-        calls.append(kwargs["task_id"])
+        calls.append(kwargs["token"])
         if len(calls) == 1:
             raise error
-        return services.ChunkFigures(sent=len(kwargs["user_ids"]))
+        return services.ChunkOutcome(sent=len(kwargs["user_ids"]))
 
     monkeypatch.setattr(services, "drop_chunk_send", send)
 
     result = tasks.send_drop_chunk_task.apply(kwargs={"day": "2026-06-01", "user_ids": [1, 2]}, task_id="chunk-1")
 
     assert result.get() == 2
-    assert calls == ["chunk-1", "chunk-1"]  # the same task id: it takes over its own claims
+    assert len(set(calls)) == 2  # each attempt fences its claims with a token of its own
+
+
+def test_retries_have_no_count_limit_but_stop_after_the_retry_window(monkeypatch, settings):
+    settings.DROPS_RETRY_BACKOFF_MAX = 0
+    calls = []
+
+    def send(**kwargs):
+        calls.append(1)
+        raise OSError("still down")
+
+    monkeypatch.setattr(services, "drop_chunk_send", send)
+    settings.DROPS_RETRY_HOURS = 0  # the window has passed at the first retry
+
+    result = tasks.send_drop_chunk_task.apply(kwargs={"day": "2026-06-01", "user_ids": [1]})
+
+    assert result.get() == 0
+    assert len(calls) == 1
+    assert tasks.send_drop_chunk_task.max_retries is None
+
+
+def test_handed_back_users_are_retried_as_the_same_task_with_only_them(monkeypatch, settings):
+    settings.DROPS_RETRY_BACKOFF_MAX = 0
+    seen = []
+
+    def send(**kwargs):
+        seen.append(kwargs["user_ids"])
+        if len(seen) == 1:
+            return services.ChunkOutcome(sent=1, later=[2, 3], time_up=True)
+        return services.ChunkOutcome(sent=len(kwargs["user_ids"]))
+
+    monkeypatch.setattr(services, "drop_chunk_send", send)
+
+    assert tasks.send_drop_chunk_task.apply(kwargs={"day": "2026-06-01", "user_ids": [1, 2, 3]}).get() == 2
+    assert seen == [[1, 2, 3], [2, 3]]
