@@ -19,7 +19,7 @@ from musicdrops.drops.models import Delivery
 from musicdrops.ops.health import health_report
 from musicdrops.scheduler import heartbeat
 from tests.integration.drills import DRILL_ENV, assert_exactly_once, ledger_settled, seed
-from tests.integration.fault_fixtures import faulty_smtp_fixture  # noqa: F401
+from tests.integration.fault_fixtures import faulty_smtp_fixture, private_postgres_fixture  # noqa: F401
 from tests.integration.faults import FaultySmtp
 from tests.integration.processes import Process, wait_until
 
@@ -247,3 +247,43 @@ def test_the_beat_killed_in_its_slot_and_restarted_raises_no_zombie_alarm(stack)
     print(f"\nbeat killed and restarted: problems seen {sorted(health.problems())}")
     assert "several-beats" not in health.problems()
     assert len(heartbeat.live_beats()) == 1
+
+
+PG_DOWN_SECONDS = 180  # the issue's outage; a fixed count of retries (10, with back-off) ran out inside it
+
+
+def test_postgresql_down_for_3_minutes_mid_send_loses_nobody(start_process, faulty_smtp, private_postgres):
+    """The worker and the beat use a PostgreSQL of this test's own, stopped mid-send and started 3 minutes later."""
+    url = private_postgres.create_database("drill")
+    env = {**DRILL_ENV, "EMAIL_URL": faulty_smtp.url, "DATABASE_URL": url}
+    faulty_smtp.delay = PROVIDER_DELAY
+    for command in ("python manage.py migrate --noinput", "python manage.py seed_demo --users 1000"):
+        done = start_process("release", command=command, **env)
+        assert done.popen.wait(120) == 0, done.output()
+    expected = 1001
+    worker = start_process("worker_regular", **env)
+    worker.wait_for("ready.")
+    beat = start_process("beat", **env)
+    sender = start_process("release", command="python manage.py send_music_drops", **env)
+    assert sender.popen.wait(60) == 0, sender.output()
+
+    wait_until(lambda: faulty_smtp.accepted >= 150, 60, "the send to be under way", worker, beat)
+    private_postgres.stop("fast")  # a failover or a maintenance restart: every connection dropped
+    at_stop = faulty_smtp.accepted
+    time.sleep(PG_DOWN_SECONDS)
+    during = faulty_smtp.accepted - at_stop
+    private_postgres.start()
+    back = time.monotonic()
+    wait_until(lambda: len(faulty_smtp.recipients()) >= expected, 120, f"{expected} users", worker, beat)
+    took = time.monotonic() - back
+    time.sleep(2)  # anything sent twice would arrive now
+
+    with private_postgres.connect("drill") as connection:
+        statuses = dict(connection.execute("SELECT status, count(*) FROM drops_delivery GROUP BY status").fetchall())
+    figures = assert_exactly_once(faulty_smtp.messages, expected, in_flight=2)  # sent, not yet recorded
+    retries = worker.output().count("again in")
+    print(f"\nPostgreSQL down {PG_DOWN_SECONDS} s after {at_stop} emails ({during} more went out meanwhile, "
+          f"unrecorded); {retries} retries logged; everyone served {took:.1f} s after it came back; "
+          f"ledger {statuses}; {figures}")  # fmt: skip
+    assert statuses == {"sent": expected}
+    assert retries > 10, "more retries than a fixed count would have allowed"
