@@ -1,5 +1,6 @@
 """Steering the schedule: what each service writes, as the beat will read it on its next tick."""
 
+import dataclasses
 import json
 
 import pytest
@@ -79,6 +80,7 @@ def test_acknowledging_duplicates_marks_only_unacknowledged_ones():
 
 def test_overview_shows_beats_lock_holder_entries_and_problems(entries, redis_client):
     active, standby = heartbeat.BeatInstance.current(), heartbeat.BeatInstance.current()
+    standby = dataclasses.replace(standby, started_at="2026-01-01T00:00:00+00:00")  # no newcomer: a second beat
     heartbeat.publish(active, role="active", lock_token="token-1")
     heartbeat.publish(standby, role="standby")
     redis_client.set("redbeat::lock", "token-1", px=5000)
@@ -96,6 +98,7 @@ def test_overview_shows_beats_lock_holder_entries_and_problems(entries, redis_cl
     states = {e.name: (e.enabled, e.next_run_at is not None, e.run_now is not None) for e in overview.entries}
     assert states == {
         "send-music-drops": (True, True, False),
+        "sweep-music-drops": (True, True, False),
         "sync-stale-artists": (True, True, True),
         "clear-expired-sessions": (False, False, False),
     }
