@@ -17,16 +17,11 @@ timeout = 25
 # the process is gone well inside the platform's grace period.
 graceful_timeout = 8
 keepalive = 5
-# Each worker listens on a socket of its own (SO_REUSEPORT) and the kernel
-# spreads new connections across them. On one shared socket, the worker that
-# wakes first accepts a whole burst, and kept-alive connections stay where they
-# landed: in a load test all 16 ended on one worker, which served them on one
-# core (830 requests/s, against 1,900 when they were spread).
+# A listening socket per worker: the kernel spreads connections over both (docs/performance.md).
 reuse_port = True
-# Workers are not recycled after N requests (gunicorn's max_requests stays 0).
-# It guards against leaks we don't have, and costs: a new worker spends 0.8 s of
-# CPU importing the app, and the connections its predecessor held are dropped.
-# Heroku restarts every dyno once a day anyway.
+# No recycling after N requests (max_requests stays 0): a new worker costs 0.8 s of CPU to import the app.
+# No control socket: its default path (~/.gunicorn) is shared by every gunicorn of a user, and read-only in the image.
+control_socket_disable = True
 # The platform's router is the only client; trust its X-Forwarded-* headers.
 forwarded_allow_ips = "*"
 accesslog = "-"
