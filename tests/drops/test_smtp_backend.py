@@ -12,7 +12,7 @@ from django.test import override_settings
 from musicdrops.lib.env import mailer_config
 from musicdrops.lib.fastmail import PrebuiltEmail
 from musicdrops.lib.localredis import free_port
-from musicdrops.lib.mail import SmtpBackend, send_each
+from musicdrops.lib.mail import SmtpBackend, is_permanent, send_each
 
 
 class RefusingHandler:
@@ -27,10 +27,14 @@ class RefusingHandler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.startswith("gone@"):
             return "550 5.1.1 no such user"
+        if address.startswith("grey@"):
+            return "451 4.7.1 Try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if any(r.startswith("busy@") for r in envelope.rcpt_tos):
+            return "452 4.3.1 Insufficient system storage"
         self.received.append((list(envelope.rcpt_tos), envelope.original_content))
         return "250 OK"
 
@@ -120,3 +124,20 @@ def test_a_stream_goes_through_any_other_backend_one_message_at_a_time():
 
     assert results == [("a", None), ("b", None)]
     assert [m.to for m in mail.outbox] == [["a@example.com"], ["b@example.com"]]
+
+
+def test_a_4xx_at_rcpt_or_at_the_messages_end_is_reported_as_temporary_and_the_stream_goes_on(server):
+    connection = mail.mailers["test"]
+    keys = ["a@example.com", "grey@example.com", "b@example.com", "busy@example.com", "gone@example.com", "c@x.org"]
+    connection.open()
+    try:
+        results = dict(send_each(connection, keys, email))
+    finally:
+        connection.close()
+
+    assert [k for k, error in results.items() if error is None] == ["a@example.com", "b@example.com", "c@x.org"]
+    assert not is_permanent(results["grey@example.com"])  # greylisting: try later
+    assert not is_permanent(results["busy@example.com"])
+    assert is_permanent(results["gone@example.com"])
+    assert is_permanent(ValueError("an address we cannot write"))
+    assert [rcpt for rcpt, _ in server.received] == [["a@example.com"], ["b@example.com"], ["c@x.org"]]
