@@ -185,7 +185,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a killed pool child requeues its tas
 # it on for its health checks, on a Redis of its own).
 CELERY_WORKER_ENABLE_REMOTE_CONTROL = env_bool("WORKER_REMOTE_CONTROL", False)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a busy worker doesn't hoard messages others could run
-CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True  # no twin run after redelivery
+# A running task goes on through a broker blip (a Redis restart): its work is fenced in PostgreSQL, and
+# cancelling it would kill the email it was sending half-recorded, to be sent again.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # SIGTERM (a deploy; the Procfile remaps it to a cold shutdown): stop taking
 # work, give running tasks 5 s, then cancel and requeue what is left and exit —
 # inside Heroku's 30 s grace and our own 10 s bar. An idle worker exits at once.

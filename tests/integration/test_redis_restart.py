@@ -18,7 +18,11 @@ from redbeat.schedulers import ensure_conf
 
 from musicdrops.celery import app
 from musicdrops.lib import localredis
+from musicdrops.scheduler.models import DuplicateDispatch
 from tests.integration.beats import NOWHERE
+from tests.integration.drills import DRILL_ENV, assert_exactly_once, ledger_settled, seed
+from tests.integration.fault_fixtures import faulty_smtp_fixture  # noqa: F401
+from tests.integration.faults import FaultySmtp
 from tests.integration.processes import Process, procfile, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -139,3 +143,69 @@ def test_the_beat_goes_on_dispatching_after_redis_restarted_empty(start_process,
     assert client.exists(conf.lock_key), "the beat holds the lock again"
     assert client.zcard(conf.schedule_key) == len(conf.schedule), "every configured entry is back in Redis"
     assert beat.popen.poll() is None
+
+
+def _send_stack(
+    start_process: Callable[..., Process], server: PrivateRedis, smtp: FaultySmtp, **env: str
+) -> list[Process]:
+    """Two regular workers and a beat on the private Redis, on the drills' clocks."""
+    env = {**DRILL_ENV, "EMAIL_URL": smtp.url, "REDIS_URL": server.url, **env}
+    workers = [start_process("worker_regular", **env) for _ in range(2)]
+    for worker in workers:
+        worker.wait_for("ready.")
+    return [*workers, start_process("beat", **env)]
+
+
+def _send(start_process: Callable[..., Process], server: PrivateRedis, *args: str) -> str:
+    command = start_process(
+        "release", command=" ".join(["python manage.py send_music_drops", *args]), REDIS_URL=server.url
+    )
+    assert command.popen.wait(60) == 0, command.output()
+    return command.output()
+
+
+def test_redis_restarted_empty_twice_in_one_send_loses_nobody(start_process, private_redis, faulty_smtp):
+    expected = seed(3000)
+    faulty_smtp.delay = 0.01  # a provider across the internet
+    processes = _send_stack(start_process, private_redis, faulty_smtp)
+    _send(start_process, private_redis)
+
+    for at in (400, 1500):
+        wait_until(lambda: faulty_smtp.accepted >= at, 60, f"{at} emails", *processes)  # noqa: B023
+        private_redis.restart_empty()  # the queued chunks, the schedule and the lock are gone
+    restarted = time.monotonic()
+    wait_until(lambda: len(faulty_smtp.recipients()) >= expected, 120, f"{expected} users", *processes)
+    took = time.monotonic() - restarted
+    wait_until(lambda: ledger_settled(expected), 30, "the ledger to show everyone sent", *processes)
+    time.sleep(2)  # anything sent twice would arrive now
+
+    figures = assert_exactly_once(faulty_smtp.messages, expected)
+    requeued = sum(p.output().count("queued again") for p in processes)
+    print(f"\nRedis restarted empty twice: everyone served {took:.1f} s after the second restart; "
+          f"{requeued} sweeps queued users again; {figures}")  # fmt: skip
+    assert all(p.popen.poll() is None for p in processes)
+
+
+def test_resume_after_redis_lost_the_queued_chunks_serves_everyone_and_is_no_duplicate(
+    start_process, private_redis, faulty_smtp
+):
+    expected = seed(3000)  # more chunks than pool processes: some wait in Redis, and are lost with it
+    faulty_smtp.delay = 0.01
+    # The sweep would only get to them after 10 minutes: the operator resumes instead.
+    processes = _send_stack(start_process, private_redis, faulty_smtp, DROPS_PICKUP_SECONDS="600")
+    _send(start_process, private_redis)
+    wait_until(lambda: faulty_smtp.accepted >= 200, 60, "the send to be under way", *processes)
+    private_redis.restart_empty()
+    time.sleep(6)  # what was being sent at the restart finishes, or hands the rest on to a Redis that forgot it
+    stranded = expected - len(faulty_smtp.recipients())
+    assert stranded > 0
+
+    output = _send(start_process, private_redis, "--resume")
+    wait_until(lambda: len(faulty_smtp.recipients()) >= expected, 60, f"{expected} users", *processes)
+    wait_until(lambda: ledger_settled(expected), 30, "the ledger to show everyone sent", *processes)
+    time.sleep(2)
+
+    print(f"\nresume after Redis lost the queues: {output.strip()}; {stranded} users were stranded")
+    assert_exactly_once(faulty_smtp.messages, expected)
+    assert "users queued" in output
+    assert not DuplicateDispatch.objects.exists()
