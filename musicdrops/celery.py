@@ -6,6 +6,7 @@ from typing import Any
 from celery import Celery
 
 from musicdrops.lib.logs import install_in_celery
+from musicdrops.ops import publish_time
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "musicdrops.settings")
 
@@ -13,6 +14,7 @@ app = Celery("musicdrops")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 install_in_celery()  # worker and beat log lines carry task id, entry and slot
+publish_time.install()  # every message says when it was published: /healthz reports how long queues wait
 
 
 @app.on_after_configure.connect

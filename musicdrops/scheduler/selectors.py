@@ -2,7 +2,8 @@
 
 `scheduler_overview` is what `manage.py scheduler_status` and the admin page
 show; `scheduler_problems` is the judgement /healthz and `scheduler_status
---check` share.
+--check` share. Both also cover the work the schedule sets off: the daily
+send's progress, the Celery queues and the workers (musicdrops/ops/progress.py).
 """
 
 import dataclasses
@@ -19,6 +20,7 @@ from redbeat.schedulers import RedBeatSchedulerEntry, ensure_conf
 
 from musicdrops.celery import app
 from musicdrops.lib.redis import get_client
+from musicdrops.ops import progress
 from musicdrops.scheduler import heartbeat
 from musicdrops.scheduler.models import DuplicateDispatch
 
@@ -34,6 +36,9 @@ NO_ACTIVE_BEAT = "no-active-beat"  # nothing periodic runs: failing
 SEVERAL_BEATS = "several-beats"  # a leftover beat (old code?) is alive: degraded
 DUPLICATE_DISPATCH = "duplicate-dispatch"  # a slot was dispatched twice, or by a foreign scheduler: degraded
 PAUSED_TOO_LONG = "paused-too-long"  # a deploy forgot to resume: degraded
+DROPS_OVERDUE = "drops-overdue"  # users due longer than DROPS_OVERDUE_SECONDS, or a fan-out unfinished: degraded
+WORKER_STALLED = "worker-stalled"  # a message held past the hard time limit: a frozen or dead worker: degraded
+QUEUE_STUCK = "queue-stuck"  # a queue's oldest message waited over QUEUE_AGE_ALERT_SECONDS: degraded
 FAILING_PROBLEMS = frozenset({NO_ACTIVE_BEAT})
 
 
@@ -100,6 +105,8 @@ class SchedulerOverview:
     duplicates: list[DuplicateDispatch]
     unacknowledged_duplicates: int
     problems: list[str]
+    drops: progress.DropsProgress
+    broker: progress.BrokerState
 
 
 def schedule_pause(*, client: redis.Redis | None = None) -> Pause | None:
@@ -114,7 +121,7 @@ def run_now_requests(*, client: redis.Redis | None = None) -> list[RunNowRequest
 
 def lock_key() -> str:
     """RedBeat's lock (``redbeat::lock``): whoever holds it is the beat that dispatches."""
-    return str(ensure_conf(app).lock_key)
+    return heartbeat.lock_key()
 
 
 def entry_key(name: str) -> str:
@@ -205,35 +212,59 @@ def recent_duplicates(*, now: dt.datetime | None = None) -> Any:
 
 
 def scheduler_problems(
-    *, beats: list[heartbeat.BeatInstance], pause: Pause | None, duplicate_seen: bool, now: dt.datetime | None = None
+    *,
+    beats: heartbeat.Beats,
+    pause: Pause | None,
+    duplicate_seen: bool,
+    drops: progress.DropsProgress | None = None,
+    broker: progress.BrokerState | None = None,
+    now: dt.datetime | None = None,
 ) -> list[str]:
-    """What is wrong with the scheduler, worst first; empty when all is well."""
+    """What is wrong with the scheduler and the work it sets off, worst first; empty when all is well.
+
+    Right after a new holder took the lock its heartbeat may still say standby (``beats.handover``),
+    and a standby that started moments ago is not yet a second beat (heartbeat.Beats.newcomers).
+    None for ``drops``/``broker``: not known.
+    """
     now = now or timezone.now()
     problems = []
-    if not any(beat.role == "active" for beat in beats):
+    if not beats.handover and not any(beat.role == "active" for beat in beats.live):
         problems.append(NO_ACTIVE_BEAT)
-    if len(beats) > 1:
+    if len(beats.settled) > 1:
         problems.append(SEVERAL_BEATS)
     if duplicate_seen:
         problems.append(DUPLICATE_DISPATCH)
     if pause and (now - pause.since).total_seconds() > settings.SCHEDULE_PAUSE_ALERT_AFTER:
         problems.append(PAUSED_TOO_LONG)
+    if drops is not None and drops.overdue:
+        problems.append(DROPS_OVERDUE)
+    if broker is not None and broker.stalled:
+        problems.append(WORKER_STALLED)
+    if broker is not None and broker.stuck_queues():
+        problems.append(QUEUE_STUCK)
     return problems
 
 
 def scheduler_overview(*, duplicates_shown: int = 20) -> SchedulerOverview:
     client = get_client()
-    beats = heartbeat.live_beats(client=client)
+    records, lock_token = heartbeat.read(client=client)
+    beats = heartbeat.sort_out(records, lock_token=lock_token)
     pause = schedule_pause(client=client)
     unacknowledged = recent_duplicates().count()
+    drops = progress.drops_progress()
+    broker = progress.broker_state(client=client)
     return SchedulerOverview(
-        beats=beats,
-        lock=lock_holder(beats=beats, client=client),
+        beats=beats.live,
+        lock=lock_holder(beats=beats.live, client=client),
         pause=pause,
         entries=entry_statuses(client=client),
         duplicates=list(DuplicateDispatch.objects.order_by("-received_at")[:duplicates_shown]),
         unacknowledged_duplicates=unacknowledged,
-        problems=scheduler_problems(beats=beats, pause=pause, duplicate_seen=unacknowledged > 0),
+        problems=scheduler_problems(
+            beats=beats, pause=pause, duplicate_seen=unacknowledged > 0, drops=drops, broker=broker
+        ),
+        drops=drops,
+        broker=broker,
     )
 
 
@@ -281,6 +312,9 @@ def overview_as_dict(overview: SchedulerOverview) -> dict[str, Any]:
             }
             for entry in overview.entries
         ],
+        "drops": overview.drops.as_dict() | {"overdue_users": overview.drops.overdue_users},
+        "queues": overview.broker.queues_as_dict(),
+        "workers": overview.broker.workers_as_dict(),
         "duplicates": {
             "unacknowledged_recent": overview.unacknowledged_duplicates,
             "latest": [

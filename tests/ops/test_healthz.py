@@ -1,21 +1,29 @@
+import dataclasses
 import datetime as dt
 import json
 import time
+from typing import Any
 
 import pytest
 import redis
 from django.utils import timezone
 
-from musicdrops.ops import health
+from musicdrops.accounts.models import User
+from musicdrops.celery import app
+from musicdrops.drops.models import Delivery, DropSend
+from musicdrops.lib.redis import get_client
+from musicdrops.ops import health, progress, publish_time
 from musicdrops.scheduler import heartbeat, services
 from musicdrops.scheduler.models import DuplicateDispatch
 
 pytestmark = pytest.mark.django_db
 
 
-def beat(role: str) -> heartbeat.BeatInstance:
-    instance = heartbeat.BeatInstance.current()
-    heartbeat.publish(instance, role=role)
+def beat(role: str, *, lock_token: str = "", started_ago: float = 60) -> heartbeat.BeatInstance:
+    """A beat's heartbeat; started a minute ago unless told otherwise, so it is no newcomer."""
+    started = dt.datetime.fromtimestamp(time.time() - started_ago, dt.UTC).isoformat(timespec="seconds")
+    instance = dataclasses.replace(heartbeat.BeatInstance.current(), started_at=started)
+    heartbeat.publish(instance, role=role, lock_token=lock_token)
     return instance
 
 
@@ -207,3 +215,383 @@ def test_more_concurrent_probes_than_pooled_connections_wait_instead_of_failing(
         holder.join()
     assert status == 200, body
     assert body["checks"]["redis"]["ms"] > 500  # it waited for a connection
+
+
+# --- the daily send's progress -------------------------------------------------------------
+
+
+def due_users(*ages: dt.timedelta, status: str = "due") -> list[Delivery]:
+    """One user per age, due (queued) that long ago."""
+    now = timezone.now()
+    return [
+        Delivery.objects.create(
+            user=User.objects.create_user(f"fan{n}@example.com"),
+            day=now.date(),
+            status=status,
+            lease_until=now,
+            queued_at=now - age,
+        )
+        for n, age in enumerate(ages)
+    ]
+
+
+def test_users_due_for_too_long_are_degraded_with_the_count_until_they_are_sent(client):
+    beat("active")
+    due_users(dt.timedelta(hours=2), dt.timedelta(hours=1), dt.timedelta(minutes=5), dt.timedelta(hours=49))
+
+    body = client.get("/healthz").json()
+
+    assert body["status"] == "degraded"
+    assert body["problems"] == ["drops-overdue"]
+    drops = body["checks"]["drops"]
+    # Five minutes is still on time; two days is an abandoned day, no alarm any more.
+    assert drops | {"oldest_overdue_seconds": None} == {
+        "ok": False, "ms": 0.0, "overdue": 2, "unfinished_fan_outs": 0, "oldest_overdue_seconds": None,
+    }  # fmt: skip
+    assert 7190 < drops["oldest_overdue_seconds"] < 7300
+
+    Delivery.objects.update(status="sent", sent_at=timezone.now())
+
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok"
+    assert body["checks"]["drops"] == {
+        "ok": True, "ms": 0.0, "overdue": 0, "unfinished_fan_outs": 0, "oldest_overdue_seconds": None,
+    }  # fmt: skip
+
+
+def test_overdue_users_are_counted_up_to_a_cap_so_the_worst_day_costs_the_probe_no_more(client, monkeypatch):
+    beat("active")
+    monkeypatch.setattr(progress, "OVERDUE_COUNTED_UP_TO", 2)
+    due_users(dt.timedelta(hours=1), dt.timedelta(hours=2), dt.timedelta(hours=3))
+
+    assert client.get("/healthz").json()["checks"]["drops"]["overdue"] == 2
+    assert progress.drops_progress().overdue == 3  # scheduler_status counts them all
+
+
+def test_a_user_refused_for_good_is_not_overdue(client):
+    beat("active")
+    due_users(dt.timedelta(hours=2), status="failed")
+
+    assert client.get("/healthz").json()["status"] == "ok"
+
+
+def test_a_fan_out_that_never_finished_counts_as_overdue(client):
+    beat("active")
+    now = timezone.now()
+    send = DropSend.objects.create(day=now.date(), started_at=now - dt.timedelta(hours=1))
+    DropSend.objects.create(day=now.date() - dt.timedelta(days=1), started_at=now - dt.timedelta(minutes=1))
+
+    body = client.get("/healthz").json()
+
+    assert body["problems"] == ["drops-overdue"]
+    assert body["checks"]["drops"]["overdue"] == 1
+    assert body["checks"]["drops"]["unfinished_fan_outs"] == 1
+    assert 3590 < body["checks"]["drops"]["oldest_overdue_seconds"] < 3700
+
+    DropSend.objects.filter(pk=send.pk).update(fanned_out_at=now)
+
+    assert client.get("/healthz").json()["status"] == "ok"
+
+
+def test_the_whole_probe_is_one_database_query(client, django_assert_num_queries):
+    beat("active")
+    due_users(dt.timedelta(hours=2))
+    DropSend.objects.create(day=timezone.now().date(), started_at=timezone.now() - dt.timedelta(hours=1))
+    duplicate()
+    client.get("/healthz")  # the connection is open
+
+    with django_assert_num_queries(1):
+        body = client.get("/healthz").json()
+
+    assert body["problems"] == ["duplicate-dispatch", "drops-overdue"]
+    assert body["checks"]["drops"]["overdue"] == 2
+
+
+# --- queues and workers ------------------------------------------------------------------------
+
+
+def publish(queue: str, **options) -> dict[str, Any]:
+    """A real task message, as Celery publishes it; no worker consumes this run's Redis. Returns it as stored."""
+    app.send_task("musicdrops.drops.tasks.sweep_music_drops_task", queue=queue, **options)
+    raw = get_client().lindex(queue, 0)
+    assert isinstance(raw, str)
+    message: dict[str, Any] = json.loads(raw)
+    return message
+
+
+def test_queues_report_depth_and_the_age_of_their_oldest_message(client, redis_client, settings):
+    beat("active")
+    oldest = publish(settings.QUEUE_REGULAR)
+    publish(settings.QUEUE_REGULAR)
+    assert time.time() - oldest["headers"][publish_time.PUBLISHED_AT] < 5
+
+    body = client.get("/healthz").json()
+
+    assert body["status"] == "ok"
+    queues = body["checks"]["queues"]
+    assert queues["ok"] is True
+    assert queues["regular"]["depth"] == 2
+    assert queues["regular"]["oldest_seconds"] < 5
+    assert queues["important"] == {"depth": 0, "oldest_seconds": None}
+
+    # Consumed from the right: the message at -1 is the first one published, and now it has waited 20 minutes.
+    oldest["headers"][publish_time.PUBLISHED_AT] = time.time() - 1200
+    redis_client.lset(settings.QUEUE_REGULAR, -1, json.dumps(oldest))
+
+    body = client.get("/healthz").json()
+    assert body["status"] == "degraded"
+    assert body["problems"] == ["queue-stuck"]
+    assert body["checks"]["queues"]["ok"] is False
+    assert 1190 < body["checks"]["queues"]["regular"]["oldest_seconds"] < 1300
+
+
+def test_a_message_from_older_code_without_the_header_has_an_unknown_age(client, redis_client, settings):
+    beat("active")
+    message = publish(settings.QUEUE_IMPORTANT)
+    del message["headers"][publish_time.PUBLISHED_AT]
+    redis_client.lset(settings.QUEUE_IMPORTANT, 0, json.dumps(message))
+
+    body = client.get("/healthz").json()
+
+    assert body["status"] == "ok"
+    assert body["checks"]["queues"]["important"] == {"depth": 1, "oldest_seconds": None}
+
+
+GARBAGE = [
+    b"\xff\xfe not utf-8",
+    b"not json",
+    b"[1, 2]",
+    b"null",
+    b'{"headers": "x"}',
+    b'{"headers": {"musicdrops_published_at": "soon"}}',
+    b'{"headers": {"musicdrops_published_at": 1',
+    b"[" * 5000,
+]
+
+
+@pytest.mark.parametrize("junk", GARBAGE)
+def test_garbage_in_a_queue_never_breaks_the_probe(client, settings, junk):
+    beat("active")
+    raw = redis.Redis.from_url(settings.REDIS_URL)
+    raw.lpush(settings.QUEUE_REGULAR, junk)  # the oldest, and the only one: the one the probe reads
+    raw.lpush(settings.QUEUE_REGULAR, b"newer junk")
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    assert response.json()["checks"]["queues"]["regular"] == {"depth": 2, "oldest_seconds": None}
+
+
+@pytest.mark.parametrize("junk", GARBAGE)
+def test_garbage_among_the_unacknowledged_messages_never_breaks_the_probe(client, settings, junk):
+    beat("active")
+    raw = redis.Redis.from_url(settings.REDIS_URL)
+    raw.hset("unacked", "tag", junk)
+    raw.zadd("unacked_index", {"tag": time.time() - 10})
+    raw.zadd("unacked_index", {b"\xff": time.time() - 5})  # a tag with no message
+
+    body = client.get("/healthz").json()
+
+    assert body["status"] == "ok"
+    assert body["checks"]["workers"]["unacked"] == 2
+    assert 9 < body["checks"]["workers"]["oldest_unacked_seconds"] < 60
+
+
+def test_keys_of_the_wrong_type_never_break_the_probe(client, settings):
+    beat("active")
+    raw = redis.Redis.from_url(settings.REDIS_URL)
+    raw.set(settings.QUEUE_IMPORTANT, b"a string where a list should be")
+    raw.set("unacked", b"\xff")
+    raw.zadd("unacked_index", {"tag": time.time()})
+
+    body = client.get("/healthz").json()
+
+    assert body["status"] == "ok"
+    assert body["checks"]["queues"]["important"] == {"depth": 0, "oldest_seconds": None}
+    assert body["checks"]["workers"]["unacked"] == 1
+
+    raw.delete("unacked_index")
+    raw.set("unacked_index", "x")
+    assert client.get("/healthz").json()["checks"]["workers"]["unacked"] == 0
+
+
+def test_a_message_held_unacknowledged_past_the_time_limit_is_a_stalled_worker(client, redis_client, settings):
+    beat("active")
+    redis_client.zadd("unacked_index", {"a-delivery-tag": time.time() - settings.CELERY_TASK_TIME_LIMIT - 60})
+
+    body = client.get("/healthz").json()
+
+    assert body["status"] == "degraded"
+    assert body["problems"] == ["worker-stalled"]
+    workers = body["checks"]["workers"]
+    assert workers["ok"] is False
+    assert workers["unacked"] == 1
+    assert (
+        settings.CELERY_TASK_TIME_LIMIT + 55 < workers["oldest_unacked_seconds"] < settings.CELERY_TASK_TIME_LIMIT + 90
+    )
+
+    redis_client.zadd("unacked_index", {"a-delivery-tag": time.time() - 10})
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok"
+    assert body["checks"]["workers"]["ok"] is True
+
+
+def test_a_message_a_worker_holds_for_its_eta_is_not_a_stall(client, redis_client, settings):
+    # A retry with a countdown sits unacknowledged in its worker until the ETA: legitimately longer than a task runs.
+    beat("active")
+    message = publish(settings.QUEUE_REGULAR, countdown=600)
+    assert message["headers"][publish_time.ETA] > time.time() + 590
+    redis_client.delete(settings.QUEUE_REGULAR)
+    tag = message["properties"]["delivery_tag"]
+    # As kombu's Redis transport records a delivery to a worker: the message, exchange and routing key.
+    redis_client.hset("unacked", tag, json.dumps([message, "regular", "regular"]))
+    redis_client.zadd("unacked_index", {tag: time.time() - 500})
+
+    body = client.get("/healthz").json()
+
+    assert body["status"] == "ok"
+    assert body["checks"]["workers"] == {"ok": True, "ms": 0.0, "unacked": 1, "oldest_unacked_seconds": 0.0}
+
+    message["headers"][publish_time.ETA] = time.time() - settings.CELERY_TASK_TIME_LIMIT - 60  # due long ago
+    redis_client.hset("unacked", tag, json.dumps([message, "regular", "regular"]))
+
+    assert client.get("/healthz").json()["problems"] == ["worker-stalled"]
+
+
+def test_the_unacked_keys_follow_the_transport_options(client, redis_client, settings):
+    beat("active")
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **settings.CELERY_BROKER_TRANSPORT_OPTIONS, "unacked_index_key": "held_index", "unacked_key": "held",
+    }  # fmt: skip
+    redis_client.zadd("held_index", {"tag": time.time() - 3600})
+
+    assert client.get("/healthz").json()["problems"] == ["worker-stalled"]
+
+
+def test_the_whole_probe_is_one_redis_round_trip(client, monkeypatch, settings):
+    beat("active")
+    publish(settings.QUEUE_REGULAR)
+    client.get("/healthz")  # Redis has the script now
+    sent = []
+    send: Any = redis.connection.Connection.send_packed_command
+
+    def counted(self: redis.connection.Connection, *args: Any, **kwargs: Any) -> None:
+        sent.append(args)
+        send(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counted)
+
+    body = client.get("/healthz").json()
+
+    assert len(sent) == 1
+    assert body["checks"]["queues"]["regular"]["depth"] == 1
+
+
+def test_a_redis_that_lost_its_scripts_gets_the_script_again(client, monkeypatch, settings):
+    beat("active")
+    publish(settings.QUEUE_REGULAR)
+    monkeypatch.setattr(progress, "script_sha", lambda script: "0" * 40)  # as after a restart: NOSCRIPT
+
+    body = client.get("/healthz").json()
+
+    assert body["status"] == "ok"
+    assert body["checks"]["queues"]["regular"]["depth"] == 1
+
+
+def test_a_broker_script_failure_is_reported_not_a_500(client, monkeypatch):
+    beat("active")
+    monkeypatch.setattr(progress, "BROKER_SCRIPT", "return redis.call('NO-SUCH-COMMAND')")
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json()["checks"]["queues"] == {"ok": False, "ms": 0.0, "error": "ResponseError"}
+    assert response.json()["checks"]["beat"]["ok"] is True
+
+
+def test_every_message_is_stamped_with_its_publish_time_and_eta():
+    headers: dict[str, Any] = {"eta": "2030-01-01T00:00:00+00:00", publish_time.ETA: 1.0}
+    publish_time.stamp(headers=headers)
+    assert abs(headers[publish_time.PUBLISHED_AT] - time.time()) < 5
+    assert headers[publish_time.ETA] == dt.datetime(2030, 1, 1, tzinfo=dt.UTC).timestamp()
+
+    retried: dict[str, Any] = {"eta": None, publish_time.PUBLISHED_AT: 1.0, publish_time.ETA: 1.0}  # from the request
+    publish_time.stamp(headers=retried)
+    assert retried[publish_time.PUBLISHED_AT] > 1.0
+    assert publish_time.ETA not in retried
+
+    publish_time.stamp(headers={"eta": "not a time"})  # no exception
+    publish_time.stamp(headers=None)
+
+
+# --- beats, judged by the lock -------------------------------------------------------------------
+
+
+def test_an_active_beat_whose_lock_another_took_is_gone_at_once_not_a_second_beat(client, redis_client):
+    # SIGKILLed: its record lingers for BEAT_HEARTBEAT_TTL, but the lock now holds its successor's token.
+    beat("active", lock_token="dead-token")
+    beat("active", lock_token="new-token")
+    redis_client.set("redbeat::lock", "new-token", px=5000)
+
+    body = client.get("/healthz").json()
+
+    assert body["status"] == "ok"
+    assert body["problems"] == []
+    assert body["checks"]["beat"]["live"] == 1
+    assert body["checks"]["beat"]["active"] == 1
+
+    beat("standby")  # a standby has no token: it counts, as ever
+
+    body = client.get("/healthz").json()
+    assert body["problems"] == ["several-beats"]
+    assert body["checks"]["beat"]["live"] == 2
+
+
+def test_while_the_new_holder_has_not_said_so_yet_the_handover_is_not_a_failure(client, redis_client):
+    beat("active", lock_token="dead-token")
+    beat("standby")  # took the lock a moment ago; its next heartbeat says so
+    redis_client.set("redbeat::lock", "new-token", px=5000)
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    assert response.json()["checks"]["beat"] | {"ms": 0} == {
+        "ok": True, "live": 1, "active": 0, "paused": False, "handover": True, "ms": 0,
+    }  # fmt: skip
+
+
+def test_an_active_beat_counts_while_the_lock_is_free_or_still_its_own(client, redis_client):
+    beat("active", lock_token="its-token")
+
+    assert client.get("/healthz").json()["status"] == "ok"  # free: expired a moment ago; it takes it again
+
+    redis_client.set("redbeat::lock", "its-token", px=5000)
+    assert client.get("/healthz").json()["status"] == "ok"
+
+
+def test_a_restarted_beat_beside_its_dead_predecessors_record_is_no_zombie_alarm(client, redis_client, settings):
+    # Killed, then restarted at once: the new beat waits as a standby for the dead one's lock to expire.
+    beat("active", lock_token="dead-token")
+    redis_client.set("redbeat::lock", "dead-token", px=4000)
+    restarted = beat("standby", started_ago=1)
+
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok"
+    assert body["checks"]["beat"]["live"] == 2
+    assert body["checks"]["beat"]["newcomers"] == 1
+
+    # Still a standby long after any lock a dead beat held expired: a second beat after all.
+    grace = settings.CELERY_REDBEAT_LOCK_TIMEOUT + 3 * settings.CELERY_BEAT_MAX_LOOP_INTERVAL
+    heartbeat.withdraw(restarted)
+    beat("standby", started_ago=grace + 1)
+
+    assert client.get("/healthz").json()["problems"] == ["several-beats"]
+
+
+def test_two_new_beats_are_not_both_newcomers_to_forgive_if_one_is_active(client):
+    beat("active", started_ago=1)
+    beat("active", started_ago=1)
+
+    assert client.get("/healthz").json()["problems"] == ["several-beats"]

@@ -1,11 +1,19 @@
 """`manage.py scheduler_status` and `pause_schedule`: the same facts as the admin page, for a terminal or a script."""
 
+import dataclasses
+import datetime as dt
 import io
 import json
+import time
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
+from musicdrops.accounts.models import User
+from musicdrops.celery import app
+from musicdrops.drops.models import Delivery, DropSend
+from musicdrops.ops import publish_time
 from musicdrops.scheduler import heartbeat, selectors
 from musicdrops.scheduler.models import DuplicateDispatch
 
@@ -18,12 +26,18 @@ def status(*args: str) -> str:
     return out.getvalue()
 
 
+def settled(beat: heartbeat.BeatInstance) -> heartbeat.BeatInstance:
+    """Started a minute ago: no newcomer, whose standing by could be a restart's."""
+    started = (timezone.now() - dt.timedelta(minutes=1)).isoformat(timespec="seconds")
+    return dataclasses.replace(beat, started_at=started)
+
+
 @pytest.fixture
 def two_beats(redis_client, monkeypatch):
     monkeypatch.setenv("DYNO", "beat.1")
     active = heartbeat.BeatInstance.current()
     monkeypatch.setenv("DYNO", "beat.2")
-    standby = heartbeat.BeatInstance.current()
+    standby = settled(heartbeat.BeatInstance.current())
     heartbeat.publish(active, role="active", lock_token="tok")
     heartbeat.publish(standby, role="standby")
     redis_client.set("redbeat::lock", "tok", px=5000)
@@ -78,7 +92,7 @@ def test_check_exits_by_status_for_scripts(entries, redis_client):
     heartbeat.publish(heartbeat.BeatInstance.current(), role="active")
     status("--check")  # ok: no exit
 
-    heartbeat.publish(heartbeat.BeatInstance.current(), role="standby")
+    heartbeat.publish(settled(heartbeat.BeatInstance.current()), role="standby")
     with pytest.raises(SystemExit) as degraded:
         status("--check")
     assert degraded.value.code == 1
@@ -93,3 +107,44 @@ def test_pause_schedule_and_resume():
 
     assert selectors.schedule_pause() is None
     assert out.getvalue().splitlines() == ["schedule paused", "the schedule was already paused", "schedule resumed"]
+
+
+@pytest.fixture
+def late_work(redis_client, settings):
+    """An active beat; a user due for an hour, a fan-out unfinished, and a queued message waiting 20 minutes."""
+    heartbeat.publish(heartbeat.BeatInstance.current(), role="active")
+    now = timezone.now()
+    user = User.objects.create_user("fan@example.com")
+    Delivery.objects.create(user=user, day=now.date(), lease_until=now, queued_at=now - dt.timedelta(hours=1))
+    DropSend.objects.create(day=now.date(), started_at=now - dt.timedelta(hours=2))
+    app.send_task("musicdrops.drops.tasks.sweep_music_drops_task", queue=settings.QUEUE_REGULAR)
+    message = json.loads(redis_client.lindex(settings.QUEUE_REGULAR, -1))
+    message["headers"][publish_time.PUBLISHED_AT] = time.time() - 1200
+    redis_client.lset(settings.QUEUE_REGULAR, -1, json.dumps(message))
+    redis_client.zadd("unacked_index", {"tag": time.time() - 3600})
+
+
+def test_the_table_shows_the_sends_progress_queue_ages_and_held_messages(entries, late_work):
+    text = status()
+
+    assert text.startswith("Scheduler: degraded (drops-overdue, worker-stalled, queue-stuck)")
+    assert "Drops: 1 users overdue, 1 unfinished fan-outs (the oldest for 2.0 h)" in text
+    regular = next(line.split() for line in text.splitlines() if line.strip().startswith("regular"))
+    assert regular == ["regular", "1", "20", "min"]
+    assert any(line.split() == ["important", "0", "-"] for line in text.splitlines())
+    assert "Workers: 1 messages taken, not yet acknowledged, the oldest due for 60 min" in text
+
+
+def test_json_and_check_judge_the_work_as_healthz_does(entries, late_work, client):
+    report = json.loads(status("--json"))
+
+    assert report["drops"] | {"oldest_overdue_seconds": 0} == {
+        "overdue": 2, "overdue_users": 1, "unfinished_fan_outs": 1, "oldest_overdue_seconds": 0,
+    }  # fmt: skip
+    assert report["queues"]["regular"]["depth"] == 1
+    assert report["queues"]["regular"]["oldest_seconds"] > 1190
+    assert report["workers"]["unacked"] == 1
+    assert report["problems"] == client.get("/healthz").json()["problems"]
+    with pytest.raises(SystemExit) as degraded:
+        status("--check")
+    assert degraded.value.code == 1

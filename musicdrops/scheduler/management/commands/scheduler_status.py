@@ -42,7 +42,8 @@ def table(rows: list[list[str]]) -> list[str]:
 class Command(BaseCommand):
     help = (
         "Show the scheduler: live beats (who, which release, since when), the RedBeat lock holder, "
-        "every periodic entry with its last and next run, and duplicate dispatches."
+        "every periodic entry with its last and next run, duplicate dispatches, the daily send's progress, "
+        "and how long the Celery queues and workers have kept their oldest message."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -115,6 +116,8 @@ class Command(BaseCommand):
             )  # fmt: skip
         lines += table(rows)
 
+        lines += ["", *self.work_lines(report)]
+
         duplicates = report["duplicates"]
         lines += ["", f"Duplicate dispatches: {duplicates['unacknowledged_recent']} unacknowledged in the last 24 h"]
         if duplicates["latest"]:
@@ -129,4 +132,23 @@ class Command(BaseCommand):
                      d["acknowledged_by"] or "-"]
                 )  # fmt: skip
             lines += table(rows)
+        return lines
+
+    @staticmethod
+    def work_lines(report: dict[str, Any]) -> list[str]:
+        drops, workers = report["drops"], report["workers"]
+        oldest = drops["oldest_overdue_seconds"]
+        since = f" (the oldest for {_span(oldest)})" if oldest is not None else ""
+        lines = [
+            f"Drops: {drops['overdue_users']} users overdue, {drops['unfinished_fan_outs']} unfinished fan-outs{since}"
+        ]
+        rows = [["QUEUE", "WAITING", "OLDEST"]]
+        for name, queue in report["queues"].items():
+            age = queue["oldest_seconds"]
+            unknown = "unknown (no publish time)" if queue["depth"] else "-"
+            rows.append([name, str(queue["depth"]), _span(age) if age is not None else unknown])
+        lines += ["Queues:", *table(rows)]
+        age = workers["oldest_unacked_seconds"]
+        held = f", the oldest due for {_span(age)}" if age is not None else ""
+        lines.append(f"Workers: {workers['unacked']} messages taken, not yet acknowledged{held}")
         return lines
