@@ -66,11 +66,11 @@ def main() -> int:
                 sync.artist_sync(artist_id=artist.pk, client=client)
             queries.append(len(captured))
         seconds = time.monotonic() - began
-        needed = sum(max(1, math.ceil(size / 100)) for size in sizes)
+        needed = sum(1 + max(1, math.ceil(size / 100)) for size in sizes)  # the lookup, then the pages
         stored = ReleaseGroup.objects.filter(artists__mbid__in=mbids).count()
 
     print(f"catalog sync — {args.artists} artists, {sum(sizes)} release groups (0 to 250 per artist), PostgreSQL")
-    print(f"  requests: {client.requests_made} made, {needed} needed by the pages (limit=100)")
+    print(f"  requests: {client.requests_made} made, {needed} needed by the lookups and the pages (limit=100)")
     print(
         f"  queries per artist: median {statistics.median(queries):.0f}, max {max(queries)}, "
         f"for 0 release groups {queries[0]}, for 250 {queries[6]}"

@@ -67,6 +67,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "musicdrops.accounts.middleware.ThrottledMiddleware",  # "too many attempts" (429) from any view
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -219,6 +220,8 @@ CELERY_TASK_QUEUES = [
 CELERY_TASK_CREATE_MISSING_QUEUES = False  # a typo in a queue name fails loudly
 CELERY_TASK_ROUTES = {
     "musicdrops.accounts.tasks.send_verification_email_task": {"queue": QUEUE_IMPORTANT},
+    "musicdrops.accounts.tasks.send_email_change_email_task": {"queue": QUEUE_IMPORTANT},
+    "musicdrops.accounts.tasks.send_address_in_use_email_task": {"queue": QUEUE_IMPORTANT},
     "musicdrops.accounts.tasks.send_password_reset_email_task": {"queue": QUEUE_IMPORTANT},
     "musicdrops.catalog.tasks.sync_artist_now_task": {"queue": QUEUE_IMPORTANT},
     "musicdrops.jobs.tasks.refresh_library_task": {"queue": QUEUE_IMPORTANT},
@@ -296,6 +299,10 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Accounts ---------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "musicdrops.accounts.backends.ThrottleBackend",  # first: refuses a throttled log-in before any password hash
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "front:dashboard"
 LOGOUT_REDIRECT_URL = "front:home"
@@ -304,6 +311,14 @@ EMAIL_VERIFICATION_TIMEOUT = 7 * 24 * 3600
 # At most this many account emails (verification, reset) per address per hour:
 # a stranger cannot turn the forms into a way to flood someone's inbox.
 ACCOUNT_EMAILS_PER_HOUR = 5
+# Throttles in Redis, shared by every web process (musicdrops/accounts/throttle.py): after this many
+# failed log-ins an account, or a client address (people share those, hence more), is refused for
+# LOGIN_LOCKOUT_SECONDS with "too many attempts" (429); so are password resets and new links from
+# one address past ACCOUNT_REQUESTS_PER_ADDRESS_PER_HOUR.
+LOGIN_FAILURES_PER_ACCOUNT = env_int("LOGIN_FAILURES_PER_ACCOUNT", 10)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 50)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
+ACCOUNT_REQUESTS_PER_ADDRESS_PER_HOUR = env_int("ACCOUNT_REQUESTS_PER_ADDRESS_PER_HOUR", 20)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -368,11 +383,18 @@ if LOG_FORMAT not in {"plain", "logfmt", "json"}:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "musicdrops.lib.logs.ContextFilter"}},
+    "filters": {
+        "context": {"()": "musicdrops.lib.logs.ContextFilter"},
+        "demote": {"()": "musicdrops.lib.logs.DemoteToWarning"},
+    },
     "formatters": {"main": {"()": "musicdrops.lib.logs.make_formatter", "kind": LOG_FORMAT}},
     "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "main", "filters": ["context"]}},
     "root": {"handlers": ["stdout"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # Anyone can send a bad Host header: a warning without traceback, paging nobody.
+        "django.security.DisallowedHost": {"filters": ["demote"]},
+    },
 }
 
 # --- Error reporting: Sentry, only when SENTRY_DSN is set ------------------------------
@@ -383,6 +405,7 @@ if SENTRY_DSN:
     import sentry_sdk
     from sentry_sdk.integrations.celery import CeleryIntegration
     from sentry_sdk.integrations.django import DjangoIntegration
+    from sentry_sdk.integrations.logging import ignore_logger
 
     sentry_sdk.init(
         dsn=SENTRY_DSN,
@@ -392,3 +415,5 @@ if SENTRY_DSN:
         send_default_pii=False,
         traces_sample_rate=0.0,
     )
+    # Bad Host headers are noise anyone can make, not errors worth Sentry's quota.
+    ignore_logger("django.security.DisallowedHost")

@@ -1,4 +1,4 @@
-"""The account emails: address verification and password reset."""
+"""The account emails: address verification (and moves), password reset, "your address is in use"."""
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
@@ -34,3 +34,20 @@ def send_password_reset_email(*, user: User) -> None:
     token = default_token_generator.make_token(user)
     link = settings.SITE_URL + reverse("accounts:password_reset_confirm", args=[uid, token])
     _send(to=user.email, subject="Reset your MusicDrops password", template="password_reset", context={"link": link})
+
+
+def send_email_change_email(*, user: User, email: str) -> None:
+    """To the new address a user asked for: following the link moves the account there."""
+    token = make_verification_token(user, new_email=email)
+    link = settings.SITE_URL + reverse("accounts:verify_email", args=[token])
+    _send(to=email, subject="Confirm your new email address", template="verify_email", context={"link": link})
+
+
+def send_address_in_use_email(*, user: User) -> None:
+    """To an account's owner: someone tried to sign up with their address, or move an account to it."""
+    context: dict[str, object] = {
+        "email": user.email,
+        "login_url": settings.SITE_URL + reverse("accounts:login"),
+        "reset_url": settings.SITE_URL + reverse("accounts:password_reset"),
+    }
+    _send(to=user.email, subject="Your address is already on MusicDrops", template="address_in_use", context=context)

@@ -20,12 +20,6 @@ class SignUpForm(forms.Form):
         help_text=password_validation.password_validators_help_text_html(),
     )
 
-    def clean_email(self) -> str:
-        email: str = self.cleaned_data["email"]
-        if User.objects.filter(email=email).exists():
-            raise forms.ValidationError("An account with this email address already exists. Log in instead?")
-        return email
-
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if data.get("email") and data.get("password"):
@@ -55,12 +49,6 @@ class SettingsForm(forms.Form):
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
-
-    def clean_email(self) -> str:
-        email: str = self.cleaned_data["email"]
-        if User.objects.filter(email=email).exclude(pk=self.user.pk).exists():
-            raise forms.ValidationError("Another account uses this email address.")
-        return email
 
 
 class DeleteAccountForm(forms.Form):

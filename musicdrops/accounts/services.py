@@ -1,7 +1,8 @@
 """Everything that changes an account. Views and commands call these."""
 
 from django.conf import settings
-from django.db import transaction
+from django.contrib.auth.hashers import make_password
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from musicdrops.accounts import tasks
@@ -16,10 +17,30 @@ def _may_email(kind: str, address: str) -> bool:
 
 
 @transaction.atomic
-def user_sign_up(*, email: str, password: str) -> User:
-    user = User.objects.create_user(email=email, password=password)
+def user_sign_up(*, email: str, password: str) -> None:
+    """Create an account and queue its verification; for an address that has one, tell its owner.
+
+    The caller answers the same either way, after about as long (a password is hashed either
+    way), so sign-up tells nobody which addresses have accounts.
+    """
+    address = normalize_email(email)
+    owner = User.objects.filter(email=address).first()
+    if owner is not None:
+        make_password(password)  # the time a new account's hash takes
+        _tell_owner(owner)
+        return
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(email=address, password=password)
+    except IntegrityError:  # the same address signed up a moment ago: that one stands
+        return
     user_request_verification(user=user)
-    return user
+
+
+def _tell_owner(owner: User) -> None:
+    """Email an address's owner that someone tried to sign up with it, or move another account to it."""
+    if owner.is_active and _may_email("in-use", owner.email):
+        enqueue_on_commit(tasks.send_address_in_use_email_task, user_id=owner.pk)
 
 
 def user_request_verification(*, user: User) -> bool:
@@ -31,18 +52,29 @@ def user_request_verification(*, user: User) -> bool:
 
 
 def user_verify_email(*, token: str) -> User | None:
-    """Mark the address in ``token`` verified. Idempotent; None for a bad, stale or superseded link."""
+    """Confirm the address in ``token`` (moving the account to it, for a move). Idempotent.
+
+    None for a bad, stale or superseded link, or a move to an address another account took since.
+    """
     claim = read_verification_token(token)
     if claim is None:
         return None
-    user_id, email = claim
-    user = User.objects.filter(pk=user_id, email=email, is_active=True).first()
+    target = claim.new_email or claim.email
+    user = User.objects.filter(pk=claim.user_id, email__in={claim.email, target}, is_active=True).first()
     if user is None:
         return None
-    # Conditional update: a double click or a concurrent request sets it once.
-    User.objects.filter(pk=user.pk, email_verified_at__isnull=True).update(email_verified_at=timezone.now())
-    user.refresh_from_db(fields=["email_verified_at"])
-    return user
+    now = timezone.now()
+    # Conditional updates: a double click or a concurrent request changes the row once.
+    if user.email != target:
+        try:
+            with transaction.atomic():
+                User.objects.filter(pk=user.pk, email=claim.email).update(email=target, email_verified_at=now)
+        except IntegrityError:  # another account has the address now
+            return None
+    else:
+        User.objects.filter(pk=user.pk, email_verified_at__isnull=True).update(email_verified_at=now)
+    user.refresh_from_db(fields=["email", "email_verified_at"])
+    return user if user.email == target else None
 
 
 def password_reset_request(*, email: str) -> None:
@@ -59,18 +91,23 @@ def password_reset_request(*, email: str) -> None:
 
 
 @transaction.atomic
-def user_update_settings(*, user: User, email: str, receives_drops: bool) -> bool:
-    """Save the settings form. Returns True when the email changed and needs verifying again."""
+def user_update_settings(*, user: User, email: str, receives_drops: bool) -> str | None:
+    """Save the settings form. Returns the new address asked for, if any: it becomes the account's once confirmed.
+
+    The answer is the same whether or not another account has that address (its owner is told
+    instead of a link being sent), so the form tells nobody which addresses have accounts.
+    """
     address = normalize_email(email)
-    email_changed = address != user.email
     user.receives_drops = receives_drops
-    if email_changed:
-        user.email = address
-        user.email_verified_at = None
-    user.save(update_fields=["email", "email_verified_at", "receives_drops"])
-    if email_changed:
-        user_request_verification(user=user)
-    return email_changed
+    user.save(update_fields=["receives_drops"])
+    if address == user.email:
+        return None
+    owner = User.objects.filter(email=address).first()
+    if owner is not None:
+        _tell_owner(owner)
+    elif _may_email("verify", address):
+        enqueue_on_commit(tasks.send_email_change_email_task, user_id=user.pk, email=address)
+    return address
 
 
 def user_delete(*, user: User) -> None:

@@ -44,6 +44,29 @@ def send_password_reset_email_task(user_id: int) -> None:
         emails.send_password_reset_email(user=user)
 
 
+@shared_task(base=MailTask)
+def send_email_change_email_task(user_id: int, email: str) -> None:
+    """Email a link to the new address a user asked for; following it moves the account there.
+
+    Safe to run twice: the links are alike, and once one is followed the account's address has
+    changed, which voids them all. Requests are throttled per address.
+    """
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is not None and user.email != email:
+        emails.send_email_change_email(user=user, email=email)
+
+
+@shared_task(base=MailTask)
+def send_address_in_use_email_task(user_id: int) -> None:
+    """Tell an account's owner that someone tried to sign up with their address, or move an account to it.
+
+    Safe to run twice: a second copy says the same thing; the callers throttle it per address.
+    """
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is not None:
+        emails.send_address_in_use_email(user=user)
+
+
 @shared_task
 def clear_expired_sessions_task() -> int:
     """Delete expired login sessions. Safe to run twice or concurrently: a delete of what is gone is a no-op."""

@@ -1,8 +1,11 @@
-"""Signed links for email verification.
+"""Signed links for email verification, and for moving an account to a new address.
 
-The token names the user and the address it was sent to: once the user
-changes their email, links sent to the old address stop working.
+The token names the user and the address the account had when it was sent: once the account's
+address changes, every link sent before stops working. A link for a move also names the new
+address, which becomes the account's only when that link is followed.
 """
+
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
@@ -12,16 +15,27 @@ from musicdrops.accounts.models import User
 _SALT = "musicdrops.accounts.verify-email"
 
 
-def make_verification_token(user: User) -> str:
-    return signing.dumps({"u": user.pk, "e": user.email}, salt=_SALT, compress=True)
+@dataclass(frozen=True)
+class Claim:
+    user_id: int
+    email: str  # the account's address when the link was sent
+    new_email: str | None  # for a move: the address the link was sent to
 
 
-def read_verification_token(token: str) -> tuple[int, str] | None:
-    """The (user id, email) a token was issued for, or None if it is bad or too old."""
+def make_verification_token(user: User, *, new_email: str | None = None) -> str:
+    data: dict[str, object] = {"u": user.pk, "e": user.email}
+    if new_email is not None:
+        data["n"] = new_email
+    return signing.dumps(data, salt=_SALT, compress=True)
+
+
+def read_verification_token(token: str) -> Claim | None:
+    """What a token was issued for, or None if it is bad or too old."""
     try:
         data = signing.loads(token, salt=_SALT, max_age=settings.EMAIL_VERIFICATION_TIMEOUT)
     except signing.BadSignature:  # includes SignatureExpired
         return None
     if not isinstance(data, dict) or not isinstance(data.get("u"), int) or not isinstance(data.get("e"), str):
         return None
-    return data["u"], data["e"]
+    new_email = data.get("n")
+    return Claim(user_id=data["u"], email=data["e"], new_email=new_email if isinstance(new_email, str) else None)

@@ -4,11 +4,13 @@ from django.views.generic import TemplateView
 
 from musicdrops.accounts import views
 from musicdrops.accounts.forms import LoginForm
+from musicdrops.lib import converters  # noqa: F401 (registers the path converters)
 
 app_name = "accounts"
 
 urlpatterns = [
     path("signup/", views.sign_up, name="sign_up"),
+    path("signup/sent/", TemplateView.as_view(template_name="accounts/sign_up_done.html"), name="sign_up_done"),
     path(
         "login/",
         auth_views.LoginView.as_view(
@@ -18,7 +20,7 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("verify/resend/", views.resend_verification, name="resend_verification"),
-    path("verify/<str:token>/", views.verify_email, name="verify_email"),
+    path("verify/<signed:token>/", views.verify_email, name="verify_email"),
     path("password/reset/", views.password_reset, name="password_reset"),
     path(
         "password/reset/sent/",
@@ -26,7 +28,7 @@ urlpatterns = [
         name="password_reset_done",
     ),
     path(
-        "password/reset/<uidb64>/<token>/",
+        "password/reset/<uidb64:uidb64>/<reset_token:token>/",
         auth_views.PasswordResetConfirmView.as_view(
             template_name="accounts/password_reset_confirm.html",
             success_url=reverse_lazy("accounts:password_reset_complete"),

@@ -1,12 +1,13 @@
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login, logout
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from musicdrops.accounts import services
+from musicdrops.accounts import services, throttle
 from musicdrops.accounts.forms import DeleteAccountForm, PasswordResetRequestForm, SettingsForm, SignUpForm
 from musicdrops.accounts.models import User
 
@@ -29,10 +30,9 @@ def sign_up(request: HttpRequest) -> HttpResponse:
         return redirect("front:dashboard")
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = services.user_sign_up(email=form.cleaned_data["email"], password=form.cleaned_data["password"])
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, f"Welcome! We sent a confirmation link to {user.email}.")
-        return redirect("front:dashboard")
+        # The same answer whether or not the address has an account (its owner gets an email instead).
+        services.user_sign_up(email=form.cleaned_data["email"], password=form.cleaned_data["password"])
+        return redirect("accounts:sign_up_done")
     return render(request, "accounts/sign_up.html", {"form": form})
 
 
@@ -48,6 +48,9 @@ def verify_email(request: HttpRequest, token: str) -> HttpResponse:
 @require_POST
 def resend_verification(request: HttpRequest) -> HttpResponse:
     user = _current_user(request)
+    throttle.limit_request(
+        request=request, action="verify", account=user.email, per_account=settings.ACCOUNT_EMAILS_PER_HOUR
+    )
     if user.email_verified:
         messages.info(request, "Your email address is already confirmed.")
     elif services.user_request_verification(user=user):
@@ -60,6 +63,12 @@ def resend_verification(request: HttpRequest) -> HttpResponse:
 def password_reset(request: HttpRequest) -> HttpResponse:
     form = PasswordResetRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        throttle.limit_request(
+            request=request,
+            action="reset",
+            account=form.cleaned_data["email"],
+            per_account=settings.ACCOUNT_EMAILS_PER_HOUR,
+        )
         services.password_reset_request(email=form.cleaned_data["email"])
         return redirect("accounts:password_reset_done")
     return render(request, "accounts/password_reset.html", {"form": form})
@@ -72,11 +81,12 @@ def account_settings(request: HttpRequest) -> HttpResponse:
         request.POST or None, user=user, initial={"email": user.email, "receives_drops": user.receives_drops}
     )
     if request.method == "POST" and form.is_valid():
-        changed = services.user_update_settings(
+        new_email = services.user_update_settings(
             user=user, email=form.cleaned_data["email"], receives_drops=form.cleaned_data["receives_drops"]
         )
-        if changed:
-            messages.success(request, f"Saved. We sent a confirmation link to {user.email}.")
+        if new_email:
+            # The same whether or not another account has the address: its owner is told instead.
+            messages.success(request, f"Saved. To move your account to {new_email}, follow the link we sent there.")
         else:
             messages.success(request, "Your settings are saved.")
         return redirect("accounts:settings")

@@ -17,8 +17,9 @@ from urllib.parse import quote
 import requests
 from django.conf import settings
 
-from musicdrops.catalog.musicbrainz import canonical_mbid
+from musicdrops.catalog.musicbrainz import NAME_LENGTH, canonical_mbid
 from musicdrops.lib.http import BadBody, Retry, get_json
+from musicdrops.lib.text import clean_text
 
 logger = logging.getLogger(__name__)
 
@@ -159,9 +160,11 @@ def _parse_top_artists(data: Any) -> list[TopArtist]:
 def _top_artist(entry: object) -> TopArtist | None:
     if not isinstance(entry, dict):
         return None
-    name = entry.get("artist_name")
+    # Text ListenBrainz users typed: only ever a search term for MusicBrainz, never an artist's name here.
+    raw_name = entry.get("artist_name")
+    name = clean_text(raw_name).strip()[:NAME_LENGTH] if isinstance(raw_name, str) else ""
     listen_count = entry.get("listen_count")
-    if not isinstance(name, str) or not name:
+    if not name:
         return None
     if isinstance(listen_count, bool) or not isinstance(listen_count, int) or listen_count < 0:
         return None

@@ -26,6 +26,7 @@ from django.conf import settings
 
 from musicdrops.lib.http import BadBody, Retry, get_json
 from musicdrops.lib.ratelimit import RateLimiter, RateLimitTimeout
+from musicdrops.lib.text import clean_text
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,10 @@ PAGE_SIZE = 100  # the most MusicBrainz returns per page; fewer pages, fewer rat
 MAX_SEARCH_LIMIT = 100
 MAX_QUERY_LENGTH = 200  # longer user input makes URLs MusicBrainz refuses (414) and matches nothing anyway
 MAX_RETRY_AFTER = 60.0  # a Retry-After beyond this is a misconfiguration upstream, not a plan worth following
+# The lengths of the fields this text is stored in (catalog/models.py): longer text is cut here, at the border.
+NAME_LENGTH = 500
+TITLE_LENGTH = 1000
+TYPE_LENGTH = 32
 
 # Lucene's own QueryParser.escape escapes & and | one by one, which covers && and ||.
 _LUCENE_SPECIAL = re.compile(r'([+\-&|!(){}\[\]^"~*?:\\/])')
@@ -174,7 +179,7 @@ class MusicBrainzClient:
 
     def search_artists(self, query: str, *, limit: int = 25) -> list[ArtistHit]:
         """Artists matching what a person typed, best first, special-purpose artists left out."""
-        text = query.strip()[:MAX_QUERY_LENGTH]
+        text = clean_text(query).strip()[:MAX_QUERY_LENGTH]
         if not text:
             return []
         limit = min(max(limit, 1), MAX_SEARCH_LIMIT)
@@ -265,20 +270,22 @@ class MusicBrainzClient:
 # a surprise upstream is a retried MusicBrainzError, never a KeyError in a task.
 
 
+def _text(value: object, length: int) -> str:
+    return clean_text(value).strip()[:length] if isinstance(value, str) else ""
+
+
 def _artist(entry: object, *, score: int | None) -> ArtistHit | None:
     if not isinstance(entry, dict):
         return None
     mbid = canonical_mbid(entry.get("id"))
-    name = entry.get("name")
-    if mbid is None or not isinstance(name, str) or not name:
+    name = _text(entry.get("name"), NAME_LENGTH)
+    if mbid is None or not name:
         return None
-    sort_name = entry.get("sort-name")
-    disambiguation = entry.get("disambiguation")
     return ArtistHit(
         mbid=mbid,
         name=name,
-        sort_name=sort_name if isinstance(sort_name, str) and sort_name else name,
-        disambiguation=disambiguation if isinstance(disambiguation, str) else "",
+        sort_name=_text(entry.get("sort-name"), NAME_LENGTH) or name,
+        disambiguation=_text(entry.get("disambiguation"), NAME_LENGTH),
         score=score if score is not None else _score(entry.get("score")),
     )
 
@@ -335,16 +342,15 @@ def _release_group(entry: object) -> ReleaseGroupData | None:
     if not isinstance(entry, dict):
         return None
     mbid = canonical_mbid(entry.get("id"))
-    title = entry.get("title")
-    if mbid is None or not isinstance(title, str) or not title:
+    title = _text(entry.get("title"), TITLE_LENGTH)
+    if mbid is None or not title:
         return None
-    primary_type = entry.get("primary-type")
     secondary_types = entry.get("secondary-types")
     return ReleaseGroupData(
         mbid=mbid,
         title=title,
-        primary_type=primary_type if isinstance(primary_type, str) else "",
-        secondary_types=tuple(t for t in secondary_types if isinstance(t, str))
+        primary_type=_text(entry.get("primary-type"), TYPE_LENGTH),
+        secondary_types=tuple(_text(t, TYPE_LENGTH) for t in secondary_types if isinstance(t, str))
         if isinstance(secondary_types, list)
         else (),
         first_release_date=partial_date(entry.get("first-release-date")),

@@ -21,6 +21,7 @@ from musicdrops.catalog.musicbrainz import (
     MusicBrainzError,
 )
 from musicdrops.lib.tasks import enqueue_on_commit
+from musicdrops.lib.text import clean_text
 
 logger = logging.getLogger(__name__)
 
@@ -49,23 +50,28 @@ def artist_upsert(*, hit: ArtistHit) -> Artist:
     return artist
 
 
-def artist_follow(*, user: User, mbid: str, client: MusicBrainzClient) -> Artist:
-    """Follow the artist with this MusicBrainz id, looking it up upstream if we don't know it yet.
+def artist_for_mbid(*, mbid: str, client: MusicBrainzClient) -> Artist:
+    """Our artist with this MBID, created from a MusicBrainz lookup if we don't know it yet.
 
-    The name always comes from MusicBrainz (or our copy of it), never from
-    the request, so nobody can rename an artist for everyone else.
+    The only way an artist comes to be: its name is MusicBrainz's, never text from a request,
+    a paste or ListenBrainz, so nobody can name an artist for everyone else.
+    Raises ``ArtistNotFound`` or ``MusicBrainzError``.
     """
+    artist = Artist.objects.filter(mbid=mbid).first()
+    return artist if artist is not None else artist_upsert(hit=client.get_artist(mbid))
+
+
+def artist_follow(*, user: User, mbid: str, client: MusicBrainzClient) -> Artist:
+    """Follow the artist with this MusicBrainz id, looking it up upstream if we don't know it yet."""
     mbid = parse_mbid(mbid)
     if mbid in SPECIAL_PURPOSE_ARTISTS:
         raise FollowError("That is a placeholder MusicBrainz uses for many artists, not an artist to follow.")
-    artist = Artist.objects.filter(mbid=mbid).first()
-    if artist is None:
-        try:
-            artist = artist_upsert(hit=client.get_artist(mbid))
-        except ArtistNotFound:
-            raise FollowError("MusicBrainz doesn't know that artist.") from None
-        except MusicBrainzError:
-            raise FollowError("MusicBrainz isn't answering right now. Please try again in a minute.") from None
+    try:
+        artist = artist_for_mbid(mbid=mbid, client=client)
+    except ArtistNotFound:
+        raise FollowError("MusicBrainz doesn't know that artist.") from None
+    except MusicBrainzError:
+        raise FollowError("MusicBrainz isn't answering right now. Please try again in a minute.") from None
     follows_add(user=user, artists=[artist])
     return artist
 
@@ -101,6 +107,7 @@ def preferences_update(*, user: User, kinds: set[str]) -> ReleasePreferences:
 
 
 def import_start(*, user: User, source: str, query: str) -> ImportJob:
+    query = clean_text(query)
     if source == ImportJob.Source.NAMES:
         names = list(dict.fromkeys(line.strip()[:200] for line in query.splitlines() if line.strip()))
         if not names:
@@ -171,27 +178,13 @@ def import_run(
 
     deadline = time.monotonic() + seconds
     while outcome["pending"] and time.monotonic() < deadline:
-        name = outcome["pending"][0]
         try:
-            hits = mb_client.search_artists(name, limit=10)
+            _import_one(job, outcome["pending"][0], mb_client=mb_client, outcome=outcome)
         except MusicBrainzError:
-            logger.warning("import %s: search for %r failed; will retry", job.pk, name, exc_info=True)
-            break
-        artist_hit, candidates = _match(name, hits)
-        if artist_hit is not None:
-            follows_add(user=job.user, artists=[artist_upsert(hit=artist_hit)])
-            outcome["followed"].append(artist_hit.name)
-        elif candidates:
-            outcome["ambiguous"].append(
-                {
-                    "name": name,
-                    "candidates": [
-                        {"mbid": c.mbid, "name": c.name, "disambiguation": c.disambiguation} for c in candidates
-                    ],
-                }
+            logger.warning(
+                "import %s: MusicBrainz failed for %r; will retry", job.pk, outcome["pending"][0], exc_info=True
             )
-        else:
-            outcome["not_found"].append(name)
+            break
         outcome["pending"].pop(0)
         job.outcome = outcome
         job.save(update_fields=["outcome"])
@@ -203,22 +196,51 @@ def import_run(
     return False
 
 
-def _first_names(job: ImportJob, *, lb_client: ListenBrainzClient, outcome: dict[str, Any]) -> list[str]:
-    """Names that still need a MusicBrainz search; artists ListenBrainz identified are followed at once."""
+def _import_one(
+    job: ImportJob, item: str | dict[str, str], *, mb_client: MusicBrainzClient, outcome: dict[str, Any]
+) -> None:
+    """Match one pending entry: an MBID ListenBrainz gave (looked up), or a name (searched)."""
+    if isinstance(item, dict):
+        try:
+            artist = artist_for_mbid(mbid=item["mbid"], client=mb_client)
+        except ArtistNotFound:
+            outcome["not_found"].append(item["name"])
+        else:
+            follows_add(user=job.user, artists=[artist])
+            outcome["followed"].append(artist.name)
+        return
+    artist_hit, candidates = _match(item, mb_client.search_artists(item, limit=10))
+    if artist_hit is not None:
+        follows_add(user=job.user, artists=[artist_upsert(hit=artist_hit)])
+        outcome["followed"].append(artist_hit.name)
+    elif candidates:
+        outcome["ambiguous"].append(
+            {
+                "name": item,
+                "candidates": [
+                    {"mbid": c.mbid, "name": c.name, "disambiguation": c.disambiguation} for c in candidates
+                ],
+            }
+        )
+    else:
+        outcome["not_found"].append(item)
+
+
+def _first_names(job: ImportJob, *, lb_client: ListenBrainzClient, outcome: dict[str, Any]) -> list[Any]:
+    """What still needs MusicBrainz: MBIDs to look up, names to search. Artists we know are followed at once.
+
+    ListenBrainz's names are its users' text: they only ever become a search, never an artist's name.
+    """
     if job.source == ImportJob.Source.NAMES:
         return job.query.splitlines()
     top = lb_client.top_artists(job.query, count=MAX_LISTENBRAINZ_ARTISTS)
-    known = [a for a in top if a.mbid and a.mbid not in SPECIAL_PURPOSE_ARTISTS]
-    artists = []
-    for entry in known:
-        assert entry.mbid is not None
-        artist = Artist.objects.filter(mbid=entry.mbid).first() or Artist.objects.create(
-            mbid=entry.mbid, name=entry.name[:500]
-        )
-        artists.append(artist)
-    follows_add(user=job.user, artists=artists)
-    outcome["followed"].extend(a.name for a in artists)
-    return list(dict.fromkeys(a.name for a in top if not a.mbid and a.name.strip()))
+    identified = {a.mbid: a.name for a in top if a.mbid and a.mbid not in SPECIAL_PURPOSE_ARTISTS}
+    known = list(Artist.objects.filter(mbid__in=list(identified)))
+    follows_add(user=job.user, artists=known)
+    outcome["followed"].extend(a.name for a in known)
+    known_mbids = {str(a.mbid) for a in known}
+    to_look_up: list[Any] = [{"mbid": m, "name": n} for m, n in identified.items() if m not in known_mbids]
+    return to_look_up + list(dict.fromkeys(a.name for a in top if not a.mbid and a.name.strip()))
 
 
 def import_choose(*, user: User, job_id: int, name: str, mbid: str, client: MusicBrainzClient) -> Artist:

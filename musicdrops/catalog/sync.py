@@ -2,7 +2,8 @@
 
 One artist at a time, under a lease (so two syncs never fetch the same
 artist at once), with a fixed number of queries however many release groups
-the artist has: the writes are bulk upserts.
+the artist has: the writes are bulk upserts. Every sync also looks the artist
+up, so the name people see is MusicBrainz's of today, whoever first named it.
 """
 
 import datetime as dt
@@ -16,7 +17,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from musicdrops.catalog.models import Artist, ReleaseGroup, parse_partial_date, release_kind
-from musicdrops.catalog.musicbrainz import MusicBrainzClient, MusicBrainzError, ReleaseGroupData
+from musicdrops.catalog.musicbrainz import ArtistHit, MusicBrainzClient, MusicBrainzError, ReleaseGroupData
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +62,13 @@ def artist_claim(
 
 
 @transaction.atomic
-def release_groups_apply(*, artist: Artist, groups: list[ReleaseGroupData], now: dt.datetime) -> SyncResult:
-    """Write what MusicBrainz says the artist's release groups are, in a constant number of queries."""
+def release_groups_apply(
+    *, artist: Artist, groups: list[ReleaseGroupData], now: dt.datetime, names: ArtistHit | None = None
+) -> SyncResult:
+    """Write what MusicBrainz says the artist's release groups (and, given ``names``, name) are.
+
+    A constant number of queries, however many release groups there are.
+    """
     result = SyncResult()
     incoming = {group.mbid: group for group in groups}
     known = {
@@ -131,7 +137,8 @@ def release_groups_apply(*, artist: Artist, groups: list[ReleaseGroupData], now:
             pk__in=vanished.values(), artists__isnull=True, removed_at__isnull=True
         ).update(removed_at=now)
 
-    Artist.objects.filter(pk=artist.pk).update(synced_at=now, sync_leased_until=None)
+    named = {"name": names.name, "sort_name": names.sort_name, "disambiguation": names.disambiguation} if names else {}
+    Artist.objects.filter(pk=artist.pk).update(synced_at=now, sync_leased_until=None, **named)
     return result
 
 
@@ -143,6 +150,7 @@ def artist_sync(
         return None
     artist = Artist.objects.get(pk=artist_id)
     try:
+        names = client.get_artist(str(artist.mbid))
         groups = client.browse_release_groups(str(artist.mbid))
     except MusicBrainzError:
         logger.warning("sync of artist %s (%s) failed; retrying in an hour", artist.pk, artist.mbid, exc_info=True)
@@ -152,7 +160,10 @@ def artist_sync(
         # A time limit or a shutdown: let the next sync have it straight away.
         Artist.objects.filter(pk=artist.pk).update(sync_leased_until=None)
         raise
-    result = release_groups_apply(artist=artist, groups=groups, now=timezone.now())
+    if names.mbid != str(artist.mbid):
+        # Merged upstream: the lookup answered with the artist it became; its name is the one to show.
+        logger.info("artist %s (%s) is now %s on MusicBrainz", artist.pk, artist.mbid, names.mbid)
+    result = release_groups_apply(artist=artist, groups=groups, now=timezone.now(), names=names)
     logger.info("synced artist %s (%s): %s", artist.pk, artist.mbid, result)
     return result
 

@@ -1,14 +1,15 @@
 from django.urls import path
 
 from musicdrops.catalog import views
+from musicdrops.lib import converters  # noqa: F401 (registers the path converters)
 
 app_name = "catalog"
 
 urlpatterns = [
     path("", views.library, name="library"),
     path("follow/", views.follow, name="follow"),
-    path("unfollow/<int:artist_id>/", views.unfollow, name="unfollow"),
+    path("unfollow/<id:artist_id>/", views.unfollow, name="unfollow"),
     path("import/", views.imports, name="imports"),
-    path("import/<int:job_id>/choose/", views.import_choose, name="import_choose"),
+    path("import/<id:job_id>/choose/", views.import_choose, name="import_choose"),
     path("preferences/", views.preferences, name="preferences"),
 ]

@@ -1,9 +1,11 @@
 """The daily email: "New music for <Month D, YYYY>", grouped by artist."""
 
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -14,6 +16,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from musicdrops.lib.fastmail import PrebuiltEmail
+from musicdrops.lib.text import clean_text
 
 _UNSUBSCRIBE_SALT = "musicdrops.drops.unsubscribe"
 
@@ -88,7 +91,9 @@ def _group_blocks(artist: str, releases: tuple[DropRelease, ...]) -> tuple[str, 
     block of the day once, instead of once for every chunk it sends. What
     the block shows is all in the key, so a changed title is a new entry.
     """
-    context = {"artist": artist, "releases": releases}
+    # Stored text is clean at the border; this keeps an email valid for a row stored before that.
+    shown = [dataclasses.replace(r, title=clean_text(r.title), artists=clean_text(r.artists)) for r in releases]
+    context = {"artist": clean_text(artist), "releases": shown}
     return get_template("emails/drop_group.txt").render(context), get_template("emails/drop_group.html").render(context)
 
 
@@ -104,6 +109,7 @@ class DropRenderer:
 
     _GROUPS = "MUSICDROPSGROUPSGOHERE"
     _UNSUBSCRIBE = "MUSICDROPSUNSUBSCRIBEURLGOESHERE"
+    _SLOTS = re.compile(f"({_GROUPS}|{_UNSUBSCRIBE})")
 
     def __init__(self, *, day: dt.date) -> None:
         self.day = day
@@ -116,8 +122,10 @@ class DropRenderer:
             "groups": self._GROUPS,
             "unsubscribe_url": self._UNSUBSCRIBE,
         }
-        self._frame_text = get_template("emails/drop.txt").render(context)
-        self._frame_html = get_template("emails/drop.html").render(context)
+        # Split once, here, where the frame holds no one's text: a user's email is the parts
+        # joined with their values, so a release titled like a placeholder stays a title.
+        self._frame_text = self._SLOTS.split(get_template("emails/drop.txt").render(context))
+        self._frame_html = self._SLOTS.split(get_template("emails/drop.html").render(context))
         # Every user's link differs only by the token: the URL around it is worked out once.
         self._unsubscribe_around = unsubscribe_url_around()
 
@@ -125,15 +133,20 @@ class DropRenderer:
     def _group(artist: str, releases: list[DropRelease]) -> tuple[str, str]:
         return _group_blocks(artist, tuple(releases))
 
+    @staticmethod
+    def _fill(frame: list[str], values: dict[str, str]) -> str:
+        # split() with a group alternates text and slot names: text, slot, text, ..., text.
+        return "".join(values[piece] if n % 2 else piece for n, piece in enumerate(frame))
+
     def render(
         self, *, user_id: int, releases: list[DropRelease], unsubscribe: str | None = None
     ) -> tuple[str, str, str]:
         """Subject, plain text and HTML of one user's drop."""
         blocks = [self._group(artist, items) for artist, items in group_by_artist(releases)]
         url = unsubscribe or unsubscribe_url(user_id)
-        text = self._frame_text.replace(self._GROUPS, "".join(t for t, _ in blocks)).replace(self._UNSUBSCRIBE, url)
-        html = self._frame_html.replace(self._GROUPS, "".join(h for _, h in blocks)).replace(
-            self._UNSUBSCRIBE, escape(url)
+        text = self._fill(self._frame_text, {self._GROUPS: "".join(t for t, _ in blocks), self._UNSUBSCRIBE: url})
+        html = self._fill(
+            self._frame_html, {self._GROUPS: "".join(h for _, h in blocks), self._UNSUBSCRIBE: escape(url)}
         )
         return self.subject, text, html
 

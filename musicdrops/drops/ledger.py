@@ -116,7 +116,7 @@ def delivery_mark_sent(*, delivery_id: int, token: str, now: dt.datetime) -> boo
         cursor.execute(
             _MARK_SENT, [Delivery.Status.SENT, connection.ops.adapt_datetimefield_value(now), delivery_id, token]
         )
-        return cursor.rowcount == 1
+        return bool(cursor.rowcount == 1)
 
 
 # Our table and column names, never input; the values go in as parameters.

@@ -3,6 +3,7 @@ import logging
 import random
 import uuid
 from smtplib import SMTPException
+from typing import Any
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -58,7 +59,8 @@ def queue_chunk(day: dt.date, user_ids: list[int]) -> None:
 
 def _backoff(retries: int) -> float:
     """5 s, 10 s, 20 s... up to DROPS_RETRY_BACKOFF_MAX, with jitter so a thousand chunks don't retry at once."""
-    return random.uniform(0.5, 1.0) * min(settings.DROPS_RETRY_BACKOFF_MAX, 5 * 2 ** min(retries, 10))  # noqa: S311
+    longest: float = settings.DROPS_RETRY_BACKOFF_MAX
+    return random.uniform(0.5, 1.0) * min(longest, 5.0 * (1 << min(retries, 10)))  # noqa: S311
 
 
 @shared_task(bind=True, max_retries=None)
@@ -87,7 +89,7 @@ def send_drop_chunk_task(self: Task, day: str, user_ids: list[int], since: str |
     return outcome.sent
 
 
-def _again(task: Task, first: dt.datetime, kwargs: dict, countdown: float, error: Exception | None) -> int:  # type: ignore[type-arg]
+def _again(task: Task, first: dt.datetime, kwargs: dict[str, Any], countdown: float, error: Exception | None) -> int:  # type: ignore[type-arg]
     if dt.datetime.now(dt.UTC) - first > dt.timedelta(hours=settings.DROPS_RETRY_HOURS):
         logger.error("drops for %s: giving up on %d users after %s h", kwargs["day"], len(kwargs["user_ids"]),
                      settings.DROPS_RETRY_HOURS)  # fmt: skip

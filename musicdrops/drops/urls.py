@@ -1,11 +1,12 @@
 from django.urls import path
 
 from musicdrops.drops import views
+from musicdrops.lib import converters  # noqa: F401 (registers the path converters)
 
 app_name = "drops"
 
 urlpatterns = [
-    path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("unsubscribe/<unsubscribe_token:token>/", views.unsubscribe, name="unsubscribe"),
     path("today/", views.today, name="today"),
     path("today/email/", views.today_email, name="today_email"),
 ]

@@ -4,6 +4,8 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from musicdrops.lib.text import clean_text
+
 
 @dataclass(frozen=True)
 class Event:
@@ -15,9 +17,10 @@ class Event:
 
 
 def _escape(text: str) -> str:
-    # RFC 5545 3.3.11: backslash, semicolon and comma are escaped; newlines become "\n".
-    text = text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-    return text.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
+    # RFC 5545 3.3.11: backslash, semicolon and comma are escaped; newlines become "\n";
+    # no other control character may appear in a value at all (3.1, VALUE-CHAR).
+    text = clean_text(text).replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+    return text.replace("\n", "\\n")
 
 
 def _fold(line: str) -> str:

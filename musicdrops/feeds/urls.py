@@ -1,12 +1,13 @@
 from django.urls import path
 
 from musicdrops.feeds import views
+from musicdrops.lib import converters  # noqa: F401 (registers the path converters)
 
 app_name = "feeds"
 
 urlpatterns = [
     path("", views.manage, name="manage"),
     path("reset/", views.reset, name="reset"),
-    path("<str:token>/releases.atom", views.atom, name="atom"),
-    path("<str:token>/releases.ics", views.icalendar, name="ical"),
+    path("<feed_token:token>/releases.atom", views.atom, name="atom"),
+    path("<feed_token:token>/releases.ics", views.icalendar, name="ical"),
 ]

@@ -19,6 +19,7 @@ from musicdrops.accounts.models import User
 from musicdrops.catalog import selectors
 from musicdrops.catalog.models import DatePrecision, ReleaseGroup
 from musicdrops.feeds import ical, services
+from musicdrops.lib.text import clean_text
 
 FEED_ITEMS = 100
 TITLE = "MusicDrops: new music from the artists you follow"
@@ -72,12 +73,13 @@ class ReleasesAtomFeed(_AtomFeed):
     def items(self, user: User) -> list[ReleaseGroup]:
         return _releases(user)
 
+    # XML has no way to carry most control characters: one in any title would fail the whole feed.
     def item_title(self, item: ReleaseGroup) -> str:
-        return f"{item.title}, by {_by(item)}"
+        return clean_text(f"{item.title}, by {_by(item)}")
 
     def item_description(self, item: ReleaseGroup) -> str:
         # The syndication framework escapes this: it is text, not HTML.
-        return f"{item.get_kind_display()}, {item.release_date_display}"
+        return clean_text(f"{item.get_kind_display()}, {item.release_date_display}")
 
     def item_link(self, item: ReleaseGroup) -> str:
         return _musicbrainz_url(item)

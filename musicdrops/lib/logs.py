@@ -71,6 +71,16 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class DemoteToWarning(logging.Filter):
+    """For a logger any outsider can trigger (a bad Host header): a one-line warning, no traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.WARNING:
+            record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
+
+
 class PlainFormatter(logging.Formatter):
     """Development: the usual line, the context at the end in brackets."""
 

@@ -1,10 +1,24 @@
-"""A fixed-window counter in the cache, for limiting how often an action runs."""
+"""Counters in the cache (Redis, shared by every process) for limiting how often an action runs.
+
+``allow`` is a plain fixed window. ``hit`` and ``blocked_for`` block a key for a whole period
+once it was used up, so the answer can say how long to wait ("try again in 15 minutes").
+"""
 
 import logging
+import math
+import time
 
 from django.core.cache import cache
 
 logger = logging.getLogger(__name__)
+
+
+class Throttled(Exception):
+    """Too many attempts; the caller answers "try again in ``seconds``" (HTTP 429)."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(f"throttled for {seconds} s")
+        self.seconds = seconds
 
 
 def allow(key: str, *, limit: int, period: int) -> bool:
@@ -18,3 +32,33 @@ def allow(key: str, *, limit: int, period: int) -> bool:
         # error handling speak instead of failing the page here.
         logger.warning("throttle unavailable for %s", key, exc_info=True)
         return True
+
+
+def hit(key: str, *, limit: int, period: int) -> None:
+    """Count one use of ``key``; the ``limit``-th use within ``period`` s blocks it for ``period`` s."""
+    counter = f"throttle:{key}"
+    try:
+        cache.add(counter, 0, timeout=period)
+        if cache.incr(counter) >= limit:
+            # add, not set: more tries while blocked do not push the end further away.
+            cache.add(f"{counter}:until", time.time() + period, timeout=period)
+    except Exception:
+        logger.warning("throttle unavailable for %s", key, exc_info=True)  # as in allow()
+
+
+def blocked_for(*keys: str) -> int:
+    """Seconds until none of ``keys`` is blocked any more; 0 when none is. One round trip."""
+    try:
+        ends: list[float] = list(cache.get_many([f"throttle:{key}:until" for key in keys]).values())
+    except Exception:
+        logger.warning("throttle unavailable for %s", keys, exc_info=True)
+        return 0
+    return max([0, *(math.ceil(end - time.time()) for end in ends)])
+
+
+def clear(*keys: str) -> None:
+    """Forget the uses of ``keys`` (and any block)."""
+    try:
+        cache.delete_many([name for key in keys for name in (f"throttle:{key}", f"throttle:{key}:until")])
+    except Exception:
+        logger.warning("throttle unavailable for %s", keys, exc_info=True)

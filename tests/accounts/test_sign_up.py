@@ -14,27 +14,47 @@ def sign_up(client: Client, email: str, password: str = GOOD_PASSWORD):
     return client.post(reverse("accounts:sign_up"), {"email": email, "password": password})
 
 
-def test_sign_up_logs_in_and_queues_verification_on_important_queue(client, redis_client):
+def test_sign_up_queues_verification_on_important_queue(client, redis_client):
     response = sign_up(client, "  Fan@Example.COM ")
 
     assert response.status_code == 302
-    assert response.headers["Location"] == reverse("front:dashboard")
+    assert response.headers["Location"] == reverse("accounts:sign_up_done")
     user = User.objects.get()
     assert user.email == "fan@example.com"
     assert not user.email_verified
-    assert client.get(reverse("front:dashboard")).context["user"] == user
     assert queued_tasks(redis_client, "important") == ["musicdrops.accounts.tasks.send_verification_email_task"]
     assert queued_tasks(redis_client, "regular") == []
 
 
-def test_same_email_in_other_case_is_refused_with_a_message(client):
+def test_sign_up_answers_the_same_for_a_taken_address_and_tells_its_owner(redis_client, mailoutbox):
+    from musicdrops.accounts.tasks import send_address_in_use_email_task
+
+    def answer(email: str) -> tuple[int, dict[str, str], str, set[str], bool]:
+        client = Client()
+        response = sign_up(client, email)
+        page = client.get(response.headers["Location"])
+        headers = {k: v for k, v in response.headers.items() if k.lower() not in {"date"}}
+        return (
+            response.status_code,
+            headers,
+            page.content.decode(),
+            set(client.cookies),
+            "_auth_user_id" in client.session,
+        )
+
     User.objects.create_user("fan@example.com", GOOD_PASSWORD)
 
-    response = sign_up(client, "FAN@example.com")
-
-    assert response.status_code == 200
-    assert "already exists" in response.content.decode()
-    assert User.objects.count() == 1
+    assert answer("FAN@example.com") == answer("new.fan@example.com")
+    assert User.objects.count() == 2
+    assert not User.objects.get(email="fan@example.com").check_password("x")  # the owner's account is untouched
+    queued = queued_tasks(redis_client, "important")
+    assert sorted(queued) == [
+        "musicdrops.accounts.tasks.send_address_in_use_email_task",
+        "musicdrops.accounts.tasks.send_verification_email_task",
+    ]
+    send_address_in_use_email_task(User.objects.get(email="fan@example.com").pk)
+    assert mailoutbox[-1].to == ["fan@example.com"]
+    assert "tried to sign up" in str(mailoutbox[-1].body)
 
 
 @pytest.mark.parametrize("password", ["short", "12345678901", "password123", "fan@example.com"])

@@ -145,3 +145,34 @@ def test_bad_listenbrainz_names_are_refused_in_the_form(client, user, query):
 def test_too_many_names_are_refused(user):
     with pytest.raises(services.FollowError, match="at most"):
         services.import_start(user=user, source="names", query="\n".join(f"Band {n}" for n in range(501)))
+
+
+def test_a_spoofed_listenbrainz_name_never_names_the_artist_musicbrainz_does(client, user, upstream):
+    from musicdrops.catalog import sync
+    from musicdrops.catalog.models import Artist
+    from musicdrops.drops.preview import drop_preview
+    from tests.catalog.upstream import listenbrainz_artist, release_group
+
+    today = timezone.localdate()
+    real = upstream.add_artist("The Real Artist")
+    upstream.set_release_groups(real, [release_group("Real Album", date=f"{today:%Y-%m-%d}")])
+    spoof = "The Real Artist - claim your prize at https://evil.example/"
+    upstream.set_top_artists("mallory", [listenbrainz_artist(spoof, 999, mbid=real)])
+
+    job = services.import_start(user=user, source=ImportJob.Source.LISTENBRAINZ, query="mallory")
+    while run(job):
+        pass
+    artist = Artist.objects.get(mbid=real)
+    sync.artist_sync(artist_id=artist.pk, client=musicbrainz.default_client())
+
+    assert Artist.objects.get(mbid=real).name == "The Real Artist"
+    assert upstream.requests_to(f"/ws/2/artist/{real}")  # named by a MusicBrainz lookup
+    for page in (reverse("catalog:library"), reverse("catalog:imports"), reverse("front:dashboard")):
+        body = client.get(page).content.decode()
+        assert "evil.example" not in body, page
+    assert "The Real Artist" in client.get(reverse("catalog:library")).content.decode()
+    preview = drop_preview(user=user, day=today)
+    assert preview is not None
+    assert "The Real Artist" in preview.text
+    assert "The Real Artist" in preview.html
+    assert "evil.example" not in preview.text + preview.html

@@ -93,7 +93,7 @@ def test_deleted_upstream_is_marked_removed_and_merged_keeps_our_row(upstream):
 
 def test_a_collaboration_belongs_to_both_artists_and_survives_one_unlinking(upstream):
     shared = release_group("Together", mbid=fixture_mbid("rg", "collab"), date="2022")
-    first, second = fixture_mbid("artist", "First"), fixture_mbid("artist", "Second")
+    first, second = upstream.add_artist("First"), upstream.add_artist("Second")
     upstream.set_release_groups(first, [shared])
     upstream.set_release_groups(second, [shared])
     a, b = followed_artist(first, "First"), followed_artist(second, "Second")
@@ -189,7 +189,50 @@ def test_syncing_many_artists_makes_only_the_requests_the_pages_need_and_constan
             sync.artist_sync(artist_id=artist.pk, client=client)
         per_artist_queries.append(len(queries))
 
-    assert client.requests_made == sum(max(1, math.ceil(size / 100)) for size in sizes)
+    # One lookup (the artist's name) and the pages of release groups.
+    assert client.requests_made == sum(1 + max(1, math.ceil(size / 100)) for size in sizes)
     # Bulk writes: the number of queries doesn't grow with the number of release groups.
     assert max(per_artist_queries) <= 12, per_artist_queries
     assert ReleaseGroup.objects.count() == sum(sizes)
+
+
+def test_every_sync_takes_name_sort_name_and_disambiguation_from_musicbrainz(upstream):
+    mbid = upstream.add_artist("Ólafur Arnalds", sort_name="Arnalds, Ólafur", disambiguation="Icelandic composer")
+    upstream.set_release_groups(mbid, [])
+    artist = followed_artist(mbid, "Olafur - claim your prize at https://evil.example/")
+
+    sync.artist_sync(artist_id=artist.pk, client=musicbrainz.default_client())
+
+    artist.refresh_from_db()
+    assert (artist.name, artist.sort_name, artist.disambiguation) == (
+        "Ólafur Arnalds",
+        "Arnalds, Ólafur",
+        "Icelandic composer",
+    )
+
+
+def test_hostile_upstream_text_is_cleaned_where_it_enters_and_every_page_shows_it_cleanly(client, upstream):
+    from django.urls import reverse
+
+    from tests.hostile import FORBIDDEN, HOSTILE_TITLE, ZERO_WIDTH_RUN
+
+    today = f"{timezone.localdate():%Y-%m-%d}"
+    mbid = upstream.add_artist("Sigur\x1bRós\u200b\u200b\u200b", sort_name="x" * 900)
+    # NUL and all: JSON carries it escaped (the replay server cannot send a lone surrogate, though).
+    upstream.set_release_groups(mbid, [release_group(HOSTILE_TITLE.replace("\ud800", "") + "y" * 2000, date=today)])
+    artist = followed_artist(mbid)
+    client.force_login(User.objects.get(email="fan@example.com"))
+    User.objects.filter(email="fan@example.com").update(email_verified_at=timezone.now())
+
+    sync.artist_sync(artist_id=artist.pk, client=musicbrainz.default_client())
+
+    artist.refresh_from_db()
+    assert (artist.name, len(artist.sort_name)) == ("SigurRós\u200b", 500)
+    title = ReleaseGroup.objects.get().title
+    assert title.startswith("Bad\u200bTitle\u200d end")
+    assert len(title) == 1000
+    for page in ("front:dashboard", "catalog:library", "drops:today", "drops:today_email"):
+        body = client.get(reverse(page)).content.decode()
+        assert "Bad\u200bTitle" in body or page in {"catalog:library", "drops:today"}, page
+        assert not FORBIDDEN.search(body.replace("\n", "").replace("\t", "")), page
+        assert not ZERO_WIDTH_RUN.search(body), page

@@ -61,7 +61,9 @@ def queue_only(day: dt.date = DAY) -> list[int]:
     return queued
 
 
-def claim(user_ids: list[int], token: str, *, at: dt.datetime | None = None, lease: float = 120) -> dict:
+def claim(
+    user_ids: list[int], token: str, *, at: dt.datetime | None = None, lease: float = 120
+) -> dict[int, tuple[int, list[int]]]:
     now = at or timezone.now()
     return ledger.deliveries_claim(
         day=DAY, user_ids=user_ids, token=token, now=now, lease_until=now + dt.timedelta(seconds=lease)

@@ -136,8 +136,12 @@ def test_a_4xx_at_rcpt_or_at_the_messages_end_is_reported_as_temporary_and_the_s
         connection.close()
 
     assert [k for k, error in results.items() if error is None] == ["a@example.com", "b@example.com", "c@x.org"]
-    assert not is_permanent(results["grey@example.com"])  # greylisting: try later
-    assert not is_permanent(results["busy@example.com"])
-    assert is_permanent(results["gone@example.com"])
+    grey, busy, gone = (results[k] for k in ("grey@example.com", "busy@example.com", "gone@example.com"))
+    assert grey is not None
+    assert busy is not None
+    assert gone is not None
+    assert not is_permanent(grey)  # greylisting: try later
+    assert not is_permanent(busy)
+    assert is_permanent(gone)
     assert is_permanent(ValueError("an address we cannot write"))
     assert [rcpt for rcpt, _ in server.received] == [["a@example.com"], ["b@example.com"], ["c@x.org"]]

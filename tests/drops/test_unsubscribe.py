@@ -45,11 +45,11 @@ def test_resubscribe(client, fan):
     assert fan.receives_drops
 
 
-@pytest.mark.parametrize("token", ["1", "1:forged", "garbage", "9999:abc"])
-def test_a_bad_token_is_a_clear_400(client, fan, token):
+@pytest.mark.parametrize(("token", "status"), [("1:forged", 400), ("9999:abc", 400), ("1", 404), ("garbage", 404)])
+def test_a_bad_token_is_a_clear_400_or_not_even_a_page(client, fan, token, status):
     response = client.post(f"/drops/unsubscribe/{token}/")
 
-    assert response.status_code == 400
+    assert response.status_code == status
     fan.refresh_from_db()
     assert fan.receives_drops
 

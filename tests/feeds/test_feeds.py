@@ -1,8 +1,10 @@
 """Private Atom and iCal feeds: token URLs, resettable, escaped, nobody else's releases."""
 
 import datetime as dt
+import re
 import xml.etree.ElementTree as ET
 
+import icalendar
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -10,6 +12,7 @@ from django.utils import timezone
 from musicdrops.accounts.models import User
 from musicdrops.catalog.models import Artist, Follow, ReleaseGroup
 from musicdrops.feeds import ical, services
+from tests.hostile import FORBIDDEN, HOSTILE_STORED, ZERO_WIDTH_RUN
 
 pytestmark = pytest.mark.django_db
 
@@ -95,7 +98,7 @@ def test_resetting_the_token_turns_the_old_urls_off(client, library):
 
 def test_unknown_tokens_and_deactivated_users_are_404s(client, library):
     atom, _ = feed_urls(library)
-    assert client.get(reverse("feeds:atom", args=["nope"])).status_code == 404
+    assert client.get(reverse("feeds:atom", args=["A" * 32])).status_code == 404
     User.objects.filter(pk=library.pk).update(is_active=False)
     assert client.get(atom).status_code == 404
 
@@ -121,3 +124,49 @@ def test_long_lines_are_folded_without_splitting_characters():
     lines = body.split("\r\n")
     assert all(len(line.encode()) <= 75 for line in lines)
     assert "SUMMARY:" + "坂本龍一 " * 20 in body.replace("\r\n ", "")
+
+
+# RFC 5545 3.1: name *(";" param) ":" value, where neither may hold a control character but tab.
+_CONTENT_LINE = re.compile(
+    r'[A-Za-z0-9-]+(;[A-Za-z0-9-]+=("[^"\x00-\x08\x0a-\x1f\x7f]*"|[^";:,\x00-\x08\x0a-\x1f\x7f]*))*:[^\x00-\x08\x0a-\x1f\x7f]*'
+)
+# 3.3.11: in a TEXT value ";" and "," are escaped with a backslash.
+_TEXT = re.compile(r"(SUMMARY|DESCRIPTION|X-WR-CALNAME):(\\[\\;,nN]|[^\\;,])*")
+
+
+def assert_strict_rfc5545(body: bytes) -> None:
+    text = body.decode("utf-8")  # 3.1.4: UTF-8
+    assert text.endswith("\r\n")
+    assert "\n" not in text.replace("\r\n", "")
+    assert all(len(line.encode()) <= 75 for line in text.split("\r\n"))
+    for line in re.sub(r"\r\n[ \t]", "", text).split("\r\n")[:-1]:
+        assert _CONTENT_LINE.fullmatch(line), repr(line)
+        if _TEXT.match(line):
+            assert _TEXT.fullmatch(line), repr(line)
+    calendar = icalendar.Calendar.from_ical(text)
+    assert not calendar.errors
+    assert all(not event.errors for event in calendar.walk("VEVENT"))
+
+
+def test_a_title_with_every_control_character_keeps_both_feeds_valid(client, library):
+    # Stored before the border cleaned text: the feeds must survive it anyway.
+    ReleaseGroup.objects.filter(title__startswith="Takk").update(title=HOSTILE_STORED)
+    Artist.objects.filter(name="Sigur Rós").update(name="Sigur\x0bRós\x1b")
+    atom, calendar = feed_urls(library)
+
+    atom_response = client.get(atom)
+    calendar_response = client.get(calendar)
+
+    assert atom_response.status_code == 200
+    root = ET.fromstring(atom_response.content)  # noqa: S314 (our own response)
+    titles = [entry.findtext(f"{ATOM}title") or "" for entry in root.iter(f"{ATOM}entry")]
+    assert "\t\nBad\u200bTitle\u200d end, by SigurRós" in titles
+    assert not any(FORBIDDEN.search(t) or ZERO_WIDTH_RUN.search(t) for t in titles)
+    assert calendar_response.status_code == 200
+    assert_strict_rfc5545(calendar_response.content)
+    assert "Bad\u200bTitle\u200d end\\, by SigurRós" in calendar_response.content.decode().replace("\r\n ", "")
+
+
+def test_the_strict_check_refuses_what_the_old_calendar_wrote():
+    with pytest.raises(AssertionError):
+        assert_strict_rfc5545(b"BEGIN:VCALENDAR\r\nSUMMARY:a\x0bb\r\nEND:VCALENDAR\r\n")

@@ -100,3 +100,43 @@ def test_sentry_only_when_a_dsn_is_set_and_then_with_django_and_celery():
     assert run_django(code, **PRODUCTION).stdout.strip() == "False []"
     enabled = run_django(code, **PRODUCTION, SENTRY_DSN="https://public@127.0.0.1:9/1")
     assert enabled.stdout.strip() == "True ['celery', 'django']", enabled.stderr
+
+
+def test_a_bad_host_header_is_one_warning_line_and_nothing_for_sentry():
+    import gzip
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    envelopes: list[bytes] = []
+
+    class Sentry(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            envelopes.append(gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Sentry)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    code = (
+        "import logging, sentry_sdk\n"
+        "from django.test import Client\n"
+        "print(Client(raise_request_exception=False).get('/', HTTP_HOST='evil.example').status_code)\n"
+        "logging.getLogger('musicdrops.test').error('a real error')\n"
+        "sentry_sdk.flush(5)\n"
+    )
+    try:
+        result = run_django(code, **PRODUCTION, SECURE_SSL_REDIRECT="0",
+                            SENTRY_DSN=f"http://public@127.0.0.1:{server.server_port}/1")  # fmt: skip
+    finally:
+        server.shutdown()
+
+    assert result.stdout.strip() == "400", result.stderr
+    assert re.search(r"^time=\S+ level=warning logger=django.security.DisallowedHost msg=", result.stderr, re.M)
+    assert "Traceback" not in result.stderr
+    # The real error reached Sentry (the SDK may batch it with other envelopes); the bad host never did.
+    assert any(b"a real error" in envelope for envelope in envelopes), envelopes
+    assert not any(b"DisallowedHost" in envelope or b"evil.example" in envelope for envelope in envelopes)

@@ -1,0 +1,74 @@
+"""How often one account, or one client address, may try to log in, reset a password or ask for a link.
+
+Failed log-ins are counted through Django's ``user_login_failed`` signal and refused, before any
+password is hashed, by ``ThrottleBackend`` (musicdrops/accounts/backends.py); both log-in pages
+(ours and the admin's) go through them. The counts live in the cache, Redis, so every web process
+shares them. ``musicdrops.accounts.middleware`` turns ``Throttled`` into the 429 page.
+"""
+
+import hashlib
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.dispatch import receiver
+from django.http import HttpRequest
+
+from musicdrops.accounts.models import normalize_email
+from musicdrops.lib.throttle import Throttled, blocked_for, clear, hit
+
+
+def client_address(request: HttpRequest) -> str:
+    """The client's IP address.
+
+    Behind Heroku's router (production: SECURE_PROXY_SSL_HEADER is set) REMOTE_ADDR is the
+    router, which appends the address it saw to X-Forwarded-For: the last hop is the only one
+    the client cannot forge. Anywhere else the header is the client's say, so it is ignored.
+    """
+    if settings.SECURE_PROXY_SSL_HEADER:
+        last = request.META.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
+        if last:
+            return str(last[:64])
+    return str(request.META.get("REMOTE_ADDR", ""))
+
+
+def _keys(action: str, account: str, request: HttpRequest | None) -> list[str]:
+    # Hashed: the key has a bounded length whatever was typed, and no address is kept in clear.
+    keys = [f"{action}:account:{hashlib.sha256(normalize_email(account).encode()).hexdigest()[:32]}"]
+    if request is not None:
+        keys.append(f"{action}:address:{client_address(request)}")
+    return keys
+
+
+def check_login(*, request: HttpRequest | None, username: str) -> None:
+    """Raise ``Throttled`` while this account, or this client address, is refused log-ins."""
+    seconds = blocked_for(*_keys("login", username, request))
+    if seconds:
+        raise Throttled(seconds)
+
+
+def limit_request(*, request: HttpRequest, action: str, account: str, per_account: int) -> None:
+    """Count one request (a password reset, a new link) for ``account``; raise ``Throttled`` once used up.
+
+    Counted whether or not an account has the address, so the answer tells nobody which do.
+    """
+    keys = _keys(action, account, request)
+    seconds = blocked_for(*keys)
+    if seconds:
+        raise Throttled(seconds)
+    hit(keys[0], limit=per_account, period=3600)
+    hit(keys[1], limit=settings.ACCOUNT_REQUESTS_PER_ADDRESS_PER_HOUR, period=3600)
+
+
+@receiver(user_login_failed)
+def _count_failure(sender: object, credentials: dict[str, Any], request: HttpRequest | None = None, **_: Any) -> None:
+    keys = _keys("login", str(credentials.get("username") or ""), request)
+    limits = [settings.LOGIN_FAILURES_PER_ACCOUNT, settings.LOGIN_FAILURES_PER_ADDRESS]
+    for key, limit in zip(keys, limits, strict=False):
+        hit(key, limit=limit, period=settings.LOGIN_LOCKOUT_SECONDS)
+
+
+@receiver(user_logged_in)
+def _forget_failures(sender: object, request: HttpRequest | None, user: Any, **_: Any) -> None:
+    # The account's count only: logging in to one's own account must not reset an address's count.
+    clear(_keys("login", user.get_username(), None)[0])
