@@ -30,7 +30,7 @@ def send_one_drop_task(self: Task, day: str, user_id: int) -> bool:  # type: ign
     )
     if user_id not in claimed:
         return False
-    delivery_id, release_ids = claimed[user_id]
+    delivery_id, release_ids = claimed[user_id].delivery_id, claimed[user_id].release_ids
     shown = selectors.drop_releases(release_ids=set(release_ids))
     user = User.objects.get(pk=user_id)
     subject, text, html = emails.render(user_id=user_id, day=when, releases=[shown[r] for r in release_ids])

@@ -150,7 +150,10 @@ class DropRenderer:
         )
         return self.subject, text, html
 
-    def build(self, *, user_id: int, email: str, releases: list[DropRelease]) -> PrebuiltEmail:
+    def build(
+        self, *, user_id: int, email: str, releases: list[DropRelease], message_id_: str | None = None
+    ) -> PrebuiltEmail:
+        """``message_id_``: the one the ledger stored for this (user, day), so every attempt sends the same."""
         before, after = self._unsubscribe_around
         unsubscribe = before + unsubscribe_token(user_id) + after
         subject, text, html = self.render(user_id=user_id, releases=releases, unsubscribe=unsubscribe)
@@ -161,7 +164,7 @@ class DropRenderer:
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=email,
             headers={
-                "Message-ID": message_id(user_id, self.day),
+                "Message-ID": message_id_ or message_id(user_id, self.day),
                 # RFC 8058 one-click unsubscribe: Gmail and Yahoo require both headers from bulk senders.
                 "List-Unsubscribe": f"<{unsubscribe}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",

@@ -17,6 +17,7 @@ nothing in doubt instead would turn that repeat into a missing email.
 
 import datetime as dt
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
@@ -76,10 +77,17 @@ def deliveries_queue(
     return sorted(u for u, d in inserted.items() if d in holding)
 
 
+@dataclass(frozen=True)
+class Claim:
+    delivery_id: int
+    message_id: str  # fixed when the row was queued: a key rotated since changes nothing
+    release_ids: list[int]
+
+
 def deliveries_claim(
     *, day: dt.date, user_ids: list[int], token: str, now: dt.datetime, lease_until: dt.datetime
-) -> dict[int, tuple[int, list[int]]]:
-    """Claim these users' due deliveries for ``token``; return the ones it now holds: user -> (delivery, releases).
+) -> dict[int, Claim]:
+    """Claim these users' due deliveries for ``token``; return the ones it now holds, by user.
 
     A row is free to claim when nobody holds it, or its holder's lease ran
     out; a live lease is never taken, whoever asks. One conditional UPDATE
@@ -89,13 +97,18 @@ def deliveries_claim(
     Delivery.objects.filter(day=day, user_id__in=user_ids, status=Delivery.Status.DUE).filter(
         Q(token="") | Q(lease_until__lt=now)
     ).update(token=token, lease_until=lease_until)
-    mine = dict(Delivery.objects.filter(day=day, token=token, status=Delivery.Status.DUE).values_list("pk", "user_id"))
+    mine = {
+        pk: (user_id, message)
+        for pk, user_id, message in Delivery.objects.filter(
+            day=day, token=token, status=Delivery.Status.DUE
+        ).values_list("pk", "user_id", "message_id")
+    }
     releases: dict[int, list[int]] = defaultdict(list)
     for delivery_id, release_id in DeliveredRelease.objects.filter(delivery_id__in=mine).values_list(
         "delivery_id", "release_group_id"
     ):
         releases[delivery_id].append(release_id)
-    return {user_id: (delivery_id, sorted(releases[delivery_id])) for delivery_id, user_id in mine.items()}
+    return {user_id: Claim(pk, message, sorted(releases[pk])) for pk, (user_id, message) in mine.items()}
 
 
 def _drop_lapsed(*, day: dt.date, user_ids: list[int]) -> None:

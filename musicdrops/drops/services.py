@@ -140,17 +140,20 @@ def drop_chunk_send(*, day: dt.date, user_ids: list[int], token: str) -> ChunkOu
     outcome = ChunkOutcome(claimed=len(claimed))
     if not claimed:
         return outcome
-    shown = selectors.drop_releases(release_ids={r for _, releases in claimed.values() for r in releases})
+    shown = selectors.drop_releases(release_ids={r for c in claimed.values() for r in c.release_ids})
     addresses = dict(User.objects.filter(pk__in=list(claimed)).values_list("pk", "email"))
     renderer = emails.DropRenderer(day=day)
-    work = [(u, d, [shown[r] for r in ids if r in shown]) for u, (d, ids) in claimed.items()]
-    unsent = {delivery: user for user, (delivery, _) in claimed.items()}
+    work = [(u, c.delivery_id, c) for u, c in claimed.items()]
+    unsent = {c.delivery_id: user for user, c in claimed.items()}
 
-    def build(item: tuple[int, int, list[emails.DropRelease]]) -> PrebuiltEmail:
-        user_id, _, releases = item
-        return renderer.build(user_id=user_id, email=addresses[user_id], releases=releases)
+    def build(item: tuple[int, int, ledger.Claim]) -> PrebuiltEmail:
+        user_id, _, claim = item
+        releases = [shown[r] for r in claim.release_ids if r in shown]
+        return renderer.build(
+            user_id=user_id, email=addresses[user_id], releases=releases, message_id_=claim.message_id or None
+        )
 
-    def while_it_may() -> Iterator[tuple[int, int, list[emails.DropRelease]]]:
+    def while_it_may() -> Iterator[tuple[int, int, ledger.Claim]]:
         for item in work:
             # The lease too: a worker resumed after a freeze finds it spent and sends nothing more.
             if time.monotonic() > deadline or timezone.now() >= lease_until:

@@ -63,7 +63,7 @@ def queue_only(day: dt.date = DAY) -> list[int]:
 
 def claim(
     user_ids: list[int], token: str, *, at: dt.datetime | None = None, lease: float = 120
-) -> dict[int, tuple[int, list[int]]]:
+) -> dict[int, ledger.Claim]:
     now = at or timezone.now()
     return ledger.deliveries_claim(
         day=DAY, user_ids=user_ids, token=token, now=now, lease_until=now + dt.timedelta(seconds=lease)
@@ -143,7 +143,8 @@ def test_a_live_claim_is_never_taken_whoever_asks_an_expired_one_can_be(scene):
 
 def test_a_message_is_recorded_only_under_the_token_that_holds_the_claim(scene):
     [user_id] = queue_only()
-    [(delivery_id, _)] = claim([user_id], "zombie", lease=-1).values()
+    [held] = claim([user_id], "zombie", lease=-1).values()
+    delivery_id = held.delivery_id
     claim([user_id], "successor")  # took it over once the zombie's lease had run out
 
     now = timezone.now()
@@ -353,3 +354,13 @@ def test_a_user_who_unsubscribed_after_the_fan_out_is_dropped_not_sent(scene):
     assert services.drop_chunk_send(day=DAY, user_ids=[user_id], token="t").claimed == 0
     assert mail.outbox == []
     assert not Delivery.objects.exists()  # nobody is left overdue
+
+
+def test_every_attempt_sends_the_message_id_the_ledger_stored_even_after_a_key_rotation(scene, settings):
+    [user_id] = queue_only()
+    stored = Delivery.objects.get().message_id
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-new-key-" + "x" * 50, [settings.SECRET_KEY]
+
+    services.drop_chunk_send(day=DAY, user_ids=[user_id], token="after-rotation")
+
+    assert mail.outbox[0].extra_headers["Message-ID"] == stored
