@@ -22,7 +22,7 @@ pytest: $(INSTALLED)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # The daily send end to end (PostgreSQL, Redis, a real worker, SMTP on loopback:
-# Postfix's smtp-sink if installed, else our Python sink) against a one-task-per-user
+# Postfix's smtp-sink, from Debian's postfix package) against a one-task-per-user
 # baseline; prints emails/s and the CPU ms per email of each process group.
 # Uses its own database (musicdrops_bench) and Redis database 14 unless
 # DATABASE_URL / REDIS_URL say otherwise. BENCH_ARGS="--help" for the options.

@@ -9,7 +9,6 @@ from django.test import override_settings
 
 from bench import daily_send
 from bench.postfix_sink import PostfixSink, find_smtp_sink
-from bench.smtp_sink import SmtpSink
 from musicdrops.lib.env import mailer_config
 from musicdrops.lib.fastmail import PrebuiltEmail
 
@@ -65,16 +64,11 @@ def test_the_dump_goes_away_with_the_sink() -> None:
     assert not directory.exists()
 
 
-def test_without_smtp_sink_the_benchmark_says_so_and_uses_the_python_sink(monkeypatch, capsys) -> None:
+def test_without_smtp_sink_the_benchmark_says_what_to_install(monkeypatch) -> None:
     monkeypatch.setattr("bench.postfix_sink.find_smtp_sink", lambda: None)
 
-    sink, name = daily_send.open_sink("auto")
-
-    assert isinstance(sink, SmtpSink)
-    assert name.startswith("Python sink")
-    assert "install postfix" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="smtp-sink not found"):
-        daily_send.open_sink("postfix")
+    with pytest.raises(SystemExit, match="install Debian's postfix package"):
+        daily_send.open_sink()
 
 
 @needs_smtp_sink

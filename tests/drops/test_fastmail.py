@@ -63,20 +63,20 @@ def test_the_smtp_backend_sends_prebuilt_bytes_with_the_checked_envelope():
     from django.core import mail
     from django.test import override_settings
 
-    from bench.smtp_sink import SmtpSink
     from musicdrops.lib.env import mailer_config
+    from tests.integration.faults import FaultySmtp
 
-    with SmtpSink(keep_bodies=1) as sink, override_settings(MAILERS={"sink": mailer_config(sink.url)}):
+    with FaultySmtp() as server, override_settings(MAILERS={"sink": mailer_config(server.url)}):
         message = PrebuiltEmail(
             subject="Hello ✨", text="plain", html="<p>html</p>", from_email="MusicDrops <drops@example.com>",
             to="fan@example.com", headers={"Message-ID": "<p@example.com>"},
         )  # fmt: skip
         assert mail.mailers["sink"].send_messages([message]) == 1
-        sink.wait_for(1)
-        [record] = sink.messages()
-        assert record["recipients"] == ["fan@example.com"]
-        assert record["message_id"] == "<p@example.com>"
-        assert sink.bodies()[0].replace(b"\r\n", b"\n") in message.raw.replace(b"\r\n", b"\n")
+        server.wait_for(1)
+        [record] = server.accepted_messages()
+        assert record.rcpt_tos == ("fan@example.com",)
+        assert record.message["Message-ID"] == "<p@example.com>"
+        assert record.raw.replace(b"\r\n", b"\n") in message.raw.replace(b"\r\n", b"\n")
 
 
 @pytest.mark.parametrize(
