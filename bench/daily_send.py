@@ -41,10 +41,12 @@ def ensure_database(url: str) -> None:
 
 
 def procfile_command(name: str) -> str:
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.startswith(f"{name}:"):
-            return line.split(":", 1)[1].strip()
-    raise SystemExit(f"no {name} in the Procfile")
+    from musicdrops.ops.procfile import read_procfile
+
+    try:
+        return read_procfile()[name]
+    except KeyError:
+        raise SystemExit(f"no {name} in the Procfile") from None
 
 
 class Worker:

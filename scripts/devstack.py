@@ -22,21 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from musicdrops.lib import localredis  # noqa: E402
+from musicdrops.ops.procfile import read_procfile  # noqa: E402
 
 DEMO_EMAIL = "demo@musicdrops.local"
 DEMO_PASSWORD = "listen-to-more-music"  # noqa: S105 (a local demo login)
 GRACE_SECONDS = 12
 COLOURS = ["36", "33", "35", "32", "34", "31"]
-
-
-def read_procfile(path: Path) -> dict[str, str]:
-    processes: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and ":" in line:
-            name, command = line.split(":", 1)
-            processes[name.strip()] = command.strip()
-    return processes
 
 
 class Runner:
@@ -165,7 +156,7 @@ def main() -> int:
         manage(env, "migrate", "--noinput")
         # Idempotent: the second run finds everything in place and adds nothing.
         manage(env, "seed_demo", "--users", "20", "--demo-email", DEMO_EMAIL, "--demo-password", DEMO_PASSWORD)
-        for name, command in read_procfile(ROOT / "Procfile").items():
+        for name, command in read_procfile().items():
             if name != "release":
                 runner.add(name, command)
         threading.Thread(target=wait_for_web, args=(env["SITE_URL"], runner), daemon=True).start()

@@ -12,16 +12,13 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from musicdrops.ops.procfile import read_procfile
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def procfile() -> dict[str, str]:
-    entries = {}
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if ":" in line and not line.startswith("#"):
-            name, command = line.split(":", 1)
-            entries[name.strip()] = command.strip()
-    return entries
+    return read_procfile()
 
 
 def database_url() -> str:

@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 from django.conf import settings
 
+from musicdrops.ops.procfile import read_procfile
+
 ROOT = Path(__file__).resolve().parents[2]
 ENV_HELPERS = {"env_str", "env_bool", "env_int", "env_list"}
 # Read by the settings but deliberately not on the Heroku button: the platform
@@ -41,12 +43,7 @@ NOT_IN_APP_JSON = {
 
 
 def procfile() -> dict[str, str]:
-    processes = {}
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            name, _, command = line.partition(":")
-            processes[name.strip()] = command.strip()
-    return processes
+    return read_procfile()
 
 
 def app_json() -> dict[str, Any]:
