@@ -5,7 +5,7 @@ from typing import Any
 
 from celery import Celery
 
-from musicdrops.lib.logs import install_in_celery
+from musicdrops.lib.logs import configure_celery_logging
 from musicdrops.ops import publish_time
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "musicdrops.settings")
@@ -13,7 +13,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "musicdrops.settings")
 app = Celery("musicdrops")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-install_in_celery()  # worker and beat log lines carry task id, entry and slot
+configure_celery_logging()  # worker and beat log through settings.LOGGING: task id, entry and slot on every line
 publish_time.install()  # every message says when it was published: /healthz reports how long queues wait
 
 

@@ -3,25 +3,29 @@
 Every record gets the running Celery task's id and name, and the periodic
 entry and slot it was dispatched for (from the headers our beat stamps), plus
 whatever `log_context` added (the beat sets entry and slot while it
-dispatches). Production prints one ``key=value`` line per record (logfmt, as
-Heroku's own router logs), or JSON with ``LOG_FORMAT=json``; development
-keeps the plain readable line, with the context in brackets at the end.
+dispatches) and the release, as attributes of the record. Production prints
+one ``key=value`` line per record (logfmt, by logfmter, as Heroku's own router
+logs), or JSON with ``LOG_FORMAT=json`` (python-json-logger); both write a
+record's extra attributes, so the context needs no formatter of ours.
+Development keeps the plain readable line, with the context in brackets.
 
-Django's ``LOGGING`` (web, commands) uses these through settings; Celery's
-worker and beat install their own handlers, so `install_in_celery` puts the
-same formatter and filter on those.
+One configuration for every process: Django applies ``LOGGING`` in web and
+commands, and Celery's worker and beat apply the same one through Celery's
+``setup_logging`` signal (`configure_celery_logging`) instead of their own.
 """
 
 import contextlib
-import datetime as dt
-import json
 import logging
+import logging.config
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
 
 from celery import signals
 from celery._state import get_current_task
+from logfmter import Logfmter
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter
 
 from musicdrops.lib.release import current_release
 
@@ -31,6 +35,7 @@ _context: ContextVar[dict[str, str]] = ContextVar("musicdrops_log_context", defa
 _ENTRY_HEADER = "musicdrops_entry"
 _SLOT_HEADER = "musicdrops_slot"
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "context"}
+ISO_TIME = "%Y-%m-%dT%H:%M:%S%z"
 
 
 @contextlib.contextmanager
@@ -52,7 +57,12 @@ def _header(request: Any, name: str) -> Any:
 
 
 class ContextFilter(logging.Filter):
-    """Puts ``record.context``: task id and name, entry and slot, and fields given with ``extra=``."""
+    """Adds the task id and name, entry and slot, `log_context` fields and the release to the record.
+
+    As attributes, which the logfmt and JSON formatters write like any
+    ``extra=``; ``record.context`` gathers them (and ``extra=`` fields) for
+    the plain line.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         context: dict[str, Any] = {}
@@ -65,9 +75,11 @@ class ContextFilter(logging.Filter):
                 if value := _header(request, header):
                     context[key] = value
         context |= _context.get()
-        # logger.info("...", extra={"user_id": 3}) lands as an attribute: keep it too.
-        context |= {key: value for key, value in vars(record).items() if key not in _STANDARD}
-        record.context = context
+        for key, value in context.items():
+            setattr(record, key, value)
+        # logger.info("...", extra={"user_id": 3}) lands as an attribute already: the plain line shows it too.
+        record.context = {key: value for key, value in vars(record).items() if key not in _STANDARD}
+        record.release = current_release()
         return True
 
 
@@ -96,61 +108,26 @@ class PlainFormatter(logging.Formatter):
         return line
 
 
-def _fields(formatter: logging.Formatter, record: logging.LogRecord) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
-        "level": record.levelname.lower(),
-        "logger": record.name,
-        "msg": record.getMessage(),
-        **getattr(record, "context", {}),
-        "release": current_release(),
-    }
-    if record.exc_info:
-        fields["exc"] = formatter.formatException(record.exc_info)
-    return fields
-
-
-def _logfmt_value(value: Any) -> str:
-    text = str(value)
-    if text and not any(c in text for c in ' "=\\\n\t'):
-        return text
-    return json.dumps(text)  # quoted, with newlines and quotes escaped: still one line
-
-
-class LogfmtFormatter(logging.Formatter):
-    """Production: ``time=... level=info logger=... msg="..." task_id=... slot=... release=v42``."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return " ".join(f"{key}={_logfmt_value(value)}" for key, value in _fields(self, record).items())
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(_fields(self, record), default=str)
-
-
-FORMATTERS: dict[str, type[logging.Formatter]] = {
-    "plain": PlainFormatter,
-    "logfmt": LogfmtFormatter,
-    "json": JsonFormatter,
-}
-
-
 def make_formatter(kind: str) -> logging.Formatter:
-    """For ``LOGGING["formatters"]`` (as a ``"()"`` factory) and for Celery's handlers."""
-    return FORMATTERS[kind]()
+    """For ``LOGGING["formatters"]`` (as a ``"()"`` factory)."""
+    if kind == "plain":
+        return PlainFormatter()
+    names = {"time": "asctime", "level": "levelname", "logger": "name"}
+    if kind == "json":
+        return JsonFormatter(
+            "{asctime}{levelname}{name}{message}", style="{", datefmt=ISO_TIME,
+            rename_fields={**{v: k for k, v in names.items()}, "message": "msg", "exc_info": "exc"},
+            reserved_attrs=[*RESERVED_ATTRS, "context"],
+        )  # fmt: skip
+    return Logfmter(keys=["time", "level", "logger"], mapping=names, datefmt=ISO_TIME, ignored_keys=["context"])
 
 
-def install_in_celery() -> None:
-    """Give Celery's worker and beat handlers (root, and the task logger) our format and context."""
+def configure_celery_logging() -> None:
+    """Worker and beat log through settings.LOGGING, as web does (Celery's own handlers are not installed)."""
 
-    def restyle(logger: logging.Logger, **_: Any) -> None:
+    def from_settings(**_: Any) -> None:
         from django.conf import settings
 
-        for handler in logger.handlers:
-            handler.setFormatter(make_formatter(settings.LOG_FORMAT))
-            if not any(isinstance(f, ContextFilter) for f in handler.filters):
-                handler.addFilter(ContextFilter())
+        logging.config.dictConfig(settings.LOGGING)
 
-    signals.after_setup_logger.connect(restyle, weak=False)
-    signals.after_setup_task_logger.connect(restyle, weak=False)
+    signals.setup_logging.connect(from_settings, weak=False)

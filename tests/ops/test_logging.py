@@ -54,23 +54,23 @@ def test_log_context_adds_fields_for_the_block_only():
 
 
 def test_logfmt_is_one_parseable_line_even_with_quotes_newlines_and_a_traceback(running_task):
-    line = logs.LogfmtFormatter().format(record('say "hi"\nthen %d', exc=True))
+    line = logs.make_formatter("logfmt").format(record('say "hi"\nthen %d', exc=True))
 
     assert "\n" not in line
     pairs = dict(re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)', line))
     assert json.loads(pairs["msg"]) == 'say "hi"\nthen 3'
-    assert pairs["level"] == "info"
+    assert pairs["level"] == "INFO"
     assert pairs["task_id"] == "4b1c-task-id"
     assert pairs["slot"] == "2026-11-21T07:00:00+00:00"
     assert "release" in pairs
-    assert "ValueError: boom" in json.loads(pairs["exc"])
+    assert "ValueError: boom" in json.loads(pairs["exc_info"])
 
 
 def test_json_lines(running_task):
-    fields = json.loads(logs.JsonFormatter().format(record()))
+    fields = json.loads(logs.make_formatter("json").format(record()))
 
     assert fields | {"time": None, "release": None} == {
-        "time": None, "level": "info", "logger": "musicdrops.drops", "msg": "sent 3 emails", "release": None,
+        "time": None, "level": "INFO", "logger": "musicdrops.drops", "msg": "sent 3 emails", "release": None,
         "task_id": "4b1c-task-id", "task": "musicdrops.drops.tasks.send_music_drops_task",
         "entry": "send-music-drops", "slot": "2026-11-21T07:00:00+00:00",
     }  # fmt: skip
@@ -82,7 +82,7 @@ def test_production_logs_are_logfmt_with_the_release_and_development_logs_plain(
     production = run_django(code, **PRODUCTION, HEROKU_RELEASE_VERSION="v42")
     development = run_django(code, DEBUG="1")
 
-    assert re.search(r'^time=\S+ level=warning logger=musicdrops.test msg="hello there" release=v42$',
+    assert re.search(r'^time=\S+ level=WARNING logger=musicdrops.test msg="hello there" release=v42$',
                      production.stderr, re.M), production.stderr  # fmt: skip
     assert re.search(r"^\S+ \S+ WARNING musicdrops.test hello there$", development.stderr, re.M), development.stderr
 
@@ -135,7 +135,7 @@ def test_a_bad_host_header_is_one_warning_line_and_nothing_for_sentry():
         server.shutdown()
 
     assert result.stdout.strip() == "400", result.stderr
-    assert re.search(r"^time=\S+ level=warning logger=django.security.DisallowedHost msg=", result.stderr, re.M)
+    assert re.search(r"^time=\S+ level=WARNING logger=django.security.DisallowedHost msg=", result.stderr, re.M)
     assert "Traceback" not in result.stderr
     # The real error reached Sentry (the SDK may batch it with other envelopes); the bad host never did.
     assert any(b"a real error" in envelope for envelope in envelopes), envelopes
