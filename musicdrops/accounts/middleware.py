@@ -3,7 +3,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from musicdrops.lib.throttle import Throttled
+from musicdrops.accounts.counters import Throttled
 
 
 class ThrottledMiddleware:

@@ -6,10 +6,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from musicdrops.accounts import tasks
+from musicdrops.accounts.counters import allow
 from musicdrops.accounts.models import User, normalize_email
 from musicdrops.accounts.tokens import read_verification_token
 from musicdrops.lib.tasks import enqueue_on_commit
-from musicdrops.lib.throttle import allow
 
 
 def _may_email(kind: str, address: str) -> bool:

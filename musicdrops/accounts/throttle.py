@@ -14,8 +14,8 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest
 
+from musicdrops.accounts.counters import Throttled, blocked_for, clear, hit
 from musicdrops.accounts.models import normalize_email
-from musicdrops.lib.throttle import Throttled, blocked_for, clear, hit
 
 
 def client_address(request: HttpRequest) -> str:

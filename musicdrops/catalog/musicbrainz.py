@@ -24,8 +24,8 @@ from typing import Any
 import requests
 from django.conf import settings
 
-from musicdrops.lib.http import BadBody, Retry, get_json
-from musicdrops.lib.ratelimit import RateLimiter, RateLimitTimeout
+from musicdrops.catalog.http import BadBody, Retry, get_json
+from musicdrops.catalog.ratelimit import RateLimiter, RateLimitTimeout
 from musicdrops.lib.text import clean_text
 
 logger = logging.getLogger(__name__)

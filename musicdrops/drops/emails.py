@@ -15,7 +15,7 @@ from django.template.loader import get_template
 from django.urls import reverse
 from django.utils.html import escape
 
-from musicdrops.lib.fastmail import PrebuiltEmail
+from musicdrops.lib.mime import PrebuiltEmail
 from musicdrops.lib.text import clean_text
 
 _UNSUBSCRIBE_SALT = "musicdrops.drops.unsubscribe"

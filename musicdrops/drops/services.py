@@ -26,7 +26,7 @@ from musicdrops.accounts.models import User
 from musicdrops.drops import emails, ledger, selectors
 from musicdrops.drops.models import DropSend
 from musicdrops.lib import mail
-from musicdrops.lib.fastmail import PrebuiltEmail
+from musicdrops.lib.mime import PrebuiltEmail
 
 logger = logging.getLogger(__name__)
 

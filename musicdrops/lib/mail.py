@@ -10,7 +10,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.console import EmailBackend as DjangoConsoleBackend
 from django.core.mail.backends.smtp import EmailBackend as DjangoSmtpBackend
 
-from musicdrops.lib.fastmail import PrebuiltEmail
+from musicdrops.lib.mime import PrebuiltEmail
 
 
 class ReadableConsoleBackend(DjangoConsoleBackend):

@@ -109,7 +109,7 @@ class SchedulerOverview:
     broker: progress.BrokerState
 
 
-def schedule_pause(*, client: redis.Redis | None = None) -> Pause | None:
+def current_pause(*, client: redis.Redis | None = None) -> Pause | None:
     return Pause.from_record((client or get_client()).get(PAUSE_KEY))  # type: ignore[arg-type]
 
 
@@ -249,7 +249,7 @@ def scheduler_overview(*, duplicates_shown: int = 20) -> SchedulerOverview:
     client = get_client()
     records, lock_token = heartbeat.read(client=client)
     beats = heartbeat.sort_out(records, lock_token=lock_token)
-    pause = schedule_pause(client=client)
+    pause = current_pause(client=client)
     unacknowledged = recent_duplicates().count()
     drops = progress.drops_progress()
     broker = progress.broker_state(client=client)

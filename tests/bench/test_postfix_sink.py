@@ -10,7 +10,7 @@ from django.test import override_settings
 from bench import daily_send
 from bench.postfix_sink import PostfixSink, find_smtp_sink
 from musicdrops.lib.env import mailer_config
-from musicdrops.lib.fastmail import PrebuiltEmail
+from musicdrops.lib.mime import PrebuiltEmail
 
 needs_smtp_sink = pytest.mark.skipif(find_smtp_sink() is None, reason="smtp-sink (Debian package postfix) missing")
 

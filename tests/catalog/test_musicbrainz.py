@@ -14,7 +14,7 @@ from musicdrops.catalog.musicbrainz import (
     ReleaseGroupData,
     escape_lucene,
 )
-from musicdrops.lib.ratelimit import RateLimiter
+from musicdrops.catalog.ratelimit import RateLimiter
 from tests.catalog import upstream as up
 
 USER_AGENT = "MusicDropsTests/1.0 ( https://example.org/contact )"
@@ -477,7 +477,7 @@ def test_default_client_uses_the_settings(upstream, settings):
 
 
 def test_an_interactive_client_gives_up_waiting_for_its_turn(upstream):
-    from musicdrops.lib.ratelimit import RateLimiter
+    from musicdrops.catalog.ratelimit import RateLimiter
 
     slow_budget = RateLimiter("musicdrops:ratelimit:test-interactive", 0.2)
     slow_budget.acquire()  # the next turn is 5 s away

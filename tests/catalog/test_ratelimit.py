@@ -8,7 +8,7 @@ import pytest
 import redis
 from django.conf import settings
 
-from musicdrops.lib.ratelimit import RateLimiter, RateLimitTimeout
+from musicdrops.catalog.ratelimit import RateLimiter, RateLimitTimeout
 
 KEY = "test:ratelimit"
 

@@ -13,8 +13,8 @@ from django.core import mail
 from django.test import override_settings
 
 from musicdrops.lib.env import mailer_config
-from musicdrops.lib.fastmail import PrebuiltEmail
 from musicdrops.lib.mail import send_each
+from musicdrops.lib.mime import PrebuiltEmail
 from tests.integration.fault_fixtures import faulty_smtp_fixture, private_postgres_fixture  # noqa: F401
 from tests.integration.faults import FaultySmtp, PrivatePostgres
 

@@ -54,7 +54,7 @@ def test_anonymous_and_non_staff_users_are_sent_to_log_in(client):
     client.force_login(User.objects.create_user("fan@example.com", "pw-fan-12345"))
     assert client.get(PAGE).status_code == 302
     assert client.post(CONTROL, {"action": "pause"}).status_code == 302
-    assert selectors.schedule_pause() is None
+    assert selectors.current_pause() is None
 
 
 def test_staff_who_may_only_view_see_no_switches_and_cannot_post_them(client):
@@ -67,7 +67,7 @@ def test_staff_who_may_only_view_see_no_switches_and_cannot_post_them(client):
     assert page.status_code == 200
     assert CONTROL not in page.content.decode()
     assert client.post(CONTROL, {"action": "pause"}).status_code == 403
-    assert selectors.schedule_pause() is None
+    assert selectors.current_pause() is None
 
 
 def test_a_post_without_the_csrf_token_is_refused():
@@ -75,7 +75,7 @@ def test_a_post_without_the_csrf_token_is_refused():
     browser, _ = csrf_client(root)
 
     assert browser.post(CONTROL, {"action": "pause"}).status_code == 403
-    assert selectors.schedule_pause() is None
+    assert selectors.current_pause() is None
 
 
 def test_switches_pause_resume_disable_enable_and_run_now(entries):
@@ -88,11 +88,11 @@ def test_switches_pause_resume_disable_enable_and_run_now(entries):
         return response.content.decode()
 
     assert "Schedule paused" in post(action="pause", reason="deploy v43")
-    pause = selectors.schedule_pause()
+    pause = selectors.current_pause()
     assert pause is not None
     assert (pause.by, pause.reason) == ("root@example.com", "deploy v43")
     post(action="resume")
-    assert selectors.schedule_pause() is None
+    assert selectors.current_pause() is None
 
     post(action="disable", entry="send-music-drops")
     assert {e.name: e.enabled for e in selectors.entry_statuses()}["send-music-drops"] is False

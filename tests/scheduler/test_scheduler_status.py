@@ -102,10 +102,10 @@ def test_pause_schedule_and_resume():
     out = io.StringIO()
     call_command("pause_schedule", stdout=out)
     call_command("pause_schedule", stdout=out)
-    assert selectors.schedule_pause() is not None
+    assert selectors.current_pause() is not None
     call_command("pause_schedule", "--resume", stdout=out)
 
-    assert selectors.schedule_pause() is None
+    assert selectors.current_pause() is None
     assert out.getvalue().splitlines() == ["schedule paused", "the schedule was already paused", "schedule resumed"]
 
 

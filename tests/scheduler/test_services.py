@@ -19,21 +19,21 @@ def stored(name: str) -> RedBeatSchedulerEntry:
 
 def test_pause_is_kept_with_who_and_why_and_a_second_pause_keeps_the_first(redis_client):
     assert services.schedule_pause(by="ann", reason="deploy v43")
-    first = selectors.schedule_pause()
+    first = selectors.current_pause()
     assert first is not None
     assert not services.schedule_pause(by="bob")
 
-    assert selectors.schedule_pause() == first
+    assert selectors.current_pause() == first
     assert (first.by, first.reason) == ("ann", "deploy v43")
     assert services.schedule_resume(by="ann")
-    assert selectors.schedule_pause() is None
+    assert selectors.current_pause() is None
     assert not services.schedule_resume(by="ann")
 
 
 def test_a_pause_flag_set_by_hand_still_counts_as_paused(redis_client):
     redis_client.set(selectors.PAUSE_KEY, "1")
 
-    pause = selectors.schedule_pause()
+    pause = selectors.current_pause()
     assert pause is not None
     assert pause.by == "unknown"
 

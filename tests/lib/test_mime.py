@@ -3,7 +3,7 @@ import email.policy
 
 import pytest
 
-from musicdrops.lib.fastmail import PrebuiltEmail, mime_bytes
+from musicdrops.lib.mime import PrebuiltEmail, mime_bytes
 
 TEXT = (
     "Hi ✨\n"
