@@ -141,20 +141,6 @@ def test_a_live_claim_is_never_taken_whoever_asks_an_expired_one_can_be(scene):
     assert len(mail.outbox) == 1
 
 
-def test_a_message_is_recorded_only_under_the_token_that_holds_the_claim(scene):
-    [user_id] = queue_only()
-    [held] = claim([user_id], "zombie", lease=-1).values()
-    delivery_id = held.delivery_id
-    claim([user_id], "successor")  # took it over once the zombie's lease had run out
-
-    now = timezone.now()
-    assert not ledger.delivery_mark_sent(delivery_id=delivery_id, token="zombie", now=now)
-    assert not ledger.delivery_mark_failed(delivery_id=delivery_id, token="zombie", error="550")
-    assert Delivery.objects.get().status == "due"
-    assert ledger.delivery_mark_sent(delivery_id=delivery_id, token="successor", now=now)
-    assert not ledger.delivery_mark_sent(delivery_id=delivery_id, token="successor", now=now)  # once
-
-
 def test_an_attempt_that_lost_its_claim_stops_after_the_message_in_flight(scene, monkeypatch):
     others = [listener(f"fan{n}@example.com") for n in range(4)]
     for fan in others:
