@@ -6,7 +6,8 @@
 
 Production settings, PostgreSQL and Redis. The load comes from ApacheBench
 (ab, Debian's apache2-utils) on the same machine, so its CPU use counts
-against the figures. The bar: 1,000 requests/s or more, p99 under 50 ms.
+against the figures. The bars: 1,000 probes/s and 500 polls/s (Django's whole
+middleware stack and auth), p99 under 50 ms.
 Single runs on a shared virtual machine can halve when a neighbour is busy;
 the median of five runs is the figure to quote.
 
@@ -81,7 +82,7 @@ def ab(url: str, *, requests: int, concurrency: int, headers: list[str]) -> dict
     return figures
 
 
-def measure(name: str, url: str, args: argparse.Namespace, headers: list[str], meter: CpuMeter) -> None:
+def measure(name: str, url: str, args: argparse.Namespace, headers: list[str], meter: CpuMeter, *, bar: int) -> None:
     ab(url, requests=2000, concurrency=args.concurrency, headers=headers)  # warm-up
     print(f"{name}: {args.requests} requests x {args.runs} runs, {args.concurrency} concurrent, keep-alive")
     runs = []
@@ -100,7 +101,7 @@ def measure(name: str, url: str, args: argparse.Namespace, headers: list[str], m
     rates = [r["rps"] for r in runs]
     print(
         f"  median: {statistics.median(rates):.0f} requests/s (runs {min(rates):.0f} to {max(rates):.0f}), "
-        f"p99 {statistics.median(r['p99'] for r in runs):.0f} ms (bar: 1,000 requests/s, p99 under 50 ms)"
+        f"p99 {statistics.median(r['p99'] for r in runs):.0f} ms (bar: {bar:,} requests/s, p99 under 50 ms)"
     )
 
 
@@ -169,10 +170,10 @@ def main() -> int:
             }
         )
         if args.only in ("both", "healthz"):
-            measure("/healthz", base + "/healthz", args, [], meter)
+            measure("/healthz", base + "/healthz", args, [], meter, bar=1000)
         cookie = f"Cookie: {os.environ.get('SESSION_COOKIE_NAME', 'sessionid')}={session}"
         if args.only in ("both", "status"):
-            measure("task status", base + path, args, [cookie, "Accept: application/json"], meter)
+            measure("task status", base + path, args, [cookie, "Accept: application/json"], meter, bar=500)
     finally:
         for process in (web, beat):
             os.killpg(process.pid, signal.SIGTERM)

@@ -29,6 +29,8 @@ if not SECRET_KEY:
             "SECRET_KEY is not set. Production settings refuse to start without it; for local development set DEBUG=1."
         )
     SECRET_KEY = "development-only-insecure-key-never-use-in-production"  # noqa: S105 (DEBUG only)
+# Rotating the key: the old one goes here, so sessions and signed links made with it keep working (docs/deploys.md).
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
@@ -60,7 +62,6 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "musicdrops.ops.middleware.HealthCheckMiddleware",  # first: probes skip host checks and sessions
     "django.middleware.security.SecurityMiddleware",
-    "musicdrops.jobs.middleware.StatusPollMiddleware",  # task-status polls skip the rest of the stack
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -113,13 +114,6 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-elif DATABASES["default"]["ENGINE"].endswith("postgresql") and env_bool("DATABASE_PREPARED_STATEMENTS", True):
-    # psycopg prepares a statement once a connection has run it five times.
-    # Django's own cursors are never prepared; lib/db.fetch_one's are (the
-    # queries of /healthz and status polls). Behind a PgBouncer in transaction
-    # mode that does not keep prepared statements (before 1.21, or
-    # max_prepared_statements = 0), set DATABASE_PREPARED_STATEMENTS=0.
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5  # beside ?sslmode=... from the URL
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: broker, result backend, RedBeat and cache share one server -------
@@ -131,14 +125,13 @@ REDIS_DIRECT_MAX_CONNECTIONS = 2
 
 CACHES = {
     "default": {
-        "BACKEND": "musicdrops.lib.cache.RedisCache",  # Django's, with one pool and one client per process
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "musicdrops",
         "OPTIONS": {
-            # Sessions and task results (musicdrops/lib/results.py) share this pool:
-            # two connections per process, which gunicorn's threads wait for
-            # (briefly) instead of failing when both are busy.
-            "pool_class": "redis.BlockingConnectionPool",
+            # Sessions and task results (musicdrops/lib/results.py) share one pool per process:
+            # two connections, which gunicorn's threads wait for (briefly) when both are busy.
+            "pool_class": "musicdrops.lib.cache.SharedPool",
             "max_connections": 2,
             "timeout": 5,  # seconds a thread waits for the connection
             "socket_timeout": 5,
@@ -280,7 +273,7 @@ LISTENBRAINZ_URL = env_str("LISTENBRAINZ_URL", "https://api.listenbrainz.org").r
 # MusicBrainz blocks generic User-Agents: name the app, its version and a contact.
 MUSICBRAINZ_USER_AGENT = f"MusicDrops/{__version__} ( {SITE_URL} )"
 # MusicBrainz allows about one request per second per client IP; every
-# process shares this budget through Redis (musicdrops.lib.ratelimit).
+# process shares this budget through Redis (musicdrops.catalog.ratelimit).
 MUSICBRAINZ_REQUESTS_PER_SECOND = 1.0
 UPSTREAM_TIMEOUT = 10  # seconds per HTTP request
 

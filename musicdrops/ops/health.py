@@ -49,7 +49,6 @@ from django.utils import timezone
 from redis.exceptions import NoScriptError
 
 from musicdrops.drops.models import Delivery, DropSend
-from musicdrops.lib.db import fetch_one
 from musicdrops.lib.redis import get_client
 from musicdrops.ops import progress
 from musicdrops.scheduler import heartbeat, selectors
@@ -97,8 +96,8 @@ class RedisState:
 def _query(counted_up_to: int) -> str:
     """The probe's one query: every value a scalar subquery, so it answers one row whatever is there.
 
-    The literals match the partial indexes' conditions (a prepared statement's generic plan can only
-    use such an index if the query says so itself); the times go in as parameters.
+    The literals match the partial indexes' conditions, so the planner picks those indexes; the times go in
+    as parameters.
     """
     q = connection.ops.quote_name
     # The table names are our models'; every value goes in as a parameter.
@@ -120,18 +119,16 @@ def _query(counted_up_to: int) -> str:
 
 
 def _database() -> tuple[bool, dict[str, Any], DatabaseState]:
-    """The database answers, the latest duplicate dispatch that still needs a look, and the send's progress.
-
-    Written by hand: this runs on every probe, and compiling the ORM's version
-    of it costs more CPU than the rest of the probe (selectors.recent_duplicates
-    and progress.drops_progress are the same queries, for everything else).
-    """
+    """The database answers, the latest duplicate dispatch that still needs a look, and the send's progress."""
     now = timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
     duplicates_since = adapt(now - dt.timedelta(seconds=settings.DUPLICATE_ALERT_WINDOW))
     since, before = (adapt(moment) for moment in progress.overdue_bounds(now))
     query = _query(progress.OVERDUE_COUNTED_UP_TO)
-    row = fetch_one(query, [duplicates_since] * 2 + [since, before] * 4)  # in the order the query says them
+    # Raw SQL: the ORM's three queries (selectors.recent_duplicates, progress.drops_progress) halve the probe rate.
+    with connection.cursor() as cursor:
+        cursor.execute(query, [duplicates_since] * 2 + [since, before] * 4)  # in the order the query says them
+        row = cursor.fetchone()
     assert row is not None  # a SELECT without FROM answers one row
     entry, received_at, users, oldest_due, fan_outs, oldest_started = row
     drops = progress.DropsProgress.from_values(

@@ -48,6 +48,7 @@ class Scheduler(RedBeatScheduler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.instance = heartbeat.BeatInstance.current()
         self._lock_token = ""  # set while this beat holds RedBeat's lock and ticks
+        self._publishing = threading.Lock()  # both threads publish: an older role must not overwrite a newer one
         self._pause: selectors.Pause | None = None
         self._others_logged: tuple[frozenset[str], float] = (frozenset(), 0.0)
         self._redis_down_since: float | None = None  # monotonic time of the first tick Redis failed, during an outage
@@ -67,11 +68,26 @@ class Scheduler(RedBeatScheduler):
     def _beat_forever(self) -> None:
         while not self._stopped.is_set():
             try:
-                heartbeat.publish(self.instance, role=self.role, lock_token=self._lock_token)
+                self._publish()
                 self._report_other_beats(heartbeat.prune())
             except Exception:  # Redis away: say so, keep trying
                 logger.warning("beat heartbeat could not be published", exc_info=True)
             self._stopped.wait(settings.BEAT_HEARTBEAT_INTERVAL)
+
+    def _publish(self) -> None:
+        with self._publishing:
+            heartbeat.publish(self.instance, role=self.role, lock_token=self._lock_token)
+
+    def _hold(self, token: str) -> None:
+        """Record the lock's token; a change is published at once, not at the next heartbeat.
+
+        /healthz reads the role from the heartbeat: a beat that took the lock would otherwise
+        read as standby, and the stack as failing (no-active-beat), for up to BEAT_HEARTBEAT_INTERVAL.
+        """
+        changed = token != self._lock_token
+        self._lock_token = token
+        if changed:
+            self._publish()
 
     def _report_other_beats(self, beats: list[heartbeat.BeatInstance]) -> None:
         others = [beat for beat in beats if beat.instance_id != self.instance.instance_id]
@@ -124,6 +140,7 @@ class Scheduler(RedBeatScheduler):
     def _tick(self, *args: Any, **kwargs: Any) -> float:
         if self.lock is None and self.lock_key:
             return self._stand_by()  # Redis failed after the lock was lost (or at start-up) and before it was taken
+        self._hold(self._current_lock_token())  # before anything is dispatched: the first tick after taking the lock
         with get_client().pipeline(transaction=False) as pipe:
             pipe.get(selectors.PAUSE_KEY)
             pipe.hgetall(selectors.RUN_NOW_KEY)
@@ -137,7 +154,7 @@ class Scheduler(RedBeatScheduler):
             interval: float = super().tick(*args, **kwargs)  # extends the lock first: raises LockError if lost
         except LockError as error:
             return self._lost_lock(error)
-        self._lock_token = self._current_lock_token()
+        self._hold(self._current_lock_token())
         if not scheduled and self.app.redbeat_conf.schedule:
             self._recreate_schedule()
         if pause is None:
@@ -232,12 +249,12 @@ class Scheduler(RedBeatScheduler):
 
     def _stand_by(self) -> float:
         try:
-            heartbeat.publish(self.instance, role=self.role)
+            self._publish()
         except Exception:
             logger.warning("beat heartbeat could not be published", exc_info=True)
         # The same blocking acquire a beat does at start-up: polls every max_interval seconds.
         acquire_distributed_beat_lock(sender=SimpleNamespace(scheduler=self))
-        self._lock_token = self._current_lock_token()
+        self._hold(self._current_lock_token())
         logger.warning("beat %s holds %s again", self.instance.name, self.lock_key)
         return 0.0  # tick at once
 

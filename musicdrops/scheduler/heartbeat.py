@@ -128,7 +128,7 @@ class Beats:
     # waiting for its lock to expire. Live, but not yet a second beat.
     newcomers: list[BeatInstance] = dataclasses.field(default_factory=list)
     # An active record just lost the lock to a value no live record claims: its new holder hasn't
-    # said so in its heartbeat yet (it does within BEAT_HEARTBEAT_INTERVAL).
+    # said so in its heartbeat yet (it does on the tick it takes the lock: musicdrops/scheduler/beat.py).
     handover: bool = False
 
     @property

@@ -178,20 +178,31 @@ def test_a_deactivated_account_cannot_poll(client, user, job):
     assert status_of(client, job).status_code == 404
 
 
-def test_polling_a_status_costs_one_query(client, job, django_assert_num_queries):
+def test_polling_a_status_costs_two_queries(client, job, django_assert_num_queries):
     status_of(client, job)  # the session is now in the cache
 
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):  # the user, as Django's auth loads it; the job
         assert status_of(client, job).status_code == 200
 
 
-def test_polls_are_answered_ahead_of_the_middleware_stack(client, job):
+def test_polls_go_through_the_whole_middleware_stack(client, job):
     response = status_of(client, job)
 
     assert response.status_code == 200
-    assert "Content-Security-Policy" not in response  # the CSP middleware, further down, never saw it
-    assert response["X-Content-Type-Options"] == "nosniff"  # SecurityMiddleware, ahead of it, did
+    assert "Content-Security-Policy" in response  # the CSP middleware, near the end, saw it
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Content-Length"] == str(len(response.content))  # keep-alive for HTTP/1.0 clients too
+
+
+def test_a_refused_poll_is_a_json_404_no_cache_keeps(client, job):
+    client.logout()
+
+    response = status_of(client, job, HTTP_ACCEPT="application/json")
+
+    assert response.status_code == 404
+    assert response.json() == {"error": "No such job"}
+    assert "no-store" in response["Cache-Control"]
 
 
 def test_a_poll_for_a_host_not_allowed_is_refused(client, job):

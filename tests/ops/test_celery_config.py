@@ -1,7 +1,8 @@
 import pytest
-from django.core.cache import cache
+from celery.backends.redis import RedisBackend
 
 from musicdrops.celery import app
+from musicdrops.lib.cache import cache_pool
 
 
 @pytest.mark.parametrize(
@@ -47,8 +48,9 @@ def test_workers_keep_to_the_connection_budget_unless_told_otherwise():
     # Remote control costs two Redis connections per worker (docs/failures/3-redis-full-of-results.md).
     assert app.conf.worker_enable_remote_control is False
     # Results ride on the cache's pool instead of a pool of their own.
-    pool = cache._cache._get_connection_pool(write=True)  # type: ignore[attr-defined]
-    assert app.backend.client.connection_pool is pool  # type: ignore[attr-defined]
+    backend = app.backend
+    assert isinstance(backend, RedisBackend)
+    assert backend.client.connection_pool is cache_pool()
 
 
 def test_visibility_timeout_outlasts_every_task():
