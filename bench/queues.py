@@ -138,7 +138,7 @@ def main() -> int:
     finally:
         for worker in workers:
             stop(worker)
-        client.flushdb()
+        flush_own_database(settings.REDIS_URL)  # never another's: on database 0 a FLUSHDB freed every test run's claim
         if private_redis is not None:
             private_redis.kill()
     return 0
