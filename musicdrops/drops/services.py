@@ -106,9 +106,9 @@ def drops_sweep(*, queue: Queue) -> int:
     (row locks, skip-locked) by one sweep before it is queued.
     """
     now = timezone.now()
+    pickup = dt.timedelta(seconds=settings.DROPS_PICKUP_SECONDS)
     queued = 0
     for send in DropSend.objects.filter(started_at__gte=now - dt.timedelta(hours=settings.DROPS_RETRY_HOURS)):
-        pickup = dt.timedelta(seconds=settings.DROPS_PICKUP_SECONDS)
         if send.fanned_out_at is None and send.started_at < now - pickup:
             logger.warning("drops for %s: the fan-out did not finish; running it again", send.day)
             queued += drops_fan_out(day=send.day, queue=queue)
@@ -143,18 +143,17 @@ def drop_chunk_send(*, day: dt.date, user_ids: list[int], token: str) -> ChunkOu
     shown = selectors.drop_releases(release_ids={r for c in claimed.values() for r in c.release_ids})
     addresses = dict(User.objects.filter(pk__in=list(claimed)).values_list("pk", "email"))
     renderer = emails.DropRenderer(day=day)
-    work = [(u, c.delivery_id, c) for u, c in claimed.items()]
     unsent = {c.delivery_id: user for user, c in claimed.items()}
 
-    def build(item: tuple[int, int, ledger.Claim]) -> PrebuiltEmail:
-        user_id, _, claim = item
+    def build(item: tuple[int, ledger.Claim]) -> PrebuiltEmail:
+        user_id, claim = item
         releases = [shown[r] for r in claim.release_ids if r in shown]
         return renderer.build(
             user_id=user_id, email=addresses[user_id], releases=releases, message_id_=claim.message_id or None
         )
 
-    def while_it_may() -> Iterator[tuple[int, int, ledger.Claim]]:
-        for item in work:
+    def while_it_may() -> Iterator[tuple[int, ledger.Claim]]:
+        for item in claimed.items():
             # The lease too: a worker resumed after a freeze finds it spent and sends nothing more.
             if time.monotonic() > deadline or timezone.now() >= lease_until:
                 outcome.time_up = True
@@ -166,7 +165,8 @@ def drop_chunk_send(*, day: dt.date, user_ids: list[int], token: str) -> ChunkOu
     try:
         connection.open()
         try:
-            for (user_id, delivery_id, _), error in mail.send_each(connection, while_it_may(), build):
+            for (user_id, claim), error in mail.send_each(connection, while_it_may(), build):
+                delivery_id = claim.delivery_id
                 if error is None:
                     in_a_row = 0
                     if not ledger.delivery_mark_sent(delivery_id=delivery_id, token=token, now=timezone.now()):
