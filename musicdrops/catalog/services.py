@@ -4,13 +4,13 @@ import datetime as dt
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from musicdrops.accounts.models import User
-from musicdrops.catalog import tasks
 from musicdrops.catalog.listenbrainz import ListenBrainzClient, StatsNotReady, UnknownListenBrainzUser
 from musicdrops.catalog.models import Artist, Follow, ImportJob, ReleasePreferences
 from musicdrops.catalog.musicbrainz import (
@@ -20,7 +20,6 @@ from musicdrops.catalog.musicbrainz import (
     MusicBrainzClient,
     MusicBrainzError,
 )
-from musicdrops.lib.tasks import enqueue_on_commit
 from musicdrops.lib.text import clean_text
 
 logger = logging.getLogger(__name__)
@@ -29,6 +28,10 @@ MAX_IMPORT_NAMES = 500
 MAX_LISTENBRAINZ_ARTISTS = 100
 IMPORT_SLICE_SECONDS = 60  # per task run; the rest continues in a new run
 IMPORT_LEASE = dt.timedelta(minutes=3)
+
+# How work is queued: tasks.py passes its queue_* functions in (as the drops do), so that
+# this module never imports the tasks that call it. Each takes the id of what to work on.
+Queue = Callable[[int], None]
 
 
 class FollowError(Exception):
@@ -61,7 +64,7 @@ def artist_for_mbid(*, mbid: str, client: MusicBrainzClient) -> Artist:
     return artist if artist is not None else artist_upsert(hit=client.get_artist(mbid))
 
 
-def artist_follow(*, user: User, mbid: str, client: MusicBrainzClient) -> Artist:
+def artist_follow(*, user: User, mbid: str, client: MusicBrainzClient, queue_sync: Queue) -> Artist:
     """Follow the artist with this MusicBrainz id, looking it up upstream if we don't know it yet."""
     mbid = parse_mbid(mbid)
     if mbid in SPECIAL_PURPOSE_ARTISTS:
@@ -72,17 +75,17 @@ def artist_follow(*, user: User, mbid: str, client: MusicBrainzClient) -> Artist
         raise FollowError("MusicBrainz doesn't know that artist.") from None
     except MusicBrainzError:
         raise FollowError("MusicBrainz isn't answering right now. Please try again in a minute.") from None
-    follows_add(user=user, artists=[artist])
+    follows_add(user=user, artists=[artist], queue_sync=queue_sync)
     return artist
 
 
 @transaction.atomic
-def follows_add(*, user: User, artists: list[Artist]) -> int:
-    """Follow these artists (idempotent). Artists never synced get a sync at once, on the important queue."""
+def follows_add(*, user: User, artists: list[Artist], queue_sync: Queue) -> int:
+    """Follow these artists (idempotent). Artists never synced get a sync at once (``queue_sync``)."""
     Follow.objects.bulk_create([Follow(user=user, artist=a) for a in artists], ignore_conflicts=True)
     for artist in artists:
         if artist.synced_at is None:
-            enqueue_on_commit(tasks.sync_artist_now_task, artist_id=artist.pk)
+            queue_sync(artist.pk)
     return len(artists)
 
 
@@ -106,7 +109,7 @@ def preferences_update(*, user: User, kinds: set[str]) -> ReleasePreferences:
 # --- imports ----------------------------------------------------------------------
 
 
-def import_start(*, user: User, source: str, query: str) -> ImportJob:
+def import_start(*, user: User, source: str, query: str, queue_import: Queue) -> ImportJob:
     query = clean_text(query)
     if source == ImportJob.Source.NAMES:
         names = list(dict.fromkeys(line.strip()[:200] for line in query.splitlines() if line.strip()))
@@ -121,7 +124,7 @@ def import_start(*, user: User, source: str, query: str) -> ImportJob:
             raise FollowError("Enter a ListenBrainz user name.")
     with transaction.atomic():
         job = ImportJob.objects.create(user=user, source=source, query=query)
-        enqueue_on_commit(tasks.import_artists_task, job_id=job.pk)
+        queue_import(job.pk)
     return job
 
 
@@ -152,7 +155,12 @@ def _match(name: str, hits: list[ArtistHit]) -> tuple[ArtistHit | None, list[Art
 
 
 def import_run(
-    *, job_id: int, mb_client: MusicBrainzClient, lb_client: ListenBrainzClient, seconds: float = IMPORT_SLICE_SECONDS
+    *,
+    job_id: int,
+    mb_client: MusicBrainzClient,
+    lb_client: ListenBrainzClient,
+    queue_sync: Queue,
+    seconds: float = IMPORT_SLICE_SECONDS,
 ) -> bool:
     """Work on an import for about ``seconds``. True when it has more to do (run again).
 
@@ -165,7 +173,7 @@ def import_run(
     outcome: dict[str, Any] = {"pending": None, "followed": [], "not_found": [], "ambiguous": [], **job.outcome}
     if outcome["pending"] is None:
         try:
-            outcome["pending"] = _first_names(job, lb_client=lb_client, outcome=outcome)
+            outcome["pending"] = _first_names(job, lb_client=lb_client, outcome=outcome, queue_sync=queue_sync)
         except (StatsNotReady, UnknownListenBrainzUser) as error:
             _finish(job, status=ImportJob.Status.FAILED, message=str(error))
             return False
@@ -179,7 +187,7 @@ def import_run(
     deadline = time.monotonic() + seconds
     while outcome["pending"] and time.monotonic() < deadline:
         try:
-            _import_one(job, outcome["pending"][0], mb_client=mb_client, outcome=outcome)
+            _import_one(job, outcome["pending"][0], mb_client=mb_client, outcome=outcome, queue_sync=queue_sync)
         except MusicBrainzError:
             logger.warning(
                 "import %s: MusicBrainz failed for %r; will retry", job.pk, outcome["pending"][0], exc_info=True
@@ -197,7 +205,12 @@ def import_run(
 
 
 def _import_one(
-    job: ImportJob, item: str | dict[str, str], *, mb_client: MusicBrainzClient, outcome: dict[str, Any]
+    job: ImportJob,
+    item: str | dict[str, str],
+    *,
+    mb_client: MusicBrainzClient,
+    outcome: dict[str, Any],
+    queue_sync: Queue,
 ) -> None:
     """Match one pending entry: an MBID ListenBrainz gave (looked up), or a name (searched)."""
     if isinstance(item, dict):
@@ -206,12 +219,12 @@ def _import_one(
         except ArtistNotFound:
             outcome["not_found"].append(item["name"])
         else:
-            follows_add(user=job.user, artists=[artist])
+            follows_add(user=job.user, artists=[artist], queue_sync=queue_sync)
             outcome["followed"].append(artist.name)
         return
     artist_hit, candidates = _match(item, mb_client.search_artists(item, limit=10))
     if artist_hit is not None:
-        follows_add(user=job.user, artists=[artist_upsert(hit=artist_hit)])
+        follows_add(user=job.user, artists=[artist_upsert(hit=artist_hit)], queue_sync=queue_sync)
         outcome["followed"].append(artist_hit.name)
     elif candidates:
         outcome["ambiguous"].append(
@@ -226,7 +239,9 @@ def _import_one(
         outcome["not_found"].append(item)
 
 
-def _first_names(job: ImportJob, *, lb_client: ListenBrainzClient, outcome: dict[str, Any]) -> list[Any]:
+def _first_names(
+    job: ImportJob, *, lb_client: ListenBrainzClient, outcome: dict[str, Any], queue_sync: Queue
+) -> list[Any]:
     """What still needs MusicBrainz: MBIDs to look up, names to search. Artists we know are followed at once.
 
     ListenBrainz's names are its users' text: they only ever become a search, never an artist's name.
@@ -236,14 +251,16 @@ def _first_names(job: ImportJob, *, lb_client: ListenBrainzClient, outcome: dict
     top = lb_client.top_artists(job.query, count=MAX_LISTENBRAINZ_ARTISTS)
     identified = {a.mbid: a.name for a in top if a.mbid and a.mbid not in SPECIAL_PURPOSE_ARTISTS}
     known = list(Artist.objects.filter(mbid__in=list(identified)))
-    follows_add(user=job.user, artists=known)
+    follows_add(user=job.user, artists=known, queue_sync=queue_sync)
     outcome["followed"].extend(a.name for a in known)
     known_mbids = {str(a.mbid) for a in known}
     to_look_up: list[Any] = [{"mbid": m, "name": n} for m, n in identified.items() if m not in known_mbids]
     return to_look_up + list(dict.fromkeys(a.name for a in top if not a.mbid and a.name.strip()))
 
 
-def import_choose(*, user: User, job_id: int, name: str, mbid: str, client: MusicBrainzClient) -> Artist:
+def import_choose(
+    *, user: User, job_id: int, name: str, mbid: str, client: MusicBrainzClient, queue_sync: Queue
+) -> Artist:
     """Follow the candidate the user picked for an ambiguous name of their own import."""
     job = ImportJob.objects.filter(pk=job_id, user=user).first()
     if job is None:
@@ -252,7 +269,7 @@ def import_choose(*, user: User, job_id: int, name: str, mbid: str, client: Musi
     entry = next((e for e in ambiguous if e.get("name") == name), None)
     if entry is None or mbid not in {c.get("mbid") for c in entry.get("candidates", [])}:
         raise FollowError("Pick one of the artists offered for that name.")
-    artist = artist_follow(user=user, mbid=mbid, client=client)
+    artist = artist_follow(user=user, mbid=mbid, client=client, queue_sync=queue_sync)
     job.outcome["ambiguous"] = [e for e in ambiguous if e is not entry]
     job.outcome.setdefault("followed", []).append(artist.name)
     job.save(update_fields=["outcome"])

@@ -42,7 +42,20 @@ def import_artists_task(job_id: int) -> None:
     Safe twice: the job is leased and its progress saved after every name.
     """
     more = services.import_run(
-        job_id=job_id, mb_client=musicbrainz.default_client(), lb_client=listenbrainz.default_client()
+        job_id=job_id,
+        mb_client=musicbrainz.default_client(),
+        lb_client=listenbrainz.default_client(),
+        queue_sync=queue_artist_sync,
     )
     if more:
-        enqueue_on_commit(import_artists_task, job_id=job_id)
+        queue_import(job_id)
+
+
+def queue_artist_sync(artist_id: int) -> None:
+    """Sync a newly followed artist at once, after the follow commits (on "important")."""
+    enqueue_on_commit(sync_artist_now_task, artist_id=artist_id)
+
+
+def queue_import(job_id: int) -> None:
+    """Run (or continue) an import after its job commits (on "regular")."""
+    enqueue_on_commit(import_artists_task, job_id=job_id)

@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from musicdrops.accounts.models import User
-from musicdrops.catalog import selectors, services
+from musicdrops.catalog import selectors, services, tasks
 from musicdrops.catalog.forms import ListenBrainzImportForm, NamesImportForm, PreferencesForm, SearchForm
 from musicdrops.catalog.models import ImportJob
 from musicdrops.catalog.musicbrainz import ArtistHit, MusicBrainzError, default_client
@@ -48,7 +48,10 @@ def library(request: HttpRequest) -> HttpResponse:
 def follow(request: HttpRequest) -> HttpResponse:
     try:
         artist = services.artist_follow(
-            user=_user(request), mbid=request.POST.get("mbid", ""), client=default_client(interactive=True)
+            user=_user(request),
+            mbid=request.POST.get("mbid", ""),
+            client=default_client(interactive=True),
+            queue_sync=tasks.queue_artist_sync,
         )
     except services.FollowError as error:
         messages.error(request, str(error))
@@ -77,7 +80,9 @@ def imports(request: HttpRequest) -> HttpResponse:
         ):
             if form.is_bound and form.is_valid():
                 try:
-                    services.import_start(user=user, source=source, query=form.cleaned_data[field])
+                    services.import_start(
+                        user=user, source=source, query=form.cleaned_data[field], queue_import=tasks.queue_import
+                    )
                 except services.FollowError as error:
                     form.add_error(field, str(error))
                 else:
@@ -106,6 +111,7 @@ def import_choose(request: HttpRequest, job_id: int) -> HttpResponse:
             name=name,
             mbid=request.POST.get("mbid", ""),
             client=default_client(interactive=True),
+            queue_sync=tasks.queue_artist_sync,
         )
     except services.FollowError as error:
         messages.error(request, str(error))

@@ -1,11 +1,12 @@
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
 from musicdrops.accounts.models import User
-from musicdrops.catalog import listenbrainz, musicbrainz, services
+from musicdrops.catalog import listenbrainz, musicbrainz, services, tasks
 from musicdrops.catalog.models import Follow, ImportJob
 from tests.catalog.upstream import garbage
 from tests.helpers import queued_tasks
@@ -15,7 +16,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def run(job: ImportJob, **kwargs) -> bool:
     return services.import_run(
-        job_id=job.pk, mb_client=musicbrainz.default_client(), lb_client=listenbrainz.default_client(), **kwargs
+        job_id=job.pk,
+        mb_client=musicbrainz.default_client(),
+        lb_client=listenbrainz.default_client(),
+        queue_sync=tasks.queue_artist_sync,
+        **kwargs,
     )
 
 
@@ -32,7 +37,7 @@ def test_import_form_queues_a_job_on_the_regular_queue(client, user, redis_clien
 
 
 def test_listenbrainz_import_follows_known_artists_and_searches_the_rest(user, upstream):
-    job = services.import_start(user=user, source="listenbrainz", query="rob")
+    job = services.import_start(queue_import=tasks.queue_import, user=user, source="listenbrainz", query="rob")
 
     assert run(job) is False
 
@@ -44,7 +49,7 @@ def test_listenbrainz_import_follows_known_artists_and_searches_the_rest(user, u
 
 @pytest.mark.parametrize(("name", "message"), [("newcomer", "statistics"), ("nobody-here", "ListenBrainz user")])
 def test_listenbrainz_not_ready_or_unknown_user_fails_with_a_clear_message(user, upstream, name, message):
-    job = services.import_start(user=user, source="listenbrainz", query=name)
+    job = services.import_start(queue_import=tasks.queue_import, user=user, source="listenbrainz", query=name)
 
     run(job)
 
@@ -56,7 +61,12 @@ def test_listenbrainz_not_ready_or_unknown_user_fails_with_a_clear_message(user,
 def test_a_pasted_list_is_matched_and_ambiguous_names_wait_for_the_user(client, user, upstream):
     upstream.add_artist("Nirvana", disambiguation="90s US grunge band")
     upstream.add_artist("Nirvana", mbid="11111111-2222-4333-8444-555555555555", disambiguation="60s UK band")
-    job = services.import_start(user=user, source="names", query="Sigur Rós\n  motörhead \n\nNirvana\nNo Such Band\n")
+    job = services.import_start(
+        queue_import=tasks.queue_import,
+        user=user,
+        source="names",
+        query="Sigur Rós\n  motörhead \n\nNirvana\nNo Such Band\n",
+    )
 
     run(job)
 
@@ -97,12 +107,18 @@ def test_you_cannot_choose_for_someone_elses_import_or_an_artist_not_offered(cli
 
 
 def test_a_long_list_continues_in_slices_and_a_second_delivery_does_nothing_twice(user, upstream):
-    job = services.import_start(user=user, source="names", query="Sigur Rós\nMotörhead\n坂本龍一")
+    job = services.import_start(
+        queue_import=tasks.queue_import, user=user, source="names", query="Sigur Rós\nMotörhead\n坂本龍一"
+    )
 
     assert run(job, seconds=0) is True  # out of time at once: more to do, progress saved
     # While one delivery holds the lease, a second one does nothing at all.
     ImportJob.objects.filter(pk=job.pk).update(leased_until=timezone.now() + dt.timedelta(minutes=1))
-    assert services.import_run(job_id=job.pk, mb_client=None, lb_client=None) is False  # type: ignore[arg-type]
+    nobody: Any = None  # a second delivery must not reach the clients at all
+    assert (
+        services.import_run(job_id=job.pk, mb_client=nobody, lb_client=nobody, queue_sync=tasks.queue_artist_sync)
+        is False
+    )
     ImportJob.objects.filter(pk=job.pk).update(leased_until=None)
     while run(job, seconds=0.0001):
         pass
@@ -121,9 +137,13 @@ def test_musicbrainz_down_pauses_the_import_without_losing_names(user, upstream)
         rate_limiter=musicbrainz.default_client().rate_limiter,
         sleep=lambda seconds: None,
     )
-    job = services.import_start(user=user, source="names", query="Sigur Rós\nMotörhead")
+    job = services.import_start(
+        queue_import=tasks.queue_import, user=user, source="names", query="Sigur Rós\nMotörhead"
+    )
 
-    more = services.import_run(job_id=job.pk, mb_client=quick, lb_client=listenbrainz.default_client())
+    more = services.import_run(
+        job_id=job.pk, mb_client=quick, lb_client=listenbrainz.default_client(), queue_sync=tasks.queue_artist_sync
+    )
 
     job.refresh_from_db()
     assert more is True
@@ -144,7 +164,9 @@ def test_bad_listenbrainz_names_are_refused_in_the_form(client, user, query):
 
 def test_too_many_names_are_refused(user):
     with pytest.raises(services.FollowError, match="at most"):
-        services.import_start(user=user, source="names", query="\n".join(f"Band {n}" for n in range(501)))
+        services.import_start(
+            queue_import=tasks.queue_import, user=user, source="names", query="\n".join(f"Band {n}" for n in range(501))
+        )
 
 
 def test_a_spoofed_listenbrainz_name_never_names_the_artist_musicbrainz_does(client, user, upstream):
@@ -159,7 +181,9 @@ def test_a_spoofed_listenbrainz_name_never_names_the_artist_musicbrainz_does(cli
     spoof = "The Real Artist - claim your prize at https://evil.example/"
     upstream.set_top_artists("mallory", [listenbrainz_artist(spoof, 999, mbid=real)])
 
-    job = services.import_start(user=user, source=ImportJob.Source.LISTENBRAINZ, query="mallory")
+    job = services.import_start(
+        queue_import=tasks.queue_import, user=user, source=ImportJob.Source.LISTENBRAINZ, query="mallory"
+    )
     while run(job):
         pass
     artist = Artist.objects.get(mbid=real)
