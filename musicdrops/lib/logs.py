@@ -1,9 +1,9 @@
 """Log lines that say which task and which schedule slot they belong to.
 
-Every record gets the running Celery task's id and name, and the periodic
-entry and slot it was dispatched for (from the headers our beat stamps), plus
-whatever `log_context` added (the beat sets entry and slot while it
-dispatches) and the release, as attributes of the record. Production prints
+Every record gets the running Celery task's id and name, whatever
+`log_context` added (the beat sets entry and slot while it dispatches, and
+a worker while it runs a dispatched task: musicdrops/scheduler/slots.py)
+and the release, as attributes of the record. Production prints
 one ``key=value`` line per record (logfmt, by logfmter, as Heroku's own router
 logs), or JSON with ``LOG_FORMAT=json`` (python-json-logger); both write a
 record's extra attributes, so the context needs no formatter of ours.
@@ -21,8 +21,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
 
-from celery import signals
-from celery._state import get_current_task
+from celery import current_task, signals
 from logfmter import Logfmter
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
@@ -31,9 +30,6 @@ from musicdrops.lib.release import current_release
 
 _context: ContextVar[dict[str, str]] = ContextVar("musicdrops_log_context", default={})  # noqa: B039 (never mutated)
 
-# The headers our beat stamps (musicdrops/scheduler/slots.py); spelled out here so lib imports no app.
-_ENTRY_HEADER = "musicdrops_entry"
-_SLOT_HEADER = "musicdrops_slot"
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "context"}
 ISO_TIME = "%Y-%m-%dT%H:%M:%S%z"
 
@@ -48,16 +44,8 @@ def log_context(**fields: str) -> Iterator[None]:
         _context.reset(token)
 
 
-def _header(request: Any, name: str) -> Any:
-    value = getattr(request, name, None)
-    headers = getattr(request, "headers", None)
-    if value is None and isinstance(headers, dict):
-        value = headers.get(name)
-    return value
-
-
 class ContextFilter(logging.Filter):
-    """Adds the task id and name, entry and slot, `log_context` fields and the release to the record.
+    """Adds the task id and name, `log_context` fields and the release to the record.
 
     As attributes, which the logfmt and JSON formatters write like any
     ``extra=``; ``record.context`` gathers them (and ``extra=`` fields) for
@@ -66,14 +54,10 @@ class ContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         context: dict[str, Any] = {}
-        task = get_current_task()
-        request = getattr(task, "request", None) if task is not None else None
-        if request is not None and getattr(request, "id", None):
-            context["task_id"] = request.id
-            context["task"] = task.name
-            for key, header in (("entry", _ENTRY_HEADER), ("slot", _SLOT_HEADER)):
-                if value := _header(request, header):
-                    context[key] = value
+        # celery.current_task: the task this worker thread is running; outside one it stands for None.
+        if task_id := getattr(getattr(current_task, "request", None), "id", None):
+            context["task_id"] = task_id
+            context["task"] = current_task.name
         context |= _context.get()
         for key, value in context.items():
             setattr(record, key, value)

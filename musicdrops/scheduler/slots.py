@@ -10,6 +10,7 @@ scheduler that doesn't stamp (Celery's default beat, old code) is recorded
 and ignored the same way.
 """
 
+import contextlib
 import datetime as dt
 import logging
 from typing import Any
@@ -17,6 +18,8 @@ from typing import Any
 from celery import Task
 from celery.schedules import crontab, schedule
 from django.db import IntegrityError, transaction
+
+from musicdrops.lib.logs import log_context
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +56,25 @@ def _header(request: Any, name: str) -> Any:
     if value is None and isinstance(getattr(request, "headers", None), dict):
         value = request.headers.get(name)
     return value
+
+
+_task_logs: dict[str, contextlib.ExitStack] = {}
+
+
+def log_dispatch_start(*, task_id: str, task: Task, **_: Any) -> None:  # type: ignore[type-arg]
+    """Celery's task_prerun: a dispatched task's log lines name its entry and slot (see apps.py)."""
+    fields = {key: str(value) for key, name in (("entry", ENTRY_HEADER), ("slot", SLOT_HEADER))
+              if (value := _header(task.request, name))}  # fmt: skip
+    if fields:
+        stack = contextlib.ExitStack()
+        stack.enter_context(log_context(**fields))
+        _task_logs[task_id] = stack
+
+
+def log_dispatch_end(*, task_id: str, **_: Any) -> None:
+    """Celery's task_postrun: the task's log fields end with it."""
+    if stack := _task_logs.pop(task_id, None):
+        stack.close()
 
 
 class SlotTask(Task):  # type: ignore[type-arg]

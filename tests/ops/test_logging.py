@@ -27,11 +27,12 @@ def record(message: str = "sent %d emails", *args: object, exc: bool = False) ->
 
 @pytest.fixture
 def running_task(monkeypatch):
-    """What Celery's current task looks like inside a worker, for a dispatch our beat stamped."""
-    headers = {"musicdrops_entry": "send-music-drops", "musicdrops_slot": "2026-11-21T07:00:00+00:00"}
+    """Inside a worker, running a dispatch our beat stamped (the entry and slot: tests/scheduler/test_slots.py)."""
     task = SimpleNamespace(name="musicdrops.drops.tasks.send_music_drops_task",
-                           request=SimpleNamespace(id="4b1c-task-id", headers=headers))  # fmt: skip
-    monkeypatch.setattr(logs, "get_current_task", lambda: task)
+                           request=SimpleNamespace(id="4b1c-task-id"))  # fmt: skip
+    monkeypatch.setattr(logs, "current_task", task)
+    with logs.log_context(entry="send-music-drops", slot="2026-11-21T07:00:00+00:00"):
+        yield
 
 
 def test_inside_a_task_every_line_carries_task_id_entry_and_slot(running_task):

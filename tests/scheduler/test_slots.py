@@ -1,4 +1,5 @@
 import datetime as dt
+import logging
 
 from celery.schedules import crontab, schedule
 
@@ -28,3 +29,23 @@ def test_a_crontab_slot_is_the_minute():
     last = dt.datetime(2026, 11, 20, 7, 0, 0, tzinfo=UTC)
 
     assert slot_for(crontab(minute="0", hour="7"), now, last) == dt.datetime(2026, 11, 21, 7, 0, tzinfo=UTC)
+
+
+def test_a_dispatched_tasks_log_lines_name_its_entry_and_slot_and_only_while_it_runs(caplog):
+    from celery import shared_task
+
+    from musicdrops.lib.logs import ContextFilter
+
+    @shared_task(name="tests.scheduler.log_something")
+    def log_something() -> None:
+        logging.getLogger("musicdrops.tests").warning("inside")
+
+    headers = {"musicdrops_entry": "send-music-drops", "musicdrops_slot": "2026-11-21T07:00:00+00:00"}
+    caplog.handler.addFilter(ContextFilter())
+    log_something.apply(task_id="a-task-id", headers=headers)
+    logging.getLogger("musicdrops.tests").warning("after")
+
+    inside, after = [r for r in caplog.records if r.name == "musicdrops.tests"]
+    assert (inside.task_id, inside.entry, inside.slot) == ("a-task-id", "send-music-drops", "2026-11-21T07:00:00+00:00")
+    assert not hasattr(after, "entry")
+    assert not hasattr(after, "task_id")
