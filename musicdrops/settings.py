@@ -14,7 +14,7 @@ from kombu import Exchange, Queue
 
 from musicdrops import __version__
 from musicdrops.lib.env import env_bool, env_int, env_list, env_str, mailer_config
-from musicdrops.lib.redis import celery_ssl_options, client_options
+from musicdrops.lib.redis_client import celery_ssl_options, client_options
 from musicdrops.scheduler.schedule import beat_schedule
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -169,9 +169,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_RESULT_ACCEPT_CONTENT = ["json"]
 
-# Late acknowledgement: a message is acked after its task finished, so a
-# worker that dies mid-task leaves it on the broker (tasks are idempotent).
-CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves the message for another
+CELERY_TASK_ACKS_LATE = True  # acked once done: a worker killed mid-task leaves the message for another
 CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a killed pool child requeues its task
 # Remote control (`celery inspect`, `celery control`) holds two more Redis
 # connections in every worker; on the smallest Heroku plan (20 in all) that is
@@ -191,9 +189,7 @@ CELERY_WORKER_ENABLE_SOFT_SHUTDOWN_ON_IDLE = False
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 150
 
-# Results fill Redis if nobody reads them: off unless a task asks for them,
-# and then they expire. Small Redis plans have 25 MB or less.
-# Only for results someone reads (task status polling), on the cache's connections.
+# Only for results someone reads (task-status polls), on the cache's connections.
 CELERY_RESULT_BACKEND = f"musicdrops.lib.results:ResultBackend+{REDIS_URL}"
 CELERY_REDIS_BACKEND_USE_SSL = _REDIS_SSL  # Heroku: self-signed certificate
 CELERY_TASK_IGNORE_RESULT = True  # unread results filled the 25 MB plan once; opt in per task
@@ -219,7 +215,6 @@ CELERY_TASK_ROUTES = {
     "musicdrops.catalog.tasks.sync_artist_now_task": {"queue": QUEUE_IMPORTANT},
     "musicdrops.jobs.tasks.refresh_library_task": {"queue": QUEUE_IMPORTANT},
 }
-# Keep a refused or undecodable message instead of dropping it (see musicdrops.lib.consumer).
 CELERY_WORKER_CONSUMER = "musicdrops.lib.consumer:Consumer"  # refused messages are kept, not dropped
 REJECTED_MESSAGES_KEY = "musicdrops:rejected-messages"
 REJECTED_MESSAGES_KEPT = 1000
