@@ -1,0 +1,55 @@
+"""The tree reads as the architecture: no import circles, and lib/ depends on no app."""
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "musicdrops"
+
+
+def module_imports() -> dict[str, set[str]]:
+    """Each module of the package and the package modules it imports (anywhere in its body)."""
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        if "migrations" not in path.parts:
+            name = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
+            modules[name] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names if alias.name in modules}
+            elif isinstance(node, ast.ImportFrom) and node.module in modules:
+                for alias in node.names:  # "from musicdrops.catalog import tasks" imports the module tasks
+                    found.add(
+                        f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules else node.module
+                    )
+        graph[name] = found - {name}
+    return graph
+
+
+def test_no_module_imports_itself_through_others():
+    graph = module_imports()
+    circles = []
+
+    def visit(name: str, path: list[str], done: set[str]) -> None:
+        for other in sorted(graph[name]):
+            if other in path:
+                circles.append(" -> ".join([*path[path.index(other) :], other]))
+            elif other not in done:
+                done.add(other)
+                visit(other, [*path, other], done)
+
+    done: set[str] = set()
+    for name in sorted(graph):
+        if name not in done:
+            done.add(name)
+            visit(name, [name], done)
+    assert circles == []
+
+
+def test_lib_holds_shared_code_and_imports_no_app():
+    apps = {f"musicdrops.{p.name}" for p in PACKAGE.iterdir() if (p / "apps.py").exists()}
+    for name, imported in module_imports().items():
+        if name.startswith("musicdrops.lib"):
+            assert not {m for m in imported if ".".join(m.split(".")[:2]) in apps}, name
