@@ -60,7 +60,7 @@ def main() -> int:
     os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
     private_redis = None
     if not os.environ.get("REDIS_URL"):
-        from musicdrops.lib import localredis
+        from scripts import localredis
 
         private_redis, os.environ["REDIS_URL"] = localredis.start(directory=ROOT / "var" / "bench-redis")
     os.environ["DEBUG"] = "0"

@@ -34,7 +34,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
 
 
 def free_port() -> int:
-    from musicdrops.lib.localredis import free_port as pick
+    from scripts.localredis import free_port as pick
 
     return pick()
 

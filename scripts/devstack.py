@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from musicdrops.lib import localredis  # noqa: E402
 from musicdrops.ops.procfile import read_procfile  # noqa: E402
+from scripts import localredis  # noqa: E402
 
 DEMO_EMAIL = "demo@musicdrops.local"
 DEMO_PASSWORD = "listen-to-more-music"  # noqa: S105 (a local demo login)

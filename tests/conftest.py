@@ -20,7 +20,7 @@ import redis
 if "musicdrops.settings" in sys.modules:
     raise pytest.UsageError("Unset DJANGO_SETTINGS_MODULE: the test run chooses its own Redis and database.")
 
-from musicdrops.lib import localredis  # imports no settings
+from scripts import localredis  # imports no settings
 
 RUN_DIR = Path(tempfile.mkdtemp(prefix="musicdrops-test-"))
 RUN_ID = f"{os.getpid()}"

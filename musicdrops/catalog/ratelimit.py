@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import redis
 
-from musicdrops.lib.redis import get_client
+from musicdrops.lib.redis_client import get_client
 
 # Times are integer microseconds on the Redis clock: one Lua number (a double)
 # holds them exactly, and no float rounding creeps into the spacing.

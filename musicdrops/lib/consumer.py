@@ -23,7 +23,7 @@ from django.conf import settings
 from kombu.message import Message
 from vine import promise
 
-from musicdrops.lib.redis import get_client
+from musicdrops.lib.redis_client import get_client
 
 logger = logging.getLogger(__name__)
 

@@ -49,7 +49,7 @@ from django.utils import timezone
 from redis.exceptions import NoScriptError
 
 from musicdrops.drops.models import Delivery, DropSend
-from musicdrops.lib.redis import get_client
+from musicdrops.lib.redis_client import get_client
 from musicdrops.ops import progress
 from musicdrops.scheduler import heartbeat, selectors
 from musicdrops.scheduler.models import DuplicateDispatch

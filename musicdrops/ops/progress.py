@@ -28,7 +28,7 @@ from django.utils.dateparse import parse_datetime
 from kombu.transport.redis import Channel
 
 from musicdrops.drops.models import Delivery, DropSend
-from musicdrops.lib.redis import get_client
+from musicdrops.lib.redis_client import get_client
 from musicdrops.ops.publish_time import ETA, PUBLISHED_AT
 
 OVERDUE_WINDOW = dt.timedelta(hours=48)  # older than this, a due user or a fan-out is an abandoned day: no alarm

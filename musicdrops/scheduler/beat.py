@@ -33,7 +33,7 @@ from redis.exceptions import LockError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from musicdrops.lib.logs import log_context
-from musicdrops.lib.redis import get_client
+from musicdrops.lib.redis_client import get_client
 from musicdrops.scheduler import heartbeat, selectors, services, slots
 
 logger = logging.getLogger(__name__)

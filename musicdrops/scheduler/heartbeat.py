@@ -34,7 +34,7 @@ from django.conf import settings
 from redbeat.schedulers import ensure_conf
 
 from musicdrops.celery import app
-from musicdrops.lib.redis import get_client
+from musicdrops.lib.redis_client import get_client
 from musicdrops.lib.release import current_commit, current_release
 
 KEY = "musicdrops:beat:instances"

@@ -19,7 +19,7 @@ from django.utils import timezone
 from redbeat.schedulers import RedBeatSchedulerEntry, ensure_conf
 
 from musicdrops.celery import app
-from musicdrops.lib.redis import get_client
+from musicdrops.lib.redis_client import get_client
 from musicdrops.ops import progress
 from musicdrops.scheduler import heartbeat
 from musicdrops.scheduler.models import DuplicateDispatch

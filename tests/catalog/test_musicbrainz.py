@@ -276,7 +276,7 @@ def test_a_slow_answer_within_the_timeout_is_fine(client, upstream):
 
 
 def test_connection_refused_is_retried_then_fails(limiter, sleeps):
-    from musicdrops.lib.localredis import free_port
+    from scripts.localredis import free_port
 
     client = MusicBrainzClient(
         base_url=f"http://127.0.0.1:{free_port()}/ws/2",

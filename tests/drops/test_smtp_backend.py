@@ -10,9 +10,9 @@ from django.core import mail
 from django.test import override_settings
 
 from musicdrops.lib.env import mailer_config
-from musicdrops.lib.localredis import free_port
 from musicdrops.lib.mail import SmtpBackend, is_permanent, send_each
 from musicdrops.lib.mime import PrebuiltEmail
+from scripts.localredis import free_port
 
 
 class RefusingHandler:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from musicdrops.lib.localredis import free_port
+from scripts.localredis import free_port
 from tests.integration.processes import Process, child_env, procfile, wait_until
 
 

@@ -48,7 +48,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import MISSING
 from psycopg import sql
 
-from musicdrops.lib.localredis import free_port
+from scripts.localredis import free_port
 
 Stage = Literal["ehlo", "mail", "rcpt", "data"]
 """Where in a transaction a fault strikes: "ehlo" also covers HELO, "data" is the answer to the message's end."""

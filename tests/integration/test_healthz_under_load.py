@@ -13,8 +13,8 @@ import time
 import pytest
 import requests
 
-from musicdrops.lib.localredis import free_port
 from musicdrops.scheduler import heartbeat
+from scripts.localredis import free_port
 from tests.integration.processes import procfile, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

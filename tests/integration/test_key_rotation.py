@@ -22,7 +22,7 @@ from musicdrops.accounts.models import User
 from musicdrops.accounts.tokens import make_verification_token
 from musicdrops.drops.emails import unsubscribe_token
 from musicdrops.feeds.services import feed_token_for
-from musicdrops.lib.localredis import free_port
+from scripts.localredis import free_port
 from tests.integration.processes import ROOT, Process, child_env, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -9,7 +9,7 @@ import redis
 import requests
 
 from musicdrops.accounts.models import User
-from musicdrops.lib.localredis import free_port
+from scripts.localredis import free_port
 from tests.integration.processes import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

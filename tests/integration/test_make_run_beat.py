@@ -12,8 +12,8 @@ import sys
 import pytest
 import requests
 
-from musicdrops.lib.localredis import free_port
 from musicdrops.scheduler import heartbeat, selectors
+from scripts.localredis import free_port
 from tests.integration.beats import active_beat
 from tests.integration.processes import wait_until
 

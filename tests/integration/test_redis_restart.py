@@ -17,8 +17,8 @@ import redis
 from redbeat.schedulers import ensure_conf
 
 from musicdrops.celery import app
-from musicdrops.lib import localredis
 from musicdrops.scheduler.models import DuplicateDispatch
+from scripts import localredis
 from tests.integration.beats import NOWHERE
 from tests.integration.drills import DRILL_ENV, assert_exactly_once, ledger_settled, seed
 from tests.integration.fault_fixtures import faulty_smtp_fixture  # noqa: F401

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from musicdrops.lib.localredis import free_port
 from musicdrops.scheduler import heartbeat
+from scripts.localredis import free_port
 from tests.integration.processes import ROOT, child_env, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -5,7 +5,7 @@ import signal
 import pytest
 
 from musicdrops.celery import app
-from musicdrops.lib.localredis import free_port
+from scripts.localredis import free_port
 from tests.integration.processes import procfile, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from musicdrops.lib.localredis import free_port
+from scripts.localredis import free_port
 from tests.integration.processes import Process, children, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

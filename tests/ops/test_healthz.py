@@ -11,7 +11,7 @@ from django.utils import timezone
 from musicdrops.accounts.models import User
 from musicdrops.celery import app
 from musicdrops.drops.models import Delivery, DropSend
-from musicdrops.lib.redis import get_client
+from musicdrops.lib.redis_client import get_client
 from musicdrops.ops import health, progress, publish_time
 from musicdrops.scheduler import heartbeat, services
 from musicdrops.scheduler.models import DuplicateDispatch
@@ -198,7 +198,7 @@ def test_more_concurrent_probes_than_pooled_connections_wait_instead_of_failing(
     # gunicorn runs several threads per process over a pool of REDIS_DIRECT_MAX_CONNECTIONS.
     import threading
 
-    from musicdrops.lib.redis import get_client
+    from musicdrops.lib.redis_client import get_client
 
     beat("active")
     holders = [

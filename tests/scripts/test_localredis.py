@@ -4,7 +4,7 @@ import shutil
 
 import redis
 
-from musicdrops.lib import localredis
+from scripts import localredis
 
 
 def test_without_redis_server_on_path_the_bundled_one_is_used(monkeypatch, tmp_path):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from musicdrops.lib.localredis import free_port
+from scripts.localredis import free_port
 from tests.catalog.upstream import UpstreamServer, serve
 from tests.integration.processes import Process, wait_until
 
