@@ -201,6 +201,9 @@ class Scheduler(RedBeatScheduler):
         # Deleted only once dispatched: a beat dying in between dispatches it again from the
         # next active beat, with the same slot, and the worker's slot claim runs it once.
         services.run_now_done(request=request)
+        # Counted as a run, as RedBeat counts the scheduled ones: its last run is now, its run count one more
+        # (and a run it missed while the beat was down is not dispatched a second time).
+        next(entry)
 
     def apply_async(
         self,

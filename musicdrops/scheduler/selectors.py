@@ -147,7 +147,8 @@ def _next_run(value: Any, last_run_at: dt.datetime | None) -> dt.datetime | None
     remaining: dt.timedelta | None = value.remaining_estimate(last_run_at)
     if remaining is None:
         return None  # no run ever again
-    return now + max(remaining, dt.timedelta(0))
+    # To the nearest second: celery reads its own clock a moment after ours (07:00, not 06:59:59.998).
+    return (now + max(remaining, dt.timedelta(0)) + dt.timedelta(milliseconds=500)).replace(microsecond=0)
 
 
 def _entry_status(name: str, definition: str | None, meta: str | None, run_now: RunNowRequest | None) -> EntryStatus:
@@ -161,14 +162,16 @@ def _entry_status(name: str, definition: str | None, meta: str | None, run_now: 
     state = RedBeatSchedulerEntry.decode_meta(meta)
     entry = RedBeatSchedulerEntry(app=app, **fields)
     entry.last_run_at = state.get("last_run_at")
+    runs = int(state.get("total_run_count") or 0)
     return EntryStatus(
         name=name,
         task=entry.task,
         schedule=schedule_text(entry.schedule),
         enabled=bool(entry.enabled),
-        last_run_at=entry.last_run_at,
+        # Before its first run RedBeat stores the time the beat loaded the entry: not a run.
+        last_run_at=entry.last_run_at if runs else None,
         next_run_at=_next_run(entry.schedule, entry.last_run_at) if entry.enabled else None,
-        total_run_count=int(state.get("total_run_count") or 0),
+        total_run_count=runs,
         run_now=run_now,
         loaded=True,
     )

@@ -41,7 +41,8 @@ def test_pause_resume_disable_enable_and_run_now_take_effect_without_restarting_
     services.entry_set_enabled(name=ENTRY, enabled=False, by="ann")
     disabled = quiet_for(5, beat, worker)
 
-    # Run now, while the entry is disabled: exactly one run, under the request's own slot.
+    # Run now, while the entry is disabled: exactly one run, under the request's own slot, counted as one.
+    counted = entry_status().total_run_count
     services.entry_run_now(name=ENTRY, by="ann")
     [request] = selectors.run_now_requests()
     wait_until(lambda: len(runs()) > disabled, 4, "the run-now run", worker, beat)
@@ -49,6 +50,10 @@ def test_pause_resume_disable_enable_and_run_now_take_effect_without_restarting_
     manual = runs()[-1]
     assert manual.slot == request.requested_at
     assert manual.scheduler["run_now_by"] == "ann"
+    wait_until(lambda: entry_status().total_run_count == counted + 1, 4, "run now to count as a run", beat)
+    last_run_at = entry_status().last_run_at
+    assert last_run_at is not None
+    assert last_run_at >= request.requested_at
     assert quiet_for(3, beat, worker) == disabled + 1, "run now ran once, and the disabled entry stayed quiet"
 
     # The same request delivered again (a beat that died between dispatching and forgetting it):
@@ -69,3 +74,7 @@ def test_pause_resume_disable_enable_and_run_now_take_effect_without_restarting_
                      worker.output()), worker.output()[-2000:]  # fmt: skip
     assert "schedule paused" in beat.output()
     assert "schedule resumed" in beat.output()
+
+
+def entry_status() -> selectors.EntryStatus:
+    return next(entry for entry in selectors.entry_statuses() if entry.name == ENTRY)

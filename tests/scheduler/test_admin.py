@@ -5,8 +5,10 @@ import re
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
+from redbeat.schedulers import RedBeatSchedulerEntry
 
 from musicdrops.accounts.models import User
+from musicdrops.celery import app
 from musicdrops.scheduler import heartbeat, selectors
 from musicdrops.scheduler.models import DuplicateDispatch
 
@@ -126,3 +128,24 @@ def test_recorded_runs_and_duplicates_cannot_be_edited_or_deleted(admin_client):
     delete = f"/admin/scheduler/duplicatedispatch/{duplicate.id}/delete/"
     assert admin_client.post(delete, {"post": "yes"}).status_code == 403
     assert DuplicateDispatch.objects.filter(id=duplicate.id).exists()
+
+
+def test_last_run_only_after_a_run_and_next_run_to_the_second(admin_client, entries):
+    def row(name: str) -> str:
+        page = admin_client.get(PAGE).content.decode()
+        found = re.search(rf'<tr data-entry="{name}">(.*?)</tr>', page, re.S)
+        assert found, name
+        return found.group(1)
+
+    cells = re.findall(r"<td>(.*?)</td>", row("send-music-drops"), re.S)
+    assert cells[4] == "-", "loaded by a beat but never run: no last run"
+    next_run = re.search(r'<time datetime="([^"]+)" data-local>(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC</time>', cells[5])
+    assert next_run, cells[5]
+    assert next_run.group(2).endswith(":00"), "a crontab's next run is a whole minute, not a moment before it"
+    assert cells[6] == "0"
+
+    entry = RedBeatSchedulerEntry.from_key(selectors.entry_key("send-music-drops"), app=app)
+    next(entry)  # what the beat does for a run, scheduled or "run now"
+    cells = re.findall(r"<td>(.*?)</td>", row("send-music-drops"), re.S)
+    assert "data-local" in cells[4]
+    assert cells[6] == "1"
