@@ -374,12 +374,19 @@ LOGGING = {
     "filters": {
         "context": {"()": "musicdrops.lib.logs.ContextFilter"},
         "demote": {"()": "musicdrops.lib.logs.DemoteToWarning"},
+        "not_probes": {
+            "()": "django.utils.log.CallbackFilter",
+            "callback": "ext://musicdrops.lib.logs.not_a_health_probe",
+        },
     },
     "formatters": {"main": {"()": "musicdrops.lib.logs.make_formatter", "kind": LOG_FORMAT}},
     "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "main", "filters": ["context"]}},
     "root": {"handlers": ["stdout"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Ours instead of Django's default console handler, which printed each error a second time, bare.
+        "django": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "INFO"},
+        "django.request": {"filters": ["not_probes"]},
         # Anyone can send a bad Host header: a warning without traceback, paging nobody.
         "django.security.DisallowedHost": {"filters": ["demote"]},
     },

@@ -77,6 +77,11 @@ class DemoteToWarning(logging.Filter):
         return True
 
 
+def not_a_health_probe(record: logging.LogRecord) -> bool:
+    """For django.request: a 503 from /healthz is an answer, not an error; /healthz logs its changes itself."""
+    return getattr(getattr(record, "request", None), "path_info", None) != "/healthz"
+
+
 class PlainFormatter(logging.Formatter):
     """Development: the usual line, the context at the end in brackets."""
 

@@ -39,6 +39,7 @@ musicdrops/ops/progress.py).
 import datetime as dt
 import functools
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +63,7 @@ class Check:
     ok: bool
     ms: float
     detail: dict[str, Any] = field(default_factory=dict)
+    why: str = ""  # for the log, not the answer: "OperationalError: connection refused"
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "ms": round(self.ms, 2), **self.detail}
@@ -72,9 +74,11 @@ def _timed(probe: Any) -> tuple[Check, Any]:
     try:
         ok, detail, value = probe()
     except Exception as error:  # any failure of a dependency is a failed check, not a 500
-        ok, detail, value = False, {"error": type(error).__name__}, None
-        # The answer says which check failed; the log says why.
-        logger.warning("/healthz: the %s check failed: %s: %s", probe.__name__.strip("_"), type(error).__name__, error)
+        # The answer says which check failed; the log says why (once: see _log_change).
+        why = f"{type(error).__name__}: {error}"
+        return Check(
+            ok=False, ms=(time.perf_counter() - started) * 1000, detail={"error": type(error).__name__}, why=why
+        ), None
     return Check(ok=ok, ms=(time.perf_counter() - started) * 1000, detail=detail), value
 
 
@@ -89,7 +93,7 @@ class RedisState:
     beats: heartbeat.Beats
     pause: selectors.Pause | None
     broker: progress.BrokerState | None  # None: the broker script failed (the error is in the check)
-    broker_error: str = ""
+    broker_error: str = ""  # "TypeName: message"
 
 
 @functools.cache
@@ -158,8 +162,7 @@ def _redis() -> tuple[bool, dict[str, Any], RedisState]:
             raise broker_reply
         broker, error = progress.broker_state_from(broker_reply), ""
     except Exception as failure:  # the queues are garbage or the script failed: the rest of the answer stands
-        logger.warning("/healthz: the broker could not be read: %s: %s", type(failure).__name__, failure)
-        broker, error = None, type(failure).__name__
+        broker, error = None, f"{type(failure).__name__}: {failure}"
     return bool(pong), {}, RedisState(beats, selectors.Pause.from_record(paused), broker, error)
 
 
@@ -207,7 +210,8 @@ def health_report() -> tuple[int, dict[str, Any]]:
         beat_ok = selectors.NO_ACTIVE_BEAT not in problems and selectors.SEVERAL_BEATS not in problems
         checks["beat"] = Check(beat_ok, redis_check.ms, _beat_detail(state.beats, state.pause))
         if broker is None:
-            checks["queues"] = checks["workers"] = Check(False, 0.0, {"error": state.broker_error})
+            error = {"error": state.broker_error.partition(":")[0]}
+            checks["queues"] = checks["workers"] = Check(False, 0.0, error, why=state.broker_error)
         else:
             checks["queues"] = Check(not broker.stuck_queues(), 0.0, broker.queues_as_dict())
             checks["workers"] = Check(not broker.stalled, 0.0, broker.workers_as_dict())
@@ -215,11 +219,30 @@ def health_report() -> tuple[int, dict[str, Any]]:
         checks["drops"] = Check(drops.overdue == 0, 0.0, drops.as_dict())
     if not (database.ok and redis_check.ok) or selectors.FAILING_PROBLEMS & set(problems):
         status = "failing"
-        failed = [name for name, check in checks.items() if not check.ok]
-        logger.warning("/healthz failing: checks %s, problems %s", ",".join(failed), ",".join(problems) or "none")
     elif problems:
         status = "degraded"
     else:
         status = "ok"
+    _log_change(status, checks, problems)
     body = {"status": status, "problems": problems, "checks": {name: c.as_dict() for name, c in checks.items()}}
     return (503 if status == "failing" else 200), body
+
+
+_last_logged: tuple[str, tuple[str, ...], tuple[str, ...]] | None = None
+_last_logged_lock = threading.Lock()
+
+
+def _log_change(status: str, checks: dict[str, Check], problems: list[str]) -> None:
+    """One log line when the answer changes (per process), not one per probe: probes come every few seconds."""
+    global _last_logged
+    failed = tuple(f"{name} ({check.why})" if check.why else name for name, check in checks.items() if not check.ok)
+    state = (status, failed if status == "failing" else (), tuple(problems))
+    with _last_logged_lock:
+        previous, _last_logged = _last_logged, state
+    if state == previous or (previous is None and status == "ok"):
+        return
+    if status == "ok":
+        logger.info("/healthz ok again")
+    else:
+        details = [f"checks {', '.join(failed)}"] if status == "failing" else []
+        logger.warning("/healthz %s: %s", status, "; ".join([*details, f"problems {','.join(problems) or 'none'}"]))

@@ -595,3 +595,22 @@ def test_two_new_beats_are_not_both_newcomers_to_forgive_if_one_is_active(client
     beat("active", started_ago=1)
 
     assert client.get("/healthz").json()["problems"] == ["several-beats"]
+
+
+def test_a_failing_stack_is_logged_once_per_change_not_once_per_probe(client, caplog, monkeypatch):
+    monkeypatch.setattr(health, "_last_logged", None)
+    for _ in range(3):
+        assert client.get("/healthz").status_code == 503
+    beat("active")
+    for _ in range(2):
+        assert client.get("/healthz").status_code == 200
+    assert client.get("/no-such-page/").status_code == 404  # every other answer is logged as before
+
+    lines = [
+        (r.name, r.levelname, r.getMessage()) for r in caplog.records if r.name.startswith(("musicdrops", "django"))
+    ]
+    assert lines == [
+        ("musicdrops.ops.health", "WARNING", "/healthz failing: checks beat; problems no-active-beat"),
+        ("musicdrops.ops.health", "INFO", "/healthz ok again"),
+        ("django.request", "WARNING", "Not Found: /no-such-page/"),
+    ]
