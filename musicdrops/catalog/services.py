@@ -11,7 +11,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from musicdrops.accounts.models import User
-from musicdrops.catalog.listenbrainz import ListenBrainzClient, StatsNotReady, UnknownListenBrainzUser
+from musicdrops.catalog.listenbrainz import (
+    ListenBrainzClient,
+    ListenBrainzError,
+    StatsNotReady,
+    UnknownListenBrainzUser,
+)
 from musicdrops.catalog.models import Artist, Follow, ImportJob, ReleasePreferences
 from musicdrops.catalog.musicbrainz import (
     SPECIAL_PURPOSE_ARTISTS,
@@ -177,8 +182,11 @@ def import_run(
         except (StatsNotReady, UnknownListenBrainzUser) as error:
             _finish(job, status=ImportJob.Status.FAILED, message=str(error))
             return False
-        except Exception:
-            logger.exception("import %s: ListenBrainz failed", job.pk)
+        except Exception as error:
+            if isinstance(error, ListenBrainzError):  # an outage, already retried: one line is the whole story
+                logger.warning("import %s: ListenBrainz failed: %s", job.pk, error)
+            else:
+                logger.exception("import %s: ListenBrainz failed", job.pk)
             _finish(job, status=ImportJob.Status.FAILED, message="ListenBrainz isn't answering right now. Try later.")
             return False
         job.outcome = outcome
@@ -188,10 +196,8 @@ def import_run(
     while outcome["pending"] and time.monotonic() < deadline:
         try:
             _import_one(job, outcome["pending"][0], mb_client=mb_client, outcome=outcome, queue_sync=queue_sync)
-        except MusicBrainzError:
-            logger.warning(
-                "import %s: MusicBrainz failed for %r; will retry", job.pk, outcome["pending"][0], exc_info=True
-            )
+        except MusicBrainzError as error:
+            logger.warning("import %s: MusicBrainz failed for %r; will retry: %s", job.pk, outcome["pending"][0], error)
             break
         outcome["pending"].pop(0)
         job.outcome = outcome

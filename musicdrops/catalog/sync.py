@@ -152,8 +152,8 @@ def artist_sync(
     try:
         names = client.get_artist(str(artist.mbid))
         groups = client.browse_release_groups(str(artist.mbid))
-    except MusicBrainzError:
-        logger.warning("sync of artist %s (%s) failed; retrying in an hour", artist.pk, artist.mbid, exc_info=True)
+    except MusicBrainzError as error:  # an outage, already retried: one line, no traceback
+        logger.warning("sync of artist %s (%s) failed; retrying in an hour: %s", artist.pk, artist.mbid, error)
         Artist.objects.filter(pk=artist.pk).update(sync_leased_until=timezone.now() + FAILURE_BACKOFF)
         raise
     except BaseException:

@@ -6,7 +6,10 @@ from django.conf import settings
 from musicdrops.catalog import musicbrainz, sync
 
 
-@shared_task(bind=True, ignore_result=False, track_started=True, soft_time_limit=90, time_limit=120)
+# throws: MusicBrainz being down is an expected failure: Celery logs it in one line, without a traceback.
+@shared_task(
+    bind=True, ignore_result=False, track_started=True, soft_time_limit=90, time_limit=120, throws=(sync.RefreshFailed,)
+)
 def refresh_library_task(self: Task[Any, Any], user_id: int) -> dict[str, int]:
     """ "Refresh now": sync the artists one user follows, reporting progress as it goes.
 
