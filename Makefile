@@ -4,10 +4,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint pytest bench bench-queues bench-web rename install clean
+.PHONY: run superuser test lint pytest bench bench-queues bench-web rename install clean
 
 run: $(INSTALLED)  ## Start web, beat and both workers (and a private Redis if REDIS_URL is unset)
 	$(PY) scripts/devstack.py
+
+# An admin of your own in make run's database; it asks for an email and a password
+# (DJANGO_SUPERUSER_EMAIL and DJANGO_SUPERUSER_PASSWORD answer without asking).
+superuser: $(INSTALLED)
+	@DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput --verbosity 0
+	DEBUG=$${DEBUG:-1} $(PY) manage.py createsuperuser $(if $(DJANGO_SUPERUSER_PASSWORD),--noinput)
 
 test: lint pytest  ## The whole suite: lint, types, tests
 
