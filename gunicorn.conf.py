@@ -5,7 +5,8 @@ import socket
 import sys
 from typing import Any
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+# Every interface on a platform (its router connects from outside); `make run` sets HOST=127.0.0.1.
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 # Threads serve many slow clients per process at little memory; the
 # processes use both cores. WEB_CONCURRENCY is the platform's usual knob.
 worker_class = "gthread"
@@ -47,4 +48,5 @@ def on_starting(server: Any) -> None:
                 probe.bind(address)
             except OSError as error:
                 sys.exit(f"Cannot listen on {address[0]}:{address[1]}: {error.strerror}. Is another server running?")
-        server.log.info("Each worker will listen on %s:%s (SO_REUSEPORT)", *address[:2])
+        # gunicorn's own "Listening at:" line is empty with reuse_port: the workers bind, not the master.
+        server.log.info("Listening at http://%s:%s (each worker binds it, SO_REUSEPORT)", *address[:2])

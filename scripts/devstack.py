@@ -8,13 +8,16 @@ SIGKILL after a grace period).
 """
 
 import contextlib
+import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -27,6 +30,8 @@ from scripts import localredis  # noqa: E402
 DEMO_EMAIL = "demo@musicdrops.local"
 DEMO_PASSWORD = "listen-to-more-music"  # noqa: S105 (a local demo login)
 GRACE_SECONDS = 12
+DEFAULT_PORT = 8000
+PROBE_AGENT = "make-run-probe"  # our own /healthz polls, left out of the web's access log shown here
 COLOURS = ["36", "33", "35", "32", "34", "31"]
 
 
@@ -69,7 +74,9 @@ class Runner:
     def _pump(self, name: str, process: subprocess.Popen[bytes], colour: str) -> None:
         assert process.stdout is not None
         for raw in process.stdout:
-            self.say(name, raw.decode("utf-8", "replace").rstrip(), colour)
+            line = raw.decode("utf-8", "replace").rstrip()
+            if PROBE_AGENT not in line:
+                self.say(name, line, colour)
         code = process.wait()
         if self.stopping.is_set():
             self.say(name, f"exited ({code})", colour)
@@ -116,24 +123,74 @@ def manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
 
-def wait_for_web(url: str, runner: Runner) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not runner.stopping.is_set():
+def port_is_free(host: str, port: int) -> bool:
+    """Nothing listens there (gunicorn's own check, in gunicorn.conf.py, would refuse it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # connections in TIME_WAIT don't count
         try:
-            urllib.request.urlopen(url + "/accounts/login/", timeout=1)
+            probe.bind((host, port))
         except OSError:
-            time.sleep(0.5)
-            continue
-        banner = [
-            "",
-            f"  MusicDrops is running at {url}",
-            f"  Demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}",
-            f"  Health: {url}/healthz    Emails are printed below by worker_important/worker_regular.",
-            "  Press Ctrl-C to stop.",
-            "",
-        ]
-        runner.say("system", "\n".join(banner), "1;32")
+            return False
+    return True
+
+
+def choose_port(env: dict[str, str]) -> int | None:
+    """PORT if given and free; else the default, or the next free one after it. None: PORT is taken."""
+    host = env["HOST"]
+    if env.get("PORT"):
+        port = int(env["PORT"])
+        if port_is_free(host, port):
+            return port
+        print(
+            f"make run: port {port} on {host} is in use (another server?). Choose another: make run PORT={port + 1}",
+            file=sys.stderr,
+        )
+        return None
+    for port in range(DEFAULT_PORT, DEFAULT_PORT + 100):
+        if port_is_free(host, port):
+            if port != DEFAULT_PORT:
+                print(f"make run: port {DEFAULT_PORT} is in use; using {port} (set PORT to choose)", flush=True)
+            return port
+    return None
+
+
+def health(url: str) -> dict[str, object]:
+    request = urllib.request.Request(url + "/healthz", headers={"User-Agent": PROBE_AGENT})
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:
+            return dict(json.loads(response.read()))
+    except urllib.error.HTTPError as error:  # 503: the body still says why
+        with contextlib.suppress(ValueError):
+            return dict(json.loads(error.read()))
+    except (OSError, ValueError):
+        pass
+    return {"status": "starting"}
+
+
+def wait_for_stack(site: str, local: str, runner: Runner, *, sharing: bool) -> None:
+    """The banner, once /healthz says every part of the stack is up (the beat's first heartbeat included)."""
+    deadline = time.monotonic() + 90
+    report = health(local)
+    while report.get("status") != "ok" and time.monotonic() < deadline and not runner.stopping.wait(0.5):
+        report = health(local)
+    if runner.stopping.is_set():
         return
+    banner = [
+        "",
+        f"  MusicDrops is running at {site}",
+        f"  Demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}    An admin of your own: make superuser",
+        f"  Health: {site}/healthz    Emails are printed below by worker_important/worker_regular.",
+        "  Press Ctrl-C to stop.",
+        "",
+    ]
+    if sharing:
+        banner.insert(3, "  Listening on every interface (HOST=0.0.0.0): anyone on this network can reach it.")
+    if report.get("status") != "ok":
+        banner[1] = (
+            f"  MusicDrops started at {site}, but /healthz says {report.get('status')}: {report.get('problems')}"
+        )
+    runner.say("system", "\n".join(banner), "1;32" if report.get("status") == "ok" else "1;31")
 
 
 def main() -> int:
@@ -141,8 +198,17 @@ def main() -> int:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("DEBUG", "1")
     env.setdefault("PYTHONUNBUFFERED", "1")
-    port = env.setdefault("PORT", "8000")
+    # Loopback unless asked: DEBUG=1 and a demo login whose password is in the README.
+    host = env.setdefault("HOST", "127.0.0.1")
+    port = choose_port(env)
+    if port is None:
+        return 1
+    env["PORT"] = str(port)
     env.setdefault("SITE_URL", f"http://localhost:{port}")
+    local = f"http://{'127.0.0.1' if host in {'0.0.0.0', 'localhost'} else host}:{port}"  # noqa: S104 (a comparison; where the banner asks)
+    sharing = host not in {"127.0.0.1", "localhost"}
+    if sharing:
+        env.setdefault("ALLOWED_HOSTS", "*")  # reached by this machine's address, whatever it is
     env.setdefault("EMAIL_URL", "console://")
     # One gunicorn process and small pools are plenty on a laptop.
     env.setdefault("WEB_CONCURRENCY", "1")
@@ -159,7 +225,9 @@ def main() -> int:
         for name, command in read_procfile().items():
             if name != "release":
                 runner.add(name, command)
-        threading.Thread(target=wait_for_web, args=(env["SITE_URL"], runner), daemon=True).start()
+        threading.Thread(
+            target=wait_for_stack, args=(env["SITE_URL"], local, runner), kwargs={"sharing": sharing}, daemon=True
+        ).start()
         return runner.run()
     except subprocess.CalledProcessError as error:
         print(f"make run: {shlex.join(map(str, error.cmd))} failed ({error.returncode})", file=sys.stderr)

@@ -48,7 +48,7 @@ def child_env(**extra: str) -> dict[str, str]:
 class Process:
     """A child process in its own process group, its output in a file."""
 
-    def __init__(self, name: str, command: str, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, name: str, command: str, env: dict[str, str], log_dir: Path, cwd: Path = ROOT) -> None:
         self.name = name
         self.command = command
         self.log_path = log_dir / f"{name}-{time.monotonic_ns()}.log"
@@ -56,7 +56,7 @@ class Process:
         # Like Heroku: bash runs the Procfile line, and replaces itself with the one command in it.
         self.popen = subprocess.Popen(
             ["bash", "-c", command],
-            cwd=ROOT,
+            cwd=cwd,
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
