@@ -1,6 +1,6 @@
 """`make bench`: the daily send end to end, against a one-task-per-user baseline, in one run.
 
-scheduler command -> Redis -> a real worker (the Procfile's worker_regular)
+scheduler command -> Redis -> a real worker (the Procfile's worker-regular)
 -> PostgreSQL -> an SMTP server on loopback that counts what it receives.
 Prints emails/s for each run, the median, and the ratio to the baseline,
 plus duplicates and missing recipients (both must be 0).
@@ -51,7 +51,7 @@ def procfile_command(name: str) -> str:
 
 class Worker:
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        command = procfile_command("worker_regular") + " --include bench.baseline_tasks"
+        command = procfile_command("worker-regular") + " --include bench.baseline_tasks"
         self.log = log
         self._file = log.open("wb")
         self.process = subprocess.Popen(
@@ -252,7 +252,7 @@ def main() -> int:
 
     median = statistics.median(run["rate"] for run in design)
     print()
-    print(f"daily send benchmark — {os.cpu_count()} cores, PostgreSQL, Redis, 1 worker_regular (concurrency 2)")
+    print(f"daily send benchmark — {os.cpu_count()} cores, PostgreSQL, Redis, 1 worker-regular (concurrency 2)")
     print(f"  SMTP server: {sink_name}")
     print(f"  seed_demo --users {args.users}: {seed_seconds:.1f} s (again, idempotent: {reseed_seconds:.1f} s)")
     with connection.cursor() as cursor:

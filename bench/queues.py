@@ -82,7 +82,7 @@ def main() -> int:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     logs = ROOT / "var"
     logs.mkdir(exist_ok=True)
-    workers = [start_worker("worker_important", env, logs / "bench-queues-important.log")]
+    workers = [start_worker("worker-important", env, logs / "bench-queues-important.log")]
     try:
         time.sleep(1)
         client.memory_purge()
@@ -93,7 +93,7 @@ def main() -> int:
             for _ in range(args.backlog):
                 regular_work_task.apply_async(queue="regular", producer=producer)
             sent += args.backlog
-        workers.append(start_worker("worker_regular", env, logs / "bench-queues-regular.log"))
+        workers.append(start_worker("worker-regular", env, logs / "bench-queues-regular.log"))
         queued = client.llen("regular")
         print(f"queues: {queued} tasks waiting on regular; sending {args.probes} important tasks, one per 0.25 s")
         for _ in range(args.probes):

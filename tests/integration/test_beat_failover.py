@@ -22,7 +22,7 @@ INTERVAL = 10  # seconds; longer than a failover, so each slot is either on time
 
 def test_a_standby_dispatches_within_10_s_of_the_active_beat_being_killed_no_slot_lost_or_doubled(start_process):
     env = {"MUSIC_DROPS_EVERY_SECONDS": str(INTERVAL), "MUSICBRAINZ_URL": NOWHERE}
-    worker = start_process("worker_regular", **env)
+    worker = start_process("worker-regular", **env)
     worker.wait_for("ready.")
     beats = [start_process("beat", **env) for _ in range(2)]
     wait_until(lambda: len(heartbeat.live_beats()) == 2 and active_beat(), 30, "two beats, one active", *beats)

@@ -31,7 +31,7 @@ def seed(users: int) -> int:
 def test_two_redbeats_and_a_lock_ignoring_beat_send_each_user_exactly_one_email(start_process, smtp_server, run_dir):
     expected = seed(60)
     env = {"EMAIL_URL": smtp_server.url, "MUSIC_DROPS_EVERY_SECONDS": "3", "MUSICBRAINZ_URL": NOWHERE}
-    worker = start_process("worker_regular", **env)
+    worker = start_process("worker-regular", **env)
     worker.wait_for("ready.")
     beats = [start_process("beat", **env) for _ in range(2)]
     # Celery's default scheduler: a schedule file and no lock, like a beat left over from old code.
@@ -59,7 +59,7 @@ def test_two_redbeats_and_a_lock_ignoring_beat_send_each_user_exactly_one_email(
 
 def test_running_a_days_send_again_is_a_no_op(start_process, smtp_server):
     expected = seed(5)
-    worker = start_process("worker_regular", EMAIL_URL=smtp_server.url, MUSICBRAINZ_URL=NOWHERE)
+    worker = start_process("worker-regular", EMAIL_URL=smtp_server.url, MUSICBRAINZ_URL=NOWHERE)
     worker.wait_for("ready.")
 
     for _ in range(2):

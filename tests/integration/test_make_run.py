@@ -30,7 +30,7 @@ def test_make_run_brings_up_every_process_and_a_newcomer_can_sign_up_verify_and_
     )
     stack.wait_for("MusicDrops is running at", timeout=120)
     output = stack.output()
-    for name in ("web", "beat", "worker_regular", "worker_important"):
+    for name in ("web", "beat", "worker-regular", "worker-important"):
         assert re.search(rf" {name} *\| started \(pid", output), name
     private_redis = re.search(r"started a private Redis at (\S+)", output)
     assert private_redis, "with no REDIS_URL, make run starts its own Redis"

@@ -21,9 +21,9 @@ def test_two_workers_share_one_musicbrainz_rate_limit(start_process, redis_clien
     with serve() as server:
         for mbid in artists:
             server.set_release_groups(mbid, many_release_groups(150, seed=mbid))
-        command = procfile()["worker_regular"] + " --include tests.integration.mb_tasks"
+        command = procfile()["worker-regular"] + " --include tests.integration.mb_tasks"
         workers = [
-            start_process("worker_regular", command=command, MUSICBRAINZ_URL=server.musicbrainz_url) for _ in range(2)
+            start_process("worker-regular", command=command, MUSICBRAINZ_URL=server.musicbrainz_url) for _ in range(2)
         ]
         for worker in workers:
             worker.wait_for("ready.")

@@ -25,7 +25,7 @@ def ran(task: str) -> str:
 def test_each_queue_is_consumed_by_the_worker_of_that_queue(start_process, smtp_server, redis_client):
     user = User.objects.create_user("fan@example.com", "correct-horse-battery-staple")
     Session.objects.create(session_key="s" * 32, session_data="", expire_date=timezone.now() - timedelta(days=1))
-    important = start_process("worker_important", EMAIL_URL=smtp_server.url)
+    important = start_process("worker-important", EMAIL_URL=smtp_server.url)
     important.wait_for("ready.")
 
     send_verification_email_task.delay(user.pk)
@@ -38,7 +38,7 @@ def test_each_queue_is_consumed_by_the_worker_of_that_queue(start_process, smtp_
     assert queued_tasks(redis_client, "regular") == [CLEAR]
     assert Session.objects.exists()
 
-    regular = start_process("worker_regular")
+    regular = start_process("worker-regular")
     wait_until(lambda: not Session.objects.exists(), 60, "the regular worker to clear sessions", regular)
     wait_until(lambda: ran(CLEAR) in regular.output(), 10, "the regular worker to log the task", regular)
 

@@ -78,7 +78,7 @@ def private_redis(run_dir: Path) -> Iterator[PrivateRedis]:
     shutil.rmtree(server.directory, ignore_errors=True)
 
 
-QUEUES = {"worker_regular": "regular", "worker_important": "important"}
+QUEUES = {"worker-regular": "regular", "worker-important": "important"}
 CONCURRENCY = 2  # the Procfile's default; with a prefetch multiplier of 1, two running tasks take every slot
 
 
@@ -95,7 +95,7 @@ def _count(server: PrivateRedis, key: str) -> int:
 
 
 def test_an_idle_worker_consumes_a_task_sent_after_redis_restarted_empty(start_process, private_redis):
-    worker = _worker(start_process, "worker_regular", private_redis)
+    worker = _worker(start_process, "worker-regular", private_redis)
     private_redis.send_task("tests.slow_task", ["before", 0.1], "regular")
     wait_until(lambda: _count(private_redis, "before:finished") == 1, 20, "a task before the restart", worker)
 
@@ -106,7 +106,7 @@ def test_an_idle_worker_consumes_a_task_sent_after_redis_restarted_empty(start_p
     assert worker.popen.poll() is None
 
 
-@pytest.mark.parametrize("name", ["worker_regular", "worker_important"])
+@pytest.mark.parametrize("name", ["worker-regular", "worker-important"])
 def test_a_worker_whose_tasks_ended_while_redis_was_down_consumes_a_task_sent_after_it_came_back_empty(
     start_process, private_redis, name
 ):
@@ -152,7 +152,7 @@ def _send_stack(
 ) -> list[Process]:
     """Two regular workers and a beat on the private Redis, on the drills' clocks."""
     env = {**DRILL_ENV, "EMAIL_URL": smtp.url, "REDIS_URL": server.url, **env}
-    workers = [start_process("worker_regular", **env) for _ in range(2)]
+    workers = [start_process("worker-regular", **env) for _ in range(2)]
     for worker in workers:
         worker.wait_for("ready.")
     return [*workers, start_process("beat", **env)]

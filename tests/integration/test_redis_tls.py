@@ -67,7 +67,7 @@ def test_plain_connections_are_refused_by_the_tls_server(tls_redis_url):
 
 
 def test_broker_result_backend_cache_and_redbeat_all_work_over_tls(tls_redis_url, start_process):
-    worker = start_process("worker_regular", REDIS_URL=tls_redis_url)
+    worker = start_process("worker-regular", REDIS_URL=tls_redis_url)
     beat = start_process("beat", REDIS_URL=tls_redis_url)
     worker.wait_for("ready.")
 

@@ -19,8 +19,8 @@ def successes(output: str, task: str) -> int:
 
 
 def test_only_a_result_someone_reads_is_stored_and_it_expires(start_process, redis_client):
-    regular = start_process("worker_regular")
-    important = start_process("worker_important", MUSICBRAINZ_URL="http://127.0.0.1:9/ws/2")
+    regular = start_process("worker-regular")
+    important = start_process("worker-important", MUSICBRAINZ_URL="http://127.0.0.1:9/ws/2")
     regular.wait_for("ready.")
     important.wait_for("ready.")
 

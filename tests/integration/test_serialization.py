@@ -43,7 +43,7 @@ def expire_a_session() -> None:
 
 def test_a_pickled_message_is_refused_kept_and_never_unpickled(start_process, redis_client, run_dir):
     marker = run_dir / "pickle-was-loaded"
-    worker = start_process("worker_regular")
+    worker = start_process("worker-regular")
     worker.wait_for("ready.")
 
     publish_raw(CreatesAFileWhenUnpickled(marker), serializer="pickle")
@@ -63,7 +63,7 @@ def test_a_pickled_message_is_refused_kept_and_never_unpickled(start_process, re
 
 
 def test_a_garbled_json_message_is_refused_and_kept(start_process, redis_client):
-    worker = start_process("worker_regular")
+    worker = start_process("worker-regular")
     worker.wait_for("ready.")
 
     publish_raw(b'{"truncated": [1, 2', content_type="application/json", content_encoding="utf-8")

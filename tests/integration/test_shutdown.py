@@ -10,7 +10,7 @@ from tests.integration.processes import procfile, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-READY = {"web": "Booting worker", "beat": "beat: Starting", "worker_regular": "ready.", "worker_important": "ready."}
+READY = {"web": "Booting worker", "beat": "beat: Starting", "worker-regular": "ready.", "worker-important": "ready."}
 
 
 @pytest.mark.parametrize("name", list(READY))
@@ -26,8 +26,8 @@ def test_every_process_type_exits_within_ten_seconds_of_sigterm(start_process, n
 
 @pytest.mark.parametrize("whole_group", [True, False], ids=["heroku-every-process", "docker-main-process-only"])
 def test_a_task_interrupted_by_sigterm_is_requeued_and_completes_once(start_process, redis_client, whole_group):
-    command = procfile()["worker_regular"] + " --include tests.integration.slow_tasks"
-    worker = start_process("worker_regular", command=command)
+    command = procfile()["worker-regular"] + " --include tests.integration.slow_tasks"
+    worker = start_process("worker-regular", command=command)
     worker.wait_for("ready.")
     app.send_task("tests.slow_task", args=["job", 15], queue="regular")
     wait_until(lambda: redis_client.get("job:started") == "1", 30, "the task to start", worker)
@@ -41,7 +41,7 @@ def test_a_task_interrupted_by_sigterm_is_requeued_and_completes_once(start_proc
     assert seconds < 10, worker.output()[-3000:]
     assert redis_client.get("job:finished") is None
 
-    replacement = start_process("worker_regular", command=command)
+    replacement = start_process("worker-regular", command=command)
     wait_until(lambda: redis_client.get("job:finished") == "1", 60, "the requeued task to finish", replacement)
     assert redis_client.get("job:started") == "2"
     assert redis_client.llen("regular") == 0

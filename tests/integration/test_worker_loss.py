@@ -12,8 +12,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_task_whose_pool_process_is_killed_is_requeued_and_completes(start_process, redis_client):
-    command = procfile()["worker_regular"] + " --include tests.integration.slow_tasks"
-    worker = start_process("worker_regular", command=command)
+    command = procfile()["worker-regular"] + " --include tests.integration.slow_tasks"
+    worker = start_process("worker-regular", command=command)
     worker.wait_for("ready.")
     app.send_task("tests.slow_task", args=["job", 3], queue="regular")
     wait_until(lambda: redis_client.get("job:started") == "1", 30, "the task to start", worker)

@@ -120,12 +120,12 @@ def worker_queues(command: str) -> list[str]:
 
 
 def test_procfile_declares_every_process_type():
-    assert {"release", "web", "beat", "worker_regular", "worker_important"} <= set(procfile())
+    assert {"release", "web", "beat", "worker-regular", "worker-important"} <= set(procfile())
 
 
 @pytest.mark.parametrize(
     ("process", "queue"),
-    [("worker_regular", settings.QUEUE_REGULAR), ("worker_important", settings.QUEUE_IMPORTANT)],
+    [("worker-regular", settings.QUEUE_REGULAR), ("worker-important", settings.QUEUE_IMPORTANT)],
 )
 def test_each_worker_consumes_only_the_queue_it_is_named_for(process, queue):
     command = procfile()[process]
@@ -134,7 +134,7 @@ def test_each_worker_consumes_only_the_queue_it_is_named_for(process, queue):
     # shutdown (soft shutdown first, then requeue), not a warm one that waits for tasks forever.
     assert shlex.split(command)[:5] == ["REMAP_SIGTERM=SIGQUIT", "celery", "-A", "musicdrops", "worker"]
     assert worker_queues(command) == [queue]
-    assert process == f"worker_{queue}"
+    assert process == f"worker-{queue}"
 
 
 def test_every_celery_queue_has_a_worker():

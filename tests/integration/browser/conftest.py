@@ -95,7 +95,7 @@ def site(start_process, upstream_server) -> Callable[..., Site]:
             **env,
         }
         web = start_process("web", PORT=str(port), WEB_CONCURRENCY="1", **common)
-        important = start_process("worker_important", **common) if worker else None
+        important = start_process("worker-important", **common) if worker else None
         url = f"http://127.0.0.1:{port}"
         web.wait_for("Booting worker", timeout=30)
         wait_until(lambda: _answers(url), 30, "the web process to answer", web)
