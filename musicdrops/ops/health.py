@@ -15,7 +15,9 @@
   ``worker-stalled`` (a worker has held a message longer than the hard time
   limit plus WORKER_STALL_MARGIN_SECONDS: it is frozen, dead until the
   visibility timeout gives the message back, or wedged), ``queue-stuck`` (a
-  queue's oldest message has waited longer than QUEUE_AGE_ALERT_SECONDS);
+  queue's oldest message has waited longer than QUEUE_AGE_ALERT_SECONDS),
+  ``redis-may-evict`` (Redis's maxmemory-policy may evict keys without an expiry,
+  queued tasks and the schedule among them: musicdrops/ops/redis_memory.py);
 - ``failing`` (HTTP 503): the database or Redis is unreachable, or no beat is
   dispatching (``no-active-beat``).
 
@@ -52,6 +54,7 @@ from redis.exceptions import NoScriptError
 from musicdrops.drops.models import Delivery, DropSend
 from musicdrops.lib.redis_client import get_client
 from musicdrops.ops import progress
+from musicdrops.ops.redis_memory import REDIS_MAY_EVICT, Memory
 from musicdrops.scheduler import heartbeat, selectors
 from musicdrops.scheduler.models import DuplicateDispatch
 
@@ -94,6 +97,7 @@ class RedisState:
     pause: selectors.Pause | None
     broker: progress.BrokerState | None  # None: the broker script failed (the error is in the check)
     broker_error: str = ""  # "TypeName: message"
+    memory: Memory | None = None
 
 
 @functools.cache
@@ -141,18 +145,30 @@ def _database() -> tuple[bool, dict[str, Any], DatabaseState]:
     return True, {}, DatabaseState(latest_duplicate=None if entry is None else (entry, received_at), drops=drops)
 
 
+# Redis's memory policy changes rarely: read it once a minute, in the probe's one round trip.
+MEMORY_READ_EVERY = 60.0
+_memory: tuple[float, Memory] | None = None
+
+
 def _redis() -> tuple[bool, dict[str, Any], RedisState]:
+    global _memory
     client = get_client()
+    read_memory = _memory is None or time.monotonic() - _memory[0] > MEMORY_READ_EVERY
     with client.pipeline(transaction=False) as pipe:
         pipe.ping()
         pipe.hgetall(heartbeat.KEY)
         pipe.get(selectors.PAUSE_KEY)
         pipe.get(heartbeat.lock_key())
+        if read_memory:
+            pipe.info("memory")
         pipe.evalsha(progress.script_sha(progress.BROKER_SCRIPT), *progress.broker_script_args())
         *answers, broker_reply = pipe.execute(raise_on_error=False)
     for answer in answers:
         if isinstance(answer, Exception):
             raise answer
+    if read_memory:
+        _memory = (time.monotonic(), Memory.from_info(answers.pop()))
+    assert _memory is not None
     pong, records, paused, lock_token = answers
     beats = heartbeat.sort_out(records, lock_token=lock_token)
     try:
@@ -163,7 +179,8 @@ def _redis() -> tuple[bool, dict[str, Any], RedisState]:
         broker, error = progress.broker_state_from(broker_reply), ""
     except Exception as failure:  # the queues are garbage or the script failed: the rest of the answer stands
         broker, error = None, f"{type(failure).__name__}: {failure}"
-    return bool(pong), {}, RedisState(beats, selectors.Pause.from_record(paused), broker, error)
+    memory = _memory[1]
+    return bool(pong), memory.as_dict(), RedisState(beats, selectors.Pause.from_record(paused), broker, error, memory)
 
 
 def _dispatches(latest: tuple[str, Any] | None) -> Check:
@@ -215,6 +232,8 @@ def health_report() -> tuple[int, dict[str, Any]]:
         else:
             checks["queues"] = Check(not broker.stuck_queues(), 0.0, broker.queues_as_dict())
             checks["workers"] = Check(not broker.stalled, 0.0, broker.workers_as_dict())
+        if state.memory is not None and state.memory.may_evict:
+            problems.append(REDIS_MAY_EVICT)
     if drops is not None:
         checks["drops"] = Check(drops.overdue == 0, 0.0, drops.as_dict())
     if not (database.ok and redis_check.ok) or selectors.FAILING_PROBLEMS & set(problems):

@@ -129,3 +129,8 @@ def test_backing_service_images_are_pinned(service):
 
     assert ":" in image
     assert not image.endswith(":latest")
+
+
+def test_redis_never_evicts_a_key_without_an_expiry():
+    command = services()["redis"]["command"]
+    assert command[command.index("--maxmemory-policy") + 1] in {"volatile-lfu", "noeviction"}
