@@ -84,3 +84,35 @@ def test_a_beat_whose_lock_is_stolen_or_deleted_stands_by_and_comes_back_in_proc
     assert beat.output().count("beat: Starting") == 1
     assert not DuplicateDispatch.objects.exists()
     print(f"\nlock stolen for 4 s, then deleted: {len(runs())} runs, one beat process throughout")
+
+
+def test_a_beat_paused_past_its_lock_timeout_hands_over_and_stands_by_when_it_wakes(start_process):
+    """RedBeat's LockNotOwnedError: the lock expired while its beat slept. No crash, no second active beat."""
+    env = {"MUSIC_DROPS_EVERY_SECONDS": "2", "MUSICBRAINZ_URL": NOWHERE}
+    worker = start_process("worker-regular", **env)
+    worker.wait_for("ready.")
+    beats = [start_process("beat", **env) for _ in range(2)]
+    wait_until(lambda: len(heartbeat.live_beats()) == 2 and active_beat(), 30, "two beats, one active", *beats)
+    holder = active_beat()
+    assert holder is not None
+    [sleeper] = [process for process in beats if process.pid == holder.pid]
+    [standby] = [process for process in beats if process is not sleeper]
+
+    sleeper.send_signal(signal.SIGSTOP)  # a long GC pause, a frozen VM: longer than the lock lasts
+    paused_at = time.monotonic()
+    wait_until(lambda: getattr(active_beat(), "pid", None) == standby.pid, 15, "the standby to take over", standby)
+    took_over = time.monotonic() - paused_at
+    time.sleep(3)
+    sleeper.send_signal(signal.SIGCONT)
+    sleeper.wait_for("lost redbeat::lock", timeout=10)
+    wait_until(lambda: getattr(beat_with_pid(sleeper.pid), "role", "") == "standby", 10, "it to stand by", sleeper)
+    during = len(runs())
+    wait_until(lambda: len(runs()) >= during + 2, 10, "runs to go on", worker, standby)
+
+    print(f"\npaused {took_over + 3:.1f} s: the standby took over {took_over:.1f} s after the pause")
+    assert took_over < 10, "within the failover bar"
+    assert sleeper.popen.poll() is None, "the woken beat did not crash"
+    assert sleeper.output().count("beat: Starting") == 1, "nor was it restarted"
+    assert "Traceback" not in sleeper.output(), "a lost lock is one warning line, not a crash report"
+    assert getattr(active_beat(), "pid", None) == standby.pid, "one active beat: the one that took over"
+    assert not DuplicateDispatch.objects.exists(), "no slot dispatched twice"
