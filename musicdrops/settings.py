@@ -245,6 +245,8 @@ SCHEDULE_PAUSE_ALERT_AFTER = 3600
 # /healthz says "degraded" while a queue's oldest message has waited longer than this ("queue-stuck"),
 # and while a worker holds a message longer than CELERY_TASK_TIME_LIMIT plus this margin ("worker-stalled").
 QUEUE_AGE_ALERT_SECONDS = env_int("QUEUE_AGE_ALERT_SECONDS", 300)
+# /metrics answers only with "Authorization: Bearer <this>"; unset, it answers nobody.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 WORKER_STALL_MARGIN_SECONDS = 30
 MUSIC_DROPS_CRON = env_str("MUSIC_DROPS_CRON", "0 7 * * *")
 # Drills and tests only: send every N seconds instead of on MUSIC_DROPS_CRON.

@@ -1,0 +1,135 @@
+"""What /metrics says, in Prometheus's text format: read from Redis and PostgreSQL at each scrape.
+
+Every figure is shared state, not a counter kept in one process, so one scrape of any web
+process sees the whole app: the queues, the beats and the lock, the schedule, each day's send,
+the MusicBrainz budget and the problems /healthz reports.
+"""
+
+import datetime as dt
+from collections.abc import Iterator
+
+from django.db.models import Count
+from django.utils import timezone
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from musicdrops.catalog.musicbrainz import RATE_LIMIT_KEY
+from musicdrops.drops.models import Delivery
+from musicdrops.lib.redis_client import get_client
+from musicdrops.ops import health, progress
+from musicdrops.scheduler import selectors
+
+DAYS_SHOWN = 3  # today's send and the two before it
+
+
+def _seconds(moment: dt.datetime | None) -> float | None:
+    return moment.timestamp() if moment is not None else None
+
+
+class AppCollector(Collector):
+    def collect(self) -> Iterator[Metric]:
+        overview = selectors.scheduler_overview(duplicates_shown=0)
+        yield from self._queues(overview.broker)
+        yield from self._beats(overview)
+        yield from self._schedule(overview.entries)
+        yield from self._sends(overview)
+        yield self._musicbrainz_backlog()
+        _, report = health.health_report()
+        problems = GaugeMetricFamily("musicdrops_problem", "A problem /healthz reports now (1).", labels=["problem"])
+        for problem in report["problems"]:
+            problems.add_metric([problem], 1)
+        yield problems
+        status = GaugeMetricFamily("musicdrops_health", "/healthz's status (1 for the current one).", labels=["status"])
+        for name in ("ok", "degraded", "failing"):
+            status.add_metric([name], 1 if report["status"] == name else 0)
+        yield status
+
+    def _queues(self, broker: progress.BrokerState) -> Iterator[Metric]:
+        depth = GaugeMetricFamily("musicdrops_queue_depth", "Messages waiting in a queue.", labels=["queue"])
+        age = GaugeMetricFamily(
+            "musicdrops_queue_oldest_age_seconds", "How long the oldest waiting message has waited.", labels=["queue"]
+        )
+        for name, queue in broker.queues.items():
+            depth.add_metric([name], queue.depth)
+            age.add_metric([name], queue.oldest_seconds or 0)
+        yield depth
+        yield age
+        yield GaugeMetricFamily("musicdrops_unacked_messages", "Messages workers hold, running.", value=broker.unacked)
+        yield GaugeMetricFamily(
+            "musicdrops_unacked_oldest_seconds",
+            "How long the oldest held message has been running.",
+            value=broker.oldest_unacked_seconds or 0,
+        )
+
+    def _beats(self, overview: selectors.SchedulerOverview) -> Iterator[Metric]:
+        beats = GaugeMetricFamily("musicdrops_beats", "Live beat processes by role.", labels=["role"])
+        for role in ("active", "standby"):
+            beats.add_metric([role], sum(1 for beat in overview.beats if beat.role == role))
+        yield beats
+        holder = overview.lock.beat
+        lock = GaugeMetricFamily(
+            "musicdrops_beat_lock_held", "1 while a beat holds RedBeat's lock, with who.", labels=["holder"]
+        )
+        lock.add_metric([holder.name if holder else ""], 1 if overview.lock.held else 0)
+        yield lock
+        yield GaugeMetricFamily(
+            "musicdrops_duplicate_dispatches_unacknowledged",
+            "Dispatches of a slot already run (or by a foreign scheduler) that nobody acknowledged.",
+            value=overview.unacknowledged_duplicates,
+        )
+
+    def _schedule(self, entries: list[selectors.EntryStatus]) -> Iterator[Metric]:
+        last = GaugeMetricFamily(
+            "musicdrops_schedule_last_run_timestamp_seconds", "When an entry was last dispatched.", labels=["entry"]
+        )
+        following = GaugeMetricFamily(
+            "musicdrops_schedule_next_run_timestamp_seconds", "When an entry is next due.", labels=["entry"]
+        )
+        runs = CounterMetricFamily(
+            "musicdrops_schedule_runs", "Dispatches of an entry, run-now included.", labels=["entry"]
+        )
+        for entry in entries:
+            if (at := _seconds(entry.last_run_at)) is not None:
+                last.add_metric([entry.name], at)
+            if (at := _seconds(entry.next_run_at)) is not None:
+                following.add_metric([entry.name], at)
+            runs.add_metric([entry.name], entry.total_run_count)
+        yield last
+        yield following
+        yield runs
+
+    def _sends(self, overview: selectors.SchedulerOverview) -> Iterator[Metric]:
+        since = timezone.localdate() - dt.timedelta(days=DAYS_SHOWN - 1)
+        counted = Delivery.objects.filter(day__gte=since).values("day", "status").annotate(users=Count("id"))
+        deliveries = GaugeMetricFamily(
+            "musicdrops_drop_deliveries", "A day's emails by state: due, sent, failed.", labels=["day", "status"]
+        )
+        for row in counted.order_by("day", "status"):
+            deliveries.add_metric([row["day"].isoformat(), row["status"]], row["users"])
+        yield deliveries
+        yield GaugeMetricFamily(
+            "musicdrops_drop_overdue_users",
+            "Users due longer than DROPS_OVERDUE_SECONDS, and fan-outs started that long ago and unfinished.",
+            value=overview.drops.overdue,
+        )
+
+    def _musicbrainz_backlog(self) -> Metric:
+        client = get_client()
+        with client.pipeline(transaction=False) as pipe:
+            pipe.get(RATE_LIMIT_KEY)
+            pipe.time()
+            booked, (seconds, microseconds) = pipe.execute()
+        now = int(seconds) * 1_000_000 + int(microseconds)
+        backlog = max(0, int(float(booked or 0)) - now) / 1_000_000
+        return GaugeMetricFamily(
+            "musicdrops_musicbrainz_backlog_seconds",
+            "How far ahead the shared MusicBrainz budget (1 request/s) is already booked.",
+            value=backlog,
+        )
+
+
+def registry() -> CollectorRegistry:
+    """A registry of our figures alone (no process metrics: each scrape reaches a different process)."""
+    found = CollectorRegistry(auto_describe=False)
+    found.register(AppCollector())
+    return found
