@@ -55,14 +55,13 @@ ENV SOURCE_VERSION=${SOURCE_VERSION}
 USER 10001:10001
 EXPOSE 8000
 
-# Liveness of the web process only. /healthz answers 503 while no beat is alive
-# (and Django answers 400 when 127.0.0.1 is not in ALLOWED_HOSTS): either still
-# proves gunicorn and Django are serving, and restarting web would not bring a
-# beat back. So any HTTP answer counts as healthy; only a refused connection or
-# a timeout is not. A bare OpenerDirector with just the HTTP handler returns
+# Liveness of the web process only. /healthz answers 503 while no beat is alive:
+# that still proves gunicorn and Django are serving, and restarting web would not
+# bring a beat back. So any HTTP answer counts as healthy; only a refused connection
+# or a timeout is not. A bare OpenerDirector with just the HTTP handler returns
 # error statuses instead of raising, and ignores any *_proxy variables. The
-# timeouts leave room for /healthz's own 5 s timeouts on Redis. Put 127.0.0.1
-# in ALLOWED_HOSTS, or each probe logs a DisallowedHost error.
+# timeouts leave room for /healthz's own 5 s timeouts on Redis. (/healthz is
+# answered before the ALLOWED_HOSTS check: probes by IP address get an answer.)
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as r; o = r.OpenerDirector(); o.add_handler(r.HTTPHandler()); o.open('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=9)"]
 

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run superuser test lint pytest bench bench-queues bench-web rename install clean
+.PHONY: run superuser test lint pytest bench bench-queues bench-web image image-test rename install clean
 
 run: $(INSTALLED)  ## Start web, beat and both workers (and a private Redis if REDIS_URL is unset)
 	$(PY) scripts/devstack.py
@@ -44,6 +44,16 @@ bench-queues: $(INSTALLED)
 # /healthz and the task-status endpoint through gunicorn, loaded by ab (apache2-utils).
 bench-web: $(INSTALLED)
 	$(PY) -m bench.web
+
+# The production image, built with docker (or podman where docker is missing).
+image: $(INSTALLED)
+	$(PY) scripts/image.py build
+
+# Build it, then run every process type from it against the PostgreSQL and Redis that
+# DATABASE_URL and REDIS_URL name (in a database of its own): a small daily drop, /healthz,
+# static files, the non-root user, no error at start, SIGTERM. Says so where it cannot run.
+image-test: $(INSTALLED)
+	$(PY) scripts/image.py test
 
 # Make a clone your own project (see docs/rename.md):
 #   make rename NAME=tune_alert TITLE="Tune Alert"
