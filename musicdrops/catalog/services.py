@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 MAX_IMPORT_NAMES = 500
 MAX_LISTENBRAINZ_ARTISTS = 100
+# Each name is a MusicBrainz search, at the 1 request/s everyone shares: one account may not
+# book hours of it (30 lists of 500 names were 4 hours). One import at a time, this many a day.
+MAX_IMPORT_NAMES_PER_DAY = 1000
 IMPORT_SLICE_SECONDS = 60  # per task run; the rest continues in a new run
 IMPORT_LEASE = dt.timedelta(minutes=3)
 
@@ -128,9 +131,29 @@ def import_start(*, user: User, source: str, query: str, queue_import: Queue) ->
         if not query or "/" in query or len(query) > 64:
             raise FollowError("Enter a ListenBrainz user name.")
     with transaction.atomic():
+        User.objects.select_for_update().filter(pk=user.pk).first()  # two posts at once: one after the other
+        _import_allowed(user=user, names=len(query.splitlines()) if source == ImportJob.Source.NAMES else 0)
         job = ImportJob.objects.create(user=user, source=source, query=query)
         queue_import(job.pk)
     return job
+
+
+def _import_allowed(*, user: User, names: int) -> None:
+    """One import at a time per account, and at most MAX_IMPORT_NAMES_PER_DAY names a day."""
+    unfinished = [ImportJob.Status.PENDING, ImportJob.Status.RUNNING]
+    if ImportJob.objects.filter(user=user, status__in=unfinished).exists():
+        raise FollowError("Your last import is still running: start the next one when it has finished.")
+    since = timezone.now() - dt.timedelta(days=1)
+    recent = ImportJob.objects.filter(user=user, created_at__gte=since)
+    booked = sum(
+        len(job.query.splitlines()) if job.source == ImportJob.Source.NAMES else MAX_LISTENBRAINZ_ARTISTS
+        for job in recent.only("source", "query")
+    )
+    if booked + (names or MAX_LISTENBRAINZ_ARTISTS) > MAX_IMPORT_NAMES_PER_DAY:
+        raise FollowError(
+            f"That would be more than {MAX_IMPORT_NAMES_PER_DAY} artists imported in a day; "
+            f"{max(0, MAX_IMPORT_NAMES_PER_DAY - booked)} more are possible until this time tomorrow."
+        )
 
 
 def _claim(job_id: int) -> ImportJob | None:

@@ -200,3 +200,33 @@ def test_a_spoofed_listenbrainz_name_never_names_the_artist_musicbrainz_does(cli
     assert "The Real Artist" in preview.text
     assert "The Real Artist" in preview.html
     assert "evil.example" not in preview.text + preview.html
+
+
+def test_one_import_at_a_time_per_account(user):
+    services.import_start(queue_import=tasks.queue_import, user=user, source="names", query="Sigur Rós")
+
+    with pytest.raises(services.FollowError, match="still running"):
+        services.import_start(queue_import=tasks.queue_import, user=user, source="listenbrainz", query="rob")
+    assert ImportJob.objects.filter(user=user).count() == 1
+
+
+def test_an_account_may_book_a_thousand_names_a_day_of_the_shared_musicbrainz_budget(user):
+    lists = ["\n".join(f"Band {n}-{k}" for k in range(400)) for n in range(3)]
+    for names in lists[:2]:
+        services.import_start(queue_import=tasks.queue_import, user=user, source="names", query=names)
+        ImportJob.objects.filter(user=user).update(status=ImportJob.Status.DONE)
+
+    with pytest.raises(services.FollowError, match="more than 1000 artists imported in a day; 200 more are possible"):
+        services.import_start(queue_import=tasks.queue_import, user=user, source="names", query=lists[2])
+
+    ImportJob.objects.filter(user=user).update(created_at=timezone.now() - dt.timedelta(days=1, minutes=1))
+    services.import_start(queue_import=tasks.queue_import, user=user, source="names", query=lists[2])  # a day later
+
+
+def test_the_import_page_says_why_a_second_import_waits(client, user):
+    client.post(reverse("catalog:imports"), {"names": "Sigur Rós"})
+    page = client.post(reverse("catalog:imports"), {"names": "Nirvana"})
+
+    assert page.status_code == 200
+    assert "Your last import is still running" in page.content.decode()
+    assert ImportJob.objects.filter(user=user).count() == 1
