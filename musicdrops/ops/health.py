@@ -74,15 +74,13 @@ class Check:
 
 def _timed(probe: Any) -> tuple[Check, Any]:
     started = time.perf_counter()
+    why = ""
     try:
         ok, detail, value = probe()
     except Exception as error:  # any failure of a dependency is a failed check, not a 500
-        # The answer says which check failed; the log says why (once: see _log_change).
-        why = f"{type(error).__name__}: {error}"
-        return Check(
-            ok=False, ms=(time.perf_counter() - started) * 1000, detail={"error": type(error).__name__}, why=why
-        ), None
-    return Check(ok=ok, ms=(time.perf_counter() - started) * 1000, detail=detail), value
+        ok, detail, value = False, {"error": type(error).__name__}, None
+        why = f"{type(error).__name__}: {error}"  # the answer says which check failed; the log says why, once
+    return Check(ok=ok, ms=(time.perf_counter() - started) * 1000, detail=detail, why=why), value
 
 
 @dataclass(frozen=True)
@@ -163,11 +161,12 @@ def _redis() -> tuple[bool, dict[str, Any], RedisState]:
             pipe.info("memory")
         pipe.evalsha(progress.script_sha(progress.BROKER_SCRIPT), *progress.broker_script_args())
         *answers, broker_reply = pipe.execute(raise_on_error=False)
+    if read_memory:
+        info = answers.pop()  # a Redis that refuses INFO: the policy is unknown, the rest of the answer stands
+        _memory = (time.monotonic(), Memory.from_info(info if isinstance(info, dict) else {}))
     for answer in answers:
         if isinstance(answer, Exception):
             raise answer
-    if read_memory:
-        _memory = (time.monotonic(), Memory.from_info(answers.pop()))
     assert _memory is not None
     pong, records, paused, lock_token = answers
     beats = heartbeat.sort_out(records, lock_token=lock_token)

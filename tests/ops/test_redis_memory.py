@@ -70,3 +70,20 @@ def test_a_worker_or_beat_starting_against_it_warns_once(server, monkeypatch, ca
     [record] = caplog.records
     assert "maxmemory-policy is allkeys-lru" in record.getMessage()
     assert "volatile-lfu" in record.getMessage()
+
+
+def test_a_redis_that_refuses_info_leaves_the_policy_unknown_and_the_probe_standing(tmp_path, monkeypatch):
+    process, url = localredis.start(directory=tmp_path, extra_args=["--rename-command", "INFO", ""])
+    try:
+        server = redis.Redis.from_url(url, decode_responses=True)
+        heartbeat.publish(beat_started_a_minute_ago(), role="active", lock_token="t", client=server)
+        server.set("redbeat::lock", "t", px=5000)
+        monkeypatch.setattr(health, "get_client", lambda: server)
+        monkeypatch.setattr(health, "_memory", None)
+
+        status, body = health.health_report()
+    finally:
+        process.kill()
+        process.wait(10)
+    assert (status, body["status"]) == (200, "ok")
+    assert body["checks"]["redis"]["maxmemory_policy"] == "unknown"
