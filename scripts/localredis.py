@@ -60,7 +60,8 @@ def start(
         "yes",
         *(extra_args or []),
     ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    # A session of its own: Ctrl-C in make run's terminal must not stop Redis before the processes using it.
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url, socket_connect_timeout=0.2)
     deadline = time.monotonic() + 10

@@ -20,6 +20,8 @@ everything twice. On top of that:
 
 import datetime as dt
 import logging
+import os
+import signal
 import threading
 import time
 from types import SimpleNamespace
@@ -42,10 +44,51 @@ logger = logging.getLogger(__name__)
 SEVERAL_BEATS_REPEAT = 300
 # Redis unreachable or too slow: the tick is tried again, where these used to end the beat process.
 REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
+# A beat still alive this long after SIGTERM exits anyway (the bar is 10 s; see _exit_after_sigterm).
+EXIT_DEADLINE_SECONDS = 5.0
+
+
+def _exit_after_sigterm() -> None:
+    """Wrap Celery's SIGTERM handler with a deadline.
+
+    Celery's handler stops the beat by raising SystemExit; a signal that lands while
+    Python runs a weakref callback (an import finishing, mid-start) has that exception
+    printed and ignored, and the beat ran on until SIGKILL (seen in CI: 30 s).
+    """
+    celery_handler = signal.getsignal(signal.SIGTERM)
+    if getattr(celery_handler, "musicdrops_deadline", False) or not callable(celery_handler):
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        deadline = threading.Timer(EXIT_DEADLINE_SECONDS, os._exit, args=(0,))
+        deadline.daemon = True  # never what keeps the process alive
+        deadline.start()
+        celery_handler(signum, frame)
+
+    handler.musicdrops_deadline = True  # type: ignore[attr-defined]
+    signal.signal(signal.SIGTERM, handler)
 
 
 class Scheduler(RedBeatScheduler):
+    _starting = False  # this process is building its (non-lazy) scheduler
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("lazy"):
+            self._build(*args, **kwargs)
+            return
+        if Scheduler._starting:
+            # SIGTERM while the first one is still being built: Celery's handler builds a second one
+            # only to close it, which fails half-imported and leaves the beat running. Exit instead.
+            raise SystemExit(0)
+        if threading.current_thread() is threading.main_thread():
+            _exit_after_sigterm()
+        Scheduler._starting = True
+        try:
+            self._build(*args, **kwargs)
+        finally:
+            Scheduler._starting = False
+
+    def _build(self, *args: Any, **kwargs: Any) -> None:
         self.instance = heartbeat.BeatInstance.current()
         self._lock_token = ""  # set while this beat holds RedBeat's lock and ticks
         self._publishing = threading.Lock()  # both threads publish: an older role must not overwrite a newer one
