@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from musicdrops.ops.procfile import read_procfile  # noqa: E402
+from scripts.localredis import free_port  # noqa: E402
 
 TAG = "musicdrops:local"
 USERS = 200  # plus the demo login: 201 emails
@@ -47,12 +47,13 @@ class Skip(Exception):
     """The run part cannot happen here: the reason, for the reader."""
 
 
-def engine() -> str:
+def working_engine() -> str | None:
+    """docker if it answers, else podman if it does; None when neither works here."""
     for name in ("docker", "podman"):
         path = shutil.which(name)
         if path and subprocess.run([path, "info"], capture_output=True).returncode == 0:
             return path
-    raise SystemExit("make image: neither docker nor podman works here; install one (apt-get install podman)")
+    return None
 
 
 def build(tool: str) -> None:
@@ -67,12 +68,6 @@ def build(tool: str) -> None:
 
 
 # --- the backing services -----------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def own_database(url: str) -> str:
@@ -356,7 +351,9 @@ def test(tool: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["build", "test"])
-    tool = engine()
+    tool = working_engine()
+    if tool is None:
+        raise SystemExit("make image: neither docker nor podman works here; install one (apt-get install podman)")
     if parser.parse_args().what == "build":
         build(tool)
         return 0

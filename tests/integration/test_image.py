@@ -5,23 +5,15 @@ without them this is skipped, saying so. The script itself skips its run part wh
 containers cannot run and the image's filesystem cannot be entered either.
 """
 
-import shutil
 import subprocess
 import sys
 
 import pytest
 
+from scripts.image import working_engine
 from tests.integration.processes import ROOT, child_env, database_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-def working_engine() -> str | None:
-    for name in ("docker", "podman"):
-        path = shutil.which(name)
-        if path and subprocess.run([path, "info"], capture_output=True).returncode == 0:
-            return path
-    return None
 
 
 def test_every_process_type_runs_from_the_image():
