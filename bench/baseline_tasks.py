@@ -19,24 +19,25 @@ from musicdrops.drops import emails, ledger, selectors
 
 
 @shared_task(bind=True, name="bench.send_one_drop")
-def send_one_drop_task(self: Task, day: str, user_id: int) -> bool:  # type: ignore[type-arg]
-    when = dt.date.fromisoformat(day)
+def send_one_drop_task(self: Task, slot: str, user_id: int, day: str, period: str) -> bool:  # type: ignore[type-arg]
+    when, local_day = dt.datetime.fromisoformat(slot), dt.date.fromisoformat(day)
     now = timezone.now()
-    wanted = selectors.new_releases(user_ids=[user_id], day=when)
-    ledger.deliveries_queue(day=when, wanted=wanted, now=now, reserve_until=now)
+    wanted = selectors.new_releases(user_ids=[user_id], day=local_day)
+    due = {user_id: selectors.Due(day=local_day, period=period, weekly=False)}
+    ledger.deliveries_queue(slot=when, due=due, wanted=wanted, now=now, reserve_until=now)
     token = uuid.uuid4().hex
     claimed = ledger.deliveries_claim(
-        day=when, user_ids=[user_id], token=token, now=now, lease_until=now + dt.timedelta(minutes=2)
+        slot=when, user_ids=[user_id], token=token, now=now, lease_until=now + dt.timedelta(minutes=2)
     )
     if user_id not in claimed:
         return False
     delivery_id, release_ids = claimed[user_id].delivery_id, claimed[user_id].release_ids
     shown = selectors.drop_releases(release_ids=set(release_ids))
     user = User.objects.get(pk=user_id)
-    subject, text, html = emails.render(user_id=user_id, day=when, releases=[shown[r] for r in release_ids])
+    subject, text, html = emails.render(user_id=user_id, day=local_day, releases=[shown[r] for r in release_ids])
     message = EmailMultiAlternatives(
         subject, text, settings.DEFAULT_FROM_EMAIL, [user.email],
-        headers={"Message-ID": emails.message_id(user_id, when)},
+        headers={"Message-ID": emails.message_id(user_id, period)},
     )  # fmt: skip
     message.attach_alternative(html, "text/html")
     message.send()  # opens and closes its own connection

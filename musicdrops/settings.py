@@ -196,15 +196,18 @@ CELERY_TASK_IGNORE_RESULT = True  # unread results filled the 25 MB plan once; o
 CELERY_RESULT_EXPIRES = 3600  # stored results are gone after an hour, read or not
 CELERY_RESULT_EXTENDED = False  # no task arguments copied into results: smaller, and no personal data
 
-# Two queues: "important" is what a person is waiting for, "regular" is bulk
-# work. Separate workers consume them, so a flood of bulk work never delays
-# a password reset. Tasks not listed in CELERY_TASK_ROUTES go to "regular".
+# Three queues, each with a worker of its own: "important" is what a person is
+# waiting for, "drops" is the email send, "regular" is bulk work. A flood of
+# bulk work (anyone's imports) never delays a password reset or anybody's
+# email. Tasks not listed in CELERY_TASK_ROUTES go to "regular".
 QUEUE_REGULAR = "regular"
 QUEUE_IMPORTANT = "important"
+QUEUE_DROPS = "drops"
 CELERY_TASK_DEFAULT_QUEUE = QUEUE_REGULAR  # unrouted work never lands on the important queue
 CELERY_TASK_QUEUES = [
     Queue(QUEUE_REGULAR, Exchange(QUEUE_REGULAR), routing_key=QUEUE_REGULAR),
     Queue(QUEUE_IMPORTANT, Exchange(QUEUE_IMPORTANT), routing_key=QUEUE_IMPORTANT),
+    Queue(QUEUE_DROPS, Exchange(QUEUE_DROPS), routing_key=QUEUE_DROPS),
 ]
 CELERY_TASK_CREATE_MISSING_QUEUES = False  # a typo in a queue name fails loudly
 CELERY_TASK_ROUTES = {
@@ -214,6 +217,9 @@ CELERY_TASK_ROUTES = {
     "musicdrops.accounts.tasks.send_password_reset_email_task": {"queue": QUEUE_IMPORTANT},
     "musicdrops.catalog.tasks.sync_artist_now_task": {"queue": QUEUE_IMPORTANT},
     "musicdrops.jobs.tasks.refresh_library_task": {"queue": QUEUE_IMPORTANT},
+    "musicdrops.drops.tasks.send_music_drops_task": {"queue": QUEUE_DROPS},
+    "musicdrops.drops.tasks.send_drop_chunk_task": {"queue": QUEUE_DROPS},
+    "musicdrops.drops.tasks.sweep_music_drops_task": {"queue": QUEUE_DROPS},
 }
 CELERY_WORKER_CONSUMER = "musicdrops.lib.consumer:Consumer"  # refused messages are kept, not dropped
 REJECTED_MESSAGES_KEY = "musicdrops:rejected-messages"
@@ -248,10 +254,14 @@ QUEUE_AGE_ALERT_SECONDS = env_int("QUEUE_AGE_ALERT_SECONDS", 300)
 # /metrics answers only with "Authorization: Bearer <this>"; unset, it answers nobody.
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 WORKER_STALL_MARGIN_SECONDS = 30
-MUSIC_DROPS_CRON = env_str("MUSIC_DROPS_CRON", "0 7 * * *")
+# The send runs every hour on the hour: each slot serves the users whose own delivery hour it is
+# (musicdrops/drops/delivery_time.py). Keep it hourly; another crontab leaves the other hours' users out.
+MUSIC_DROPS_CRON = env_str("MUSIC_DROPS_CRON", "0 * * * *")
 # Drills and tests only: send every N seconds instead of on MUSIC_DROPS_CRON.
 MUSIC_DROPS_EVERY_SECONDS = env_int("MUSIC_DROPS_EVERY_SECONDS", 0)
-# The daily send's clocks (musicdrops/drops/services.py). Drills set them short; never skip them.
+# A slot also serves whoever's delivery time passed this many hours back without their email (missed slots).
+DROPS_CATCH_UP_HOURS = env_int("DROPS_CATCH_UP_HOURS", 3)
+# The send's clocks (musicdrops/drops/services.py). Drills set them short; never skip them.
 DROPS_CHUNK_SECONDS = env_int("DROPS_CHUNK_SECONDS", 60)  # a chunk hands the rest on after this (soft limit: 120)
 DROPS_LEASE_SECONDS = env_int("DROPS_LEASE_SECONDS", 120)  # a claim lasts a chunk's time plus one slow message
 DROPS_PICKUP_SECONDS = env_int("DROPS_PICKUP_SECONDS", 600)  # a queued chunk's users wait this long before the sweep

@@ -180,7 +180,7 @@ def wait_for_stack(site: str, local: str, runner: Runner, *, sharing: bool) -> N
         "",
         f"  MusicDrops is running at {site}",
         f"  Demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}    An admin of your own: make superuser",
-        f"  Health: {site}/healthz    Emails are printed below by worker-important/worker-regular.",
+        f"  Health: {site}/healthz    Emails are printed below by worker-important/worker-drops.",
         "  Press Ctrl-C to stop.",
         "",
     ]

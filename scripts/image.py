@@ -295,7 +295,7 @@ def test(tool: str) -> int:
             raise SystemExit("seed_demo failed:\n" + runner.output("seed"))
         port = free_port()
         web = runner.start("web", procfile["web"], PORT=str(port))
-        for name in ("beat", "worker-regular", "worker-important"):
+        for name in ("beat", "worker-regular", "worker-drops", "worker-important"):
             runner.start(name, procfile[name])
         site = f"http://127.0.0.1:{port}"
         wait_for("/healthz to say ok", lambda: b'"status": "ok"' in get(f"{site}/healthz")[1], 90)
@@ -326,11 +326,11 @@ def test(tool: str) -> int:
             failures.append(f"{emails} emails to {people} people, {USERS + 1} expected")
         print(f"  daily drop: {emails} emails to {people} people")
 
-        for name in ("web", "beat", "worker-regular", "worker-important"):
+        for name in ("web", "beat", "worker-regular", "worker-drops", "worker-important"):
             errors = [line for line in runner.output(name).splitlines() if ERROR_LINE.search(line)]
             if errors:
                 failures.append(f"{name} logged errors: {errors[:3]}")
-        for name in ("web", "beat", "worker-regular", "worker-important"):
+        for name in ("web", "beat", "worker-regular", "worker-drops", "worker-important"):
             seconds = runner.stop(name)
             if seconds > STOP_WITHIN:
                 failures.append(f"{name} took {seconds:.1f} s to stop after SIGTERM")

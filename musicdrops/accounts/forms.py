@@ -5,6 +5,7 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
 from musicdrops.accounts.models import User, normalize_email
+from musicdrops.drops.delivery_time import WEEKLY, is_time_zone, time_zone_names
 
 
 class EmailField(forms.EmailField):
@@ -19,6 +20,15 @@ class SignUpForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text=password_validation.password_validators_help_text_html(),
     )
+    # Filled in by the browser (static/js/time-zone.js); changeable in settings.
+    time_zone = forms.CharField(
+        required=False, max_length=64, widget=forms.HiddenInput(attrs={"data-guess-time-zone": ""})
+    )
+
+    def clean_time_zone(self) -> str:
+        # A guess the person never saw: one we don't know is no reason to refuse them. UTC until they choose.
+        guess: str = self.cleaned_data.get("time_zone") or ""
+        return guess if is_time_zone(guess) else "UTC"
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -49,6 +59,35 @@ class SettingsForm(forms.Form):
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
+
+
+def _time_zone_choices() -> list[tuple[str, str]]:
+    return [(name, name.replace("_", " ")) for name in sorted(time_zone_names())]
+
+
+class DeliveryForm(forms.ModelForm):  # type: ignore[type-arg]
+    """When the email goes out: the hour, in the reader's own time zone; every day, or once a week."""
+
+    time_zone = forms.ChoiceField(choices=_time_zone_choices, label="Time zone")
+
+    class Meta:
+        model = User
+        fields = ("time_zone", "delivery_hour", "digest", "digest_weekday")
+        labels = {"delivery_hour": "Delivery time", "digest": "How often", "digest_weekday": "On (weekly)"}
+        widgets = {"digest": forms.RadioSelect}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Only a weekly digest needs its day: checked in clean(), so a daily one can leave it empty.
+        self.fields["digest_weekday"].required = False
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("digest") == WEEKLY and data.get("digest_weekday") in (None, ""):
+            self.add_error("digest_weekday", "Pick the day of the week your weekly email comes on.")
+        elif data.get("digest_weekday") in (None, ""):
+            data["digest_weekday"] = self.instance.digest_weekday
+        return data
 
 
 class DeleteAccountForm(forms.Form):

@@ -1,12 +1,26 @@
 from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+
+from musicdrops.drops.delivery_time import DAILY, WEEKLY, is_time_zone
+
+DEFAULT_DELIVERY_HOUR = 8
+WEEKDAYS = [(0, "Monday"), (1, "Tuesday"), (2, "Wednesday"), (3, "Thursday"), (4, "Friday"), (5, "Saturday"),
+            (6, "Sunday")]  # fmt: skip
 
 
 def normalize_email(email: str) -> str:
     return email.strip().lower()
+
+
+def validate_time_zone(name: str) -> None:
+    if not is_time_zone(name):
+        raise ValidationError(
+            "%(name)s is not a time zone we know; pick one like Europe/Berlin.", params={"name": name}
+        )
 
 
 class UserManager(BaseUserManager["User"]):
@@ -40,11 +54,27 @@ class User(AbstractBaseUser, PermissionsMixin):
     receives_drops = models.BooleanField(
         "send me the daily email", default=True, help_text="One email a day with the new releases."
     )
+    # When the email goes out: delivery_hour:00 in time_zone, every day or on digest_weekday (drops/delivery_time.py).
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    delivery_hour = models.PositiveSmallIntegerField(
+        default=DEFAULT_DELIVERY_HOUR, choices=[(h, f"{h:02d}:00") for h in range(24)]
+    )
+    digest = models.CharField(max_length=8, default=DAILY, choices=[(DAILY, "every day"), (WEEKLY, "once a week")])
+    digest_weekday = models.PositiveSmallIntegerField(default=0, choices=WEEKDAYS)  # Monday = 0, as date.weekday()
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
 
     objects: ClassVar[UserManager] = UserManager()
+
+    class Meta:
+        constraints: ClassVar = [
+            models.CheckConstraint(condition=models.Q(delivery_hour__lte=23), name="accounts_delivery_hour_0_23"),
+            models.CheckConstraint(condition=models.Q(digest_weekday__lte=6), name="accounts_digest_weekday_0_6"),
+            models.CheckConstraint(condition=models.Q(digest__in=[DAILY, WEEKLY]), name="accounts_digest_known"),
+        ]
+        # The send reads the zones in use every hour, and who is due in each (drops/selectors.py).
+        indexes: ClassVar = [models.Index(fields=["time_zone", "delivery_hour"], name="accounts_user_delivery")]
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"

@@ -17,7 +17,7 @@ def _may_email(kind: str, address: str) -> bool:
 
 
 @transaction.atomic
-def user_sign_up(*, email: str, password: str) -> None:
+def user_sign_up(*, email: str, password: str, time_zone: str = "UTC") -> None:
     """Create an account and queue its verification; for an address that has one, tell its owner.
 
     The caller answers the same either way, after about as long (a password is hashed either
@@ -31,7 +31,7 @@ def user_sign_up(*, email: str, password: str) -> None:
         return
     try:
         with transaction.atomic():
-            user = User.objects.create_user(email=address, password=password)
+            user = User.objects.create_user(email=address, password=password, time_zone=time_zone)
     except IntegrityError:  # the same address signed up a moment ago: that one stands
         return
     user_request_verification(user=user)

@@ -10,6 +10,7 @@ app_name = "accounts"
 
 urlpatterns = [
     path("signup/", views.sign_up, name="sign_up"),
+    path("settings/delivery/", views.delivery_settings, name="delivery"),
     path("signup/sent/", TemplateView.as_view(template_name="accounts/sign_up_done.html"), name="sign_up_done"),
     path(
         "login/",

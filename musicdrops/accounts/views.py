@@ -8,7 +8,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from musicdrops.accounts import services, throttle
-from musicdrops.accounts.forms import DeleteAccountForm, PasswordResetRequestForm, SettingsForm, SignUpForm
+from musicdrops.accounts.forms import (
+    DeleteAccountForm,
+    DeliveryForm,
+    PasswordResetRequestForm,
+    SettingsForm,
+    SignUpForm,
+)
 from musicdrops.accounts.models import User
 
 
@@ -31,7 +37,11 @@ def sign_up(request: HttpRequest) -> HttpResponse:
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         # The same answer whether or not the address has an account (its owner gets an email instead).
-        services.user_sign_up(email=form.cleaned_data["email"], password=form.cleaned_data["password"])
+        services.user_sign_up(
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password"],
+            time_zone=form.cleaned_data["time_zone"],
+        )
         return redirect("accounts:sign_up_done")
     return render(request, "accounts/sign_up.html", {"form": form})
 
@@ -90,7 +100,39 @@ def account_settings(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Your settings are saved.")
         return redirect("accounts:settings")
-    return render(request, "accounts/settings.html", {"form": form, "delete_form": DeleteAccountForm(user=user)})
+    return _settings_page(request, user, form=form)
+
+
+def _settings_page(
+    request: HttpRequest,
+    user: User,
+    *,
+    form: SettingsForm | None = None,
+    delivery_form: DeliveryForm | None = None,
+    delete_form: DeleteAccountForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    initial = {"email": user.email, "receives_drops": user.receives_drops}
+    # The delivery form gets a copy: validating writes its values onto the instance, and the page shows request.user.
+    context = {
+        "form": form or SettingsForm(user=user, initial=initial),
+        "delivery_form": delivery_form or DeliveryForm(instance=User.objects.get(pk=user.pk)),
+        "delete_form": delete_form or DeleteAccountForm(user=user),
+    }
+    return render(request, "accounts/settings.html", context, status=status)
+
+
+@login_required
+@require_POST
+def delivery_settings(request: HttpRequest) -> HttpResponse:
+    """The delivery time and cadence: a form error for anything out of range, never a 500."""
+    user = _current_user(request)
+    form = DeliveryForm(request.POST, instance=User.objects.get(pk=user.pk))
+    if not form.is_valid():
+        return _settings_page(request, user, delivery_form=form, status=400)
+    form.save()
+    messages.success(request, "Your delivery time is saved.")
+    return redirect("accounts:settings")
 
 
 @login_required
@@ -99,8 +141,7 @@ def delete_account(request: HttpRequest) -> HttpResponse:
     user = _current_user(request)
     form = DeleteAccountForm(request.POST, user=user)
     if not form.is_valid():
-        settings_form = SettingsForm(user=user, initial={"email": user.email, "receives_drops": user.receives_drops})
-        return render(request, "accounts/settings.html", {"form": settings_form, "delete_form": form}, status=400)
+        return _settings_page(request, user, delete_form=form, status=400)
     logout(request)
     services.user_delete(user=user)
     messages.success(request, "Your account and everything in it is deleted.")

@@ -70,10 +70,13 @@ def _message_id_domain(site_url: str) -> str:
     return urlsplit(site_url).hostname or "musicdrops.local"
 
 
-def message_id(user_id: int, day: dt.date) -> str:
-    """The same for every attempt at one (user, day): a receiving system that saw it already can drop a repeat."""
-    digest = hmac.digest(settings.SECRET_KEY.encode(), f"drop:{user_id}:{day}".encode(), hashlib.sha256).hex()[:16]
-    return f"<drop.{day:%Y%m%d}.{user_id}.{digest}@{_message_id_domain(settings.SITE_URL)}>"
+def message_id(user_id: int, period: str) -> str:
+    """The same for every attempt at one (user, period): a receiving system that saw it already can drop a repeat.
+
+    ``period`` is "2026-12-02" (daily) or "2026-W49" (weekly).
+    """
+    digest = hmac.digest(settings.SECRET_KEY.encode(), f"drop:{user_id}:{period}".encode(), hashlib.sha256).hex()[:16]
+    return f"<drop.{period.replace('-', '')}.{user_id}.{digest}@{_message_id_domain(settings.SITE_URL)}>"
 
 
 def group_by_artist(releases: list[DropRelease]) -> list[tuple[str, list[DropRelease]]]:
@@ -164,7 +167,7 @@ class DropRenderer:
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=email,
             headers={
-                "Message-ID": message_id_ or message_id(user_id, self.day),
+                "Message-ID": message_id_ or message_id(user_id, self.day.isoformat()),
                 # RFC 8058 one-click unsubscribe: Gmail and Yahoo require both headers from bulk senders.
                 "List-Unsubscribe": f"<{unsubscribe}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",

@@ -1,4 +1,4 @@
-"""The ledger's rules, in one place: queueing, claiming, recording and freeing (user, day) deliveries.
+"""The ledger's rules, in one place: queueing, claiming, recording and freeing (user, period) deliveries.
 
 A row goes ``due`` -> ``sent`` (or ``failed``), never back. Between the two,
 an attempt at sending holds it with a *fencing token*: a random value of its
@@ -25,7 +25,7 @@ from django.db.models import Q
 
 from musicdrops.drops.emails import message_id
 from musicdrops.drops.models import DeliveredRelease, Delivery
-from musicdrops.drops.selectors import recipients
+from musicdrops.drops.selectors import Due, recipients
 
 INSERT_BATCH = 1000  # rows per INSERT ... VALUES statement (SQLite)
 # One row, still due, by its key. Not ``status="due"``: that would let PostgreSQL pick the partial index
@@ -35,9 +35,15 @@ _ONE_OPEN = ~Q(status__in=[Delivery.Status.SENT, Delivery.Status.FAILED])
 
 @transaction.atomic
 def deliveries_queue(
-    *, day: dt.date, wanted: dict[int, list[int]], now: dt.datetime, reserve_until: dt.datetime
+    *,
+    slot: dt.datetime,
+    due: dict[int, Due],
+    wanted: dict[int, list[int]],
+    now: dt.datetime,
+    reserve_until: dt.datetime,
 ) -> list[int]:
-    """Insert a due delivery, with its releases, for each user who has none for ``day``; return those users.
+    """Insert a due delivery of ``slot``, with its releases, for each user who has none for their period yet;
+    return those users.
 
     ``reserve_until``: the sweep leaves the new rows alone until then (they
     are about to be queued). A release another delivery already holds is
@@ -49,17 +55,17 @@ def deliveries_queue(
     inserted = dict(
         _insert_returning(
             "drops_delivery",
-            {"user_id": "bigint", "message_id": "text"},
-            [(u, message_id(u, day)) for u in wanted],
+            {"user_id": "bigint", "message_id": "text", "day": "date", "period": "text"},
+            [(u, message_id(u, due[u].period), ops.adapt_datefield_value(due[u].day), due[u].period) for u in wanted],
             constants={
-                "day": ops.adapt_datefield_value(day),
+                "slot": ops.adapt_datetimefield_value(slot),
                 "status": Delivery.Status.DUE.value,
                 "token": "",
                 "lease_until": ops.adapt_datetimefield_value(reserve_until),
                 "queued_at": ops.adapt_datetimefield_value(now),
                 "error": "",
             },
-            conflict="(user_id, day)",
+            conflict="(user_id, period)",
             returning="user_id, id",
         )
     )
@@ -80,12 +86,13 @@ def deliveries_queue(
 @dataclass(frozen=True)
 class Claim:
     delivery_id: int
+    day: dt.date  # the user's local date: the email's subject
     message_id: str  # fixed when the row was queued: a key rotated since changes nothing
     release_ids: list[int]
 
 
 def deliveries_claim(
-    *, day: dt.date, user_ids: list[int], token: str, now: dt.datetime, lease_until: dt.datetime
+    *, slot: dt.datetime, user_ids: list[int], token: str, now: dt.datetime, lease_until: dt.datetime
 ) -> dict[int, Claim]:
     """Claim these users' due deliveries for ``token``; return the ones it now holds, by user.
 
@@ -93,27 +100,27 @@ def deliveries_claim(
     out; a live lease is never taken, whoever asks. One conditional UPDATE
     does it: of two attempts racing for a row, PostgreSQL lets one through.
     """
-    _drop_lapsed(day=day, user_ids=user_ids)
-    Delivery.objects.filter(day=day, user_id__in=user_ids, status=Delivery.Status.DUE).filter(
+    _drop_lapsed(slot=slot, user_ids=user_ids)
+    Delivery.objects.filter(slot=slot, user_id__in=user_ids, status=Delivery.Status.DUE).filter(
         Q(token="") | Q(lease_until__lt=now)
     ).update(token=token, lease_until=lease_until)
     mine = {
-        pk: (user_id, message)
-        for pk, user_id, message in Delivery.objects.filter(
-            day=day, token=token, status=Delivery.Status.DUE
-        ).values_list("pk", "user_id", "message_id")
+        pk: (user_id, day, message)
+        for pk, user_id, day, message in Delivery.objects.filter(
+            slot=slot, token=token, status=Delivery.Status.DUE
+        ).values_list("pk", "user_id", "day", "message_id")
     }
     releases: dict[int, list[int]] = defaultdict(list)
     for delivery_id, release_id in DeliveredRelease.objects.filter(delivery_id__in=mine).values_list(
         "delivery_id", "release_group_id"
     ):
         releases[delivery_id].append(release_id)
-    return {user_id: Claim(pk, message, sorted(releases[pk])) for pk, (user_id, message) in mine.items()}
+    return {user_id: Claim(pk, day, message, sorted(releases[pk])) for pk, (user_id, day, message) in mine.items()}
 
 
-def _drop_lapsed(*, day: dt.date, user_ids: list[int]) -> None:
+def _drop_lapsed(*, slot: dt.datetime, user_ids: list[int]) -> None:
     """Forget free due rows of users who stopped receiving drops (unsubscribed, deactivated) since the fan-out."""
-    Delivery.objects.filter(day=day, user_id__in=user_ids, status=Delivery.Status.DUE, token="").exclude(
+    Delivery.objects.filter(slot=slot, user_id__in=user_ids, status=Delivery.Status.DUE, token="").exclude(
         user_id__in=recipients().filter(pk__in=user_ids).values("pk")
     ).delete()
 
@@ -161,9 +168,9 @@ def deliveries_release(*, token: str, delivery_ids: list[int], until: dt.datetim
 
 @transaction.atomic
 def deliveries_reserve_free(
-    *, day: dt.date, now: dt.datetime, until: dt.datetime, reserved_too: bool = False
+    *, slot: dt.datetime, now: dt.datetime, until: dt.datetime, reserved_too: bool = False
 ) -> list[int]:
-    """Users of ``day`` still due whose claim or reservation ran out, reserved until ``until`` to be queued again.
+    """Users of ``slot`` still due whose claim or reservation ran out, reserved until ``until`` to be queued again.
 
     ``reserved_too``: also rows nobody holds that are still reserved for a
     queued chunk. Never a row under a live claim. Rows another sweep is
@@ -172,7 +179,7 @@ def deliveries_reserve_free(
     free = Q(lease_until__lt=now) | Q(token="") if reserved_too else Q(lease_until__lt=now)
     rows = (
         Delivery.objects.select_for_update(skip_locked=True)
-        .filter(free, day=day, status=Delivery.Status.DUE)
+        .filter(free, slot=slot, status=Delivery.Status.DUE)
         .order_by("user_id")
     )
     found = dict(rows.values_list("pk", "user_id"))

@@ -1,4 +1,4 @@
-"""The delivery ledger: exactly one daily email per user per day, each release at most once ever.
+"""The delivery ledger: one email per user per period (a local day, or an ISO week), each release at most once ever.
 
 Everything the send knows lives here, in PostgreSQL: who is due, who holds
 whom, who was sent. Redis only carries the messages that say "send these".
@@ -14,19 +14,19 @@ from musicdrops.catalog.models import ReleaseGroup
 
 
 class DropSend(models.Model):
-    """A day's send. Started by the beat, the command or a resume; the sweep works on the recent ones."""
+    """An hourly slot's send. Started by the beat, the command or a resume; the sweep works on the recent ones."""
 
-    day = models.DateField(unique=True)
+    slot = models.DateTimeField(unique=True)  # the hour on the hour (UTC) it serves: see delivery_time.py
     started_at = models.DateTimeField(default=timezone.now)
     # Every due user has a Delivery row: until then the sweep runs the fan-out again.
     fanned_out_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
-        return f"send of {self.day}"
+        return f"send of {self.slot:%Y-%m-%dT%H:00Z}"
 
 
 class Delivery(models.Model):
-    """One user's email for one day: due, then sent (or failed for good).
+    """One user's email for one period: due, then sent (or failed for good).
 
     The fan-out inserts it, with the releases it will carry, before anything
     is queued. An attempt at sending it first claims it: writes its own
@@ -42,7 +42,9 @@ class Delivery(models.Model):
         FAILED = "failed", "failed"  # the mail server refused the address for good (5xx)
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="deliveries")
-    day = models.DateField()
+    slot = models.DateTimeField()  # the send (DropSend.slot) that queued it; its chunks claim by it
+    day = models.DateField()  # the user's local date the email is for: "New music for <day>"
+    period = models.CharField(max_length=10)  # "2026-12-02", or "2026-W49" for a weekly digest
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.DUE)
     token = models.CharField(max_length=32, blank=True)  # the attempt that holds the claim; "" when free
     lease_until = models.DateTimeField()
@@ -52,15 +54,17 @@ class Delivery(models.Model):
     error = models.CharField(max_length=500, blank=True)
 
     class Meta:
-        constraints: ClassVar = [models.UniqueConstraint(fields=["user", "day"], name="drops_one_email_per_user_day")]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["user", "period"], name="drops_one_email_per_user_period")
+        ]
         indexes: ClassVar = [
-            models.Index(fields=["day", "status"], name="drops_delivery_day_status"),
+            models.Index(fields=["slot", "status"], name="drops_delivery_slot_status"),
             # Small once a send is done: /healthz counts the overdue on it at every probe.
             models.Index(fields=["queued_at"], name="drops_delivery_due", condition=models.Q(status="due")),
         ]
 
     def __str__(self) -> str:
-        return f"drop for {self.user_id} on {self.day}: {self.status}"
+        return f"drop for {self.user_id}, {self.period}: {self.status}"
 
 
 class DeliveredRelease(models.Model):

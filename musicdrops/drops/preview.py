@@ -1,34 +1,91 @@
-"""Today's email, as the person it is for will get it (or got it)."""
+"""A user's next (or latest) email, as they will get it (or got it), and the true reason when there is none."""
 
 import datetime as dt
 from dataclasses import dataclass
 
 from musicdrops.accounts.models import User
+from musicdrops.catalog.models import Follow
 from musicdrops.drops import emails, selectors
+from musicdrops.drops.delivery_time import WEEKLY, next_delivery, period_of, zone
 from musicdrops.drops.models import DeliveredRelease, Delivery
 
 
 @dataclass(frozen=True)
 class DropPreview:
-    sent: bool  # already sent today; else what the daily send would send now
+    sent: bool  # already sent for this period; else what the send would send now
     subject: str
     text: str
     html: str
     releases: int
 
 
-def drop_preview(*, user: User, day: dt.date) -> DropPreview | None:
-    """The user's drop for ``day``, or None when there is nothing to send them."""
-    delivery = Delivery.objects.filter(user=user, day=day, status=Delivery.Status.SENT).first()
+@dataclass(frozen=True)
+class DropStatus:
+    """Why there is, or is not, an email: ``reason`` is one of REASONS."""
+
+    reason: str
+    day: dt.date  # the local date of the email in question
+    subject: str
+    next_slot: dt.datetime  # when the next email would go (UTC)
+    sent_at: dt.datetime | None
+    preview: DropPreview | None
+
+
+REASONS = ("unconfirmed", "off", "no-follows", "sent", "nothing-new", "scheduled")
+
+
+def drop_status(*, user: User, now: dt.datetime) -> DropStatus:
+    """The email of the user's current period if it went, else their next one; and why they will not get it, if so.
+
+    The reasons, first match wins: address unconfirmed, email turned off,
+    nobody followed, already sent for this period, nothing new (yet), or
+    simply not their delivery time yet.
+    """
+    weekday = user.digest_weekday if user.digest == WEEKLY else None
+    today = now.astimezone(zone(user.time_zone)).date()
+    day, slot = next_delivery(
+        after=now, time_zone=user.time_zone, hour=user.delivery_hour, digest=user.digest, weekday=weekday
+    )
+    delivery = (
+        Delivery.objects.filter(user=user, period=period_of(day=today, digest=user.digest), status=Delivery.Status.SENT)
+        .order_by("-sent_at")
+        .first()
+    )
     if delivery is not None:
+        day = delivery.day
         release_ids = list(
             DeliveredRelease.objects.filter(delivery=delivery).values_list("release_group_id", flat=True)
         )
     else:
-        release_ids = selectors.new_releases(user_ids=[user.pk], day=day).get(user.pk, [])
+        days = selectors.NEW_FOR_DAYS_WEEKLY if user.digest == WEEKLY else selectors.NEW_FOR_DAYS
+        release_ids = selectors.new_releases(user_ids=[user.pk], day=day, days=days).get(user.pk, [])
+    preview = _preview(user=user, day=day, release_ids=release_ids, sent=delivery is not None)
+    if not user.email_verified:
+        reason = "unconfirmed"
+    elif not user.receives_drops or not user.is_active:
+        reason = "off"
+    elif not Follow.objects.filter(user=user).exists():
+        reason = "no-follows"
+    elif delivery is not None:
+        reason = "sent"
+    elif preview is None:
+        reason = "nothing-new"
+    else:
+        reason = "scheduled"
+    return DropStatus(
+        reason=reason,
+        day=day,
+        subject=emails.subject_for(day),
+        next_slot=slot,
+        sent_at=delivery.sent_at if delivery else None,
+        preview=preview,
+    )
+
+
+def _preview(*, user: User, day: dt.date, release_ids: list[int], sent: bool) -> DropPreview | None:
     found = selectors.drop_releases(release_ids=set(release_ids))
     releases = [found[pk] for pk in release_ids if pk in found]
     if not releases:
         return None
     subject, text, html = emails.render(user_id=user.pk, day=day, releases=releases)
-    return DropPreview(sent=delivery is not None, subject=subject, text=text, html=html, releases=len(releases))
+    return DropPreview(sent=sent, subject=subject, text=text, html=html, releases=len(releases))

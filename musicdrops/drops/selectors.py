@@ -1,18 +1,31 @@
 """Who is due a drop, and with which releases. Bulk queries: a fixed number per chunk of users."""
 
 import datetime as dt
+import functools
+import operator
 from collections import defaultdict
+from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from musicdrops.accounts.models import User
 from musicdrops.catalog.models import DEFAULT_KINDS, DatePrecision, Follow, ReleaseGroup, ReleasePreferences
+from musicdrops.drops.delivery_time import DAILY, WEEKLY, due_windows, period_of
 from musicdrops.drops.emails import DropRelease
-from musicdrops.drops.models import DeliveredRelease
+from musicdrops.drops.models import DeliveredRelease, Delivery
 
 # A release dated up to this many days back still counts as new: we may learn
-# about it a few days late, and a user may have missed a day.
+# about it a few days late, and a user may have missed a day. A weekly digest
+# looks back a week further: everything since the last one.
 NEW_FOR_DAYS = 7
+NEW_FOR_DAYS_WEEKLY = NEW_FOR_DAYS + 7
+
+
+@dataclass(frozen=True)
+class Due:
+    day: dt.date  # the user's local date the email is for
+    period: str  # one email per user per period (delivery_time.period_of)
+    weekly: bool
 
 
 def recipients() -> QuerySet[User]:
@@ -20,25 +33,56 @@ def recipients() -> QuerySet[User]:
     return User.objects.filter(is_active=True, receives_drops=True, email_verified_at__isnull=False)
 
 
-def due_user_ids(*, day: dt.date) -> list[int]:
-    """Recipients who follow someone and have no drop for ``day`` yet, in id order."""
-    return list(
-        recipients()
-        .filter(follows__isnull=False)
-        .exclude(deliveries__day=day)
+def due_users(*, slot: dt.datetime, catch_up_hours: int) -> dict[int, Due]:
+    """Recipients who follow someone, whose delivery time this slot serves, and who have no email for its period.
+
+    One query for the zones in use, one for the users due (a term per zone
+    and local date), one for the emails they already have.
+    """
+    listeners = recipients().filter(follows__isnull=False)
+    zones = listeners.order_by().values_list("time_zone", flat=True).distinct()
+    windows = due_windows(slot=slot, time_zones=list(zones), catch_up_hours=catch_up_hours)
+    if not windows:
+        return {}
+    local_day = {(w.time_zone, hour): w.day for w in windows for hour in w.hours}
+    terms = [
+        Q(time_zone=w.time_zone, delivery_hour__in=w.hours)
+        & (Q(digest=DAILY) | Q(digest=WEEKLY, digest_weekday=w.day.weekday()))
+        for w in windows
+    ]
+    due = {}
+    for pk, time_zone, hour, digest in (
+        listeners.filter(functools.reduce(operator.or_, terms))
         .distinct()
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+        .values_list("pk", "time_zone", "delivery_hour", "digest")
+    ):
+        day = local_day[time_zone, hour]
+        due[pk] = Due(day=day, period=period_of(day=day, digest=digest), weekly=digest == WEEKLY)
+    had = Delivery.objects.filter(user_id__in=list(due), period__in={d.period for d in due.values()})
+    for user_id, period in had.values_list("user_id", "period"):
+        if due[user_id].period == period:
+            del due[user_id]
+    return dict(sorted(due.items()))
 
 
-def new_releases(*, user_ids: list[int], day: dt.date) -> dict[int, list[int]]:
-    """For each user, the release groups new on ``day`` that they want and were never sent."""
+def new_releases_for(due: dict[int, Due]) -> dict[int, list[int]]:
+    """``new_releases`` of each due user, on their own local date: a query set per date and cadence."""
+    groups: dict[tuple[dt.date, bool], list[int]] = defaultdict(list)
+    for user_id, d in due.items():
+        groups[d.day, d.weekly].append(user_id)
+    found: dict[int, list[int]] = {}
+    for (day, weekly), user_ids in groups.items():
+        found |= new_releases(user_ids=user_ids, day=day, days=NEW_FOR_DAYS_WEEKLY if weekly else NEW_FOR_DAYS)
+    return found
+
+
+def new_releases(*, user_ids: list[int], day: dt.date, days: int = NEW_FOR_DAYS) -> dict[int, list[int]]:
+    """For each user, the release groups new on ``day`` (dated within ``days`` of it) they want and were never sent."""
     eligible = recipients().filter(pk__in=user_ids).values("pk")
     rows = Follow.objects.filter(
         user_id__in=eligible,
         artist__release_groups__date_precision=DatePrecision.DAY,
-        artist__release_groups__first_release_date__gt=day - dt.timedelta(days=NEW_FOR_DAYS),
+        artist__release_groups__first_release_date__gt=day - dt.timedelta(days=days),
         artist__release_groups__first_release_date__lte=day,
         artist__release_groups__removed_at__isnull=True,
     ).values_list("user_id", "artist__release_groups__id", "artist__release_groups__kind")

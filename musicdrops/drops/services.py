@@ -1,8 +1,9 @@
-"""The daily send: fan out over the users who are due, send chunk by chunk, sweep up whoever is left.
+"""The send: fan out over the users a slot serves, send chunk by chunk, sweep up whoever is left.
 
-1. ``drops_start`` (the beat's daily dispatch, or the command) records the
-   day's send and fans out: a due Delivery row for every user with something
-   new (ledger.deliveries_queue), then a chunk task per CHUNK_SIZE users.
+1. ``drops_start`` (the beat's hourly dispatch, or the command) records the
+   slot's send and fans out: a due Delivery row for every user whose delivery
+   time the slot serves (delivery_time.py) and who has something new
+   (ledger.deliveries_queue), then a chunk task per CHUNK_SIZE users.
 2. ``drop_chunk_send`` (one chunk task) claims its users' rows with a token of
    its own, sends on one SMTP connection, and records each message under that
    token. It stops after DROPS_CHUNK_SECONDS, at a lost claim, or when the
@@ -30,8 +31,8 @@ from musicdrops.lib.mime import PrebuiltEmail
 
 logger = logging.getLogger(__name__)
 
-# How a chunk of users gets queued: tasks.queue_chunk (tests pass their own).
-Queue = Callable[[dt.date, list[int]], None]
+# How a chunk of a slot's users gets queued: tasks.queue_chunk (tests pass their own).
+Queue = Callable[[dt.datetime, list[int]], None]
 
 # Users per chunk task: big enough that per-task costs (queries, one SMTP
 # connection) are spread thin, small enough that a chunk finishes in seconds.
@@ -51,39 +52,59 @@ class ChunkOutcome:
     seconds: float = 0.0
 
 
-def drops_start(*, day: dt.date, queue: Queue) -> int:
-    """Record the day's send (once) and fan out; return the users queued."""
-    DropSend.objects.get_or_create(day=day)
-    return drops_fan_out(day=day, queue=queue)
+def drops_start(*, slot: dt.datetime, queue: Queue, catch_up_hours: int | None = None) -> int:
+    """Record the slot's send (once) and fan out; return the users queued. ``slot``: an hour on the hour."""
+    DropSend.objects.get_or_create(slot=slot)
+    return drops_fan_out(slot=slot, queue=queue, catch_up_hours=catch_up_hours)
 
 
-def drops_fan_out(*, day: dt.date, queue: Queue, chunk_size: int = CHUNK_SIZE) -> int:
-    """A due delivery for every user with something new on ``day`` and none yet, queued in chunks.
+def day_slots(day: dt.date) -> list[dt.datetime]:
+    midnight = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    return [midnight + dt.timedelta(hours=h) for h in range(24)]
 
-    Safe twice or concurrently: a user's (user, day) row is inserted once
+
+def drops_start_day(*, day: dt.date, queue: Queue) -> int:
+    """A whole UTC day's slots, each its own hour only: everyone whose delivery time falls in that day, once."""
+    return sum(drops_start(slot=slot, queue=queue, catch_up_hours=1) for slot in day_slots(day))
+
+
+def drops_fan_out(
+    *, slot: dt.datetime, queue: Queue, catch_up_hours: int | None = None, chunk_size: int = CHUNK_SIZE
+) -> int:
+    """A due delivery for every user the slot serves who has something new and no email for the period yet,
+    queued in chunks.
+
+    Safe twice or concurrently: a user's (user, period) row is inserted once
     (the unique constraint), and only whoever inserted it queues it.
     """
-    ids = selectors.due_user_ids(day=day)
+    hours = settings.DROPS_CATCH_UP_HOURS if catch_up_hours is None else catch_up_hours
+    due = selectors.due_users(slot=slot, catch_up_hours=hours)
+    ids = list(due)
     queued = 0
     for start in range(0, len(ids), chunk_size):
-        batch = ids[start : start + chunk_size]
+        batch = {u: due[u] for u in ids[start : start + chunk_size]}
         now = timezone.now()
         users = ledger.deliveries_queue(
-            day=day,
-            wanted=selectors.new_releases(user_ids=batch, day=day),
+            slot=slot,
+            due=batch,
+            wanted=selectors.new_releases_for(batch),
             now=now,
             reserve_until=now + dt.timedelta(seconds=settings.DROPS_PICKUP_SECONDS),
         )
         if users:
-            queue(day, users)
+            queue(slot, users)
             queued += len(users)
-    DropSend.objects.filter(day=day, fanned_out_at__isnull=True).update(fanned_out_at=timezone.now())
-    logger.info("drops for %s: %d users queued", day, queued)
+    DropSend.objects.filter(slot=slot, fanned_out_at__isnull=True).update(fanned_out_at=timezone.now())
+    logger.info("drops for %s: %d users queued", _label(slot), queued)
     return queued
 
 
-def drops_requeue(*, day: dt.date, queue: Queue, all_free: bool = False, chunk_size: int = CHUNK_SIZE) -> int:
-    """Queue again the users of ``day`` still due whose claim or reservation ran out; return how many.
+def _label(slot: dt.datetime) -> str:
+    return f"{slot:%Y-%m-%dT%H:00Z}"
+
+
+def drops_requeue(*, slot: dt.datetime, queue: Queue, all_free: bool = False, chunk_size: int = CHUNK_SIZE) -> int:
+    """Queue again the users of ``slot`` still due whose claim or reservation ran out; return how many.
 
     ``all_free``: also those reserved for a chunk that is queued, or was
     (the operator's resume after Redis lost its queues); never those an
@@ -91,10 +112,10 @@ def drops_requeue(*, day: dt.date, queue: Queue, all_free: bool = False, chunk_s
     """
     now = timezone.now()
     users = ledger.deliveries_reserve_free(
-        day=day, now=now, until=now + dt.timedelta(seconds=settings.DROPS_PICKUP_SECONDS), reserved_too=all_free
+        slot=slot, now=now, until=now + dt.timedelta(seconds=settings.DROPS_PICKUP_SECONDS), reserved_too=all_free
     )
     for start in range(0, len(users), chunk_size):
-        queue(day, users[start : start + chunk_size])
+        queue(slot, users[start : start + chunk_size])
     return len(users)
 
 
@@ -110,23 +131,35 @@ def drops_sweep(*, queue: Queue) -> int:
     queued = 0
     for send in DropSend.objects.filter(started_at__gte=now - dt.timedelta(hours=settings.DROPS_RETRY_HOURS)):
         if send.fanned_out_at is None and send.started_at < now - pickup:
-            logger.warning("drops for %s: the fan-out did not finish; running it again", send.day)
-            queued += drops_fan_out(day=send.day, queue=queue)
-        again = drops_requeue(day=send.day, queue=queue)
+            logger.warning("drops for %s: the fan-out did not finish; running it again", _label(send.slot))
+            queued += drops_fan_out(slot=send.slot, queue=queue)
+        again = drops_requeue(slot=send.slot, queue=queue)
         if again:
-            logger.warning("drops for %s: %d users still due after their chunk lapsed; queued again", send.day, again)
+            logger.warning(
+                "drops for %s: %d users still due after their chunk lapsed; queued again", _label(send.slot), again
+            )
         queued += again
     return queued
 
 
 def drops_resume(*, day: dt.date, queue: Queue) -> int:
-    """The operator's recovery: queue whoever is still due for ``day`` and not being sent right now."""
-    DropSend.objects.get_or_create(day=day)
-    return drops_fan_out(day=day, queue=queue) + drops_requeue(day=day, queue=queue, all_free=True)
+    """The operator's recovery: queue whoever is still due in the day's slots so far and not being sent right now.
+
+    A slot that never ran (its dispatch lost with Redis) is started; a slot
+    still to come is left to the beat.
+    """
+    queued = 0
+    for slot in day_slots(day):
+        if slot > timezone.now():
+            break
+        DropSend.objects.get_or_create(slot=slot)
+        queued += drops_fan_out(slot=slot, queue=queue, catch_up_hours=1)
+        queued += drops_requeue(slot=slot, queue=queue, all_free=True)
+    return queued
 
 
-def drop_chunk_send(*, day: dt.date, user_ids: list[int], token: str) -> ChunkOutcome:
-    """Send the drops of these users for ``day`` under ``token``: claim, build, send on one connection, record each.
+def drop_chunk_send(*, slot: dt.datetime, user_ids: list[int], token: str) -> ChunkOutcome:
+    """Send the drops of these users in ``slot`` under ``token``: claim, build, send on one connection, record each.
 
     Safe twice or concurrently: only the attempt whose token holds a row
     sends to it, and each message is recorded under that token (ledger.py).
@@ -136,18 +169,20 @@ def drop_chunk_send(*, day: dt.date, user_ids: list[int], token: str) -> ChunkOu
     deadline = started + settings.DROPS_CHUNK_SECONDS
     now = timezone.now()
     lease_until = now + dt.timedelta(seconds=settings.DROPS_LEASE_SECONDS)
-    claimed = ledger.deliveries_claim(day=day, user_ids=user_ids, token=token, now=now, lease_until=lease_until)
+    claimed = ledger.deliveries_claim(slot=slot, user_ids=user_ids, token=token, now=now, lease_until=lease_until)
     outcome = ChunkOutcome(claimed=len(claimed))
     if not claimed:
         return outcome
     shown = selectors.drop_releases(release_ids={r for c in claimed.values() for r in c.release_ids})
     addresses = dict(User.objects.filter(pk__in=list(claimed)).values_list("pk", "email"))
-    renderer = emails.DropRenderer(day=day)
+    renderers: dict[dt.date, emails.DropRenderer] = {}  # a slot serves one or two local dates
     unsent = {c.delivery_id: user for user, c in claimed.items()}
 
     def build(item: tuple[int, ledger.Claim]) -> PrebuiltEmail:
         user_id, claim = item
         releases = [shown[r] for r in claim.release_ids if r in shown]
+        if (renderer := renderers.get(claim.day)) is None:
+            renderer = renderers[claim.day] = emails.DropRenderer(day=claim.day)
         return renderer.build(
             user_id=user_id, email=addresses[user_id], releases=releases, message_id_=claim.message_id or None
         )
@@ -173,18 +208,18 @@ def drop_chunk_send(*, day: dt.date, user_ids: list[int], token: str) -> ChunkOu
                         # Another attempt holds it now (we were frozen past the lease): this was the one
                         # message in flight. Everything else of this chunk is theirs.
                         outcome.lost_claim = True
-                        logger.warning("drops for %s: attempt %s lost its claims; stopping", day, token)
+                        logger.warning("drops for %s: attempt %s lost its claims; stopping", _label(slot), token)
                         unsent.clear()
                         break
                     outcome.sent += 1
                 elif mail.is_permanent(error):
                     in_a_row = 0
                     ledger.delivery_mark_failed(delivery_id=delivery_id, token=token, error=str(error))
-                    logger.warning("drops for %s: user %s refused for good: %s", day, user_id, error)
+                    logger.warning("drops for %s: user %s refused for good: %s", _label(slot), user_id, error)
                     outcome.failed += 1
                 else:
                     in_a_row += 1
-                    logger.warning("drops for %s: user %s, try later: %s", day, user_id, error)
+                    logger.warning("drops for %s: user %s, try later: %s", _label(slot), user_id, error)
                     if in_a_row >= TEMPORARY_IN_A_ROW:
                         break
                     continue  # stays unsent: handed back below
@@ -199,7 +234,7 @@ def drop_chunk_send(*, day: dt.date, user_ids: list[int], token: str) -> ChunkOu
     outcome.later = sorted(unsent.values())
     _hand_back(token=token, unsent=unsent, after=0 if outcome.time_up else settings.DROPS_RETRY_BACKOFF_MAX)
     outcome.seconds = time.monotonic() - started
-    logger.info("drops for %s, attempt %s: %s", day, token, outcome)
+    logger.info("drops for %s, attempt %s: %s", _label(slot), token, outcome)
     return outcome
 
 

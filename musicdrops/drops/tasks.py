@@ -13,6 +13,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis import RedisError
 
 from musicdrops.drops import services
+from musicdrops.drops.delivery_time import slot_of
 from musicdrops.scheduler.slots import SlotTask
 
 logger = logging.getLogger(__name__)
@@ -30,17 +31,20 @@ def _day(value: object) -> dt.date | None:
 
 @shared_task(base=SlotTask, takes_slot=True)
 def send_music_drops_task(day: str | None = None, *, slot: dt.datetime | None = None) -> int:
-    """The daily send, as the beat dispatches it: fan out the due users in chunks on the regular queue.
+    """The hourly send, as the beat dispatches it: fan out the users the slot's hour serves, in chunks.
 
+    ``day``: every slot of that UTC day instead (the command's backfill).
     Safe twice: SlotTask runs it once per schedule slot (a second dispatch is
     recorded and ignored), and whatever runs twice anyway queues each user
-    once (the ledger's unique row per user and day).
+    once (the ledger's unique row per user and period).
     """
-    when = _day(day) if day else (slot or dt.datetime.now(dt.UTC)).date()
-    if when is None:
-        logger.error("send_music_drops_task: unreadable day %r: nothing sent", day)
-        return 0
-    return services.drops_start(day=when, queue=queue_chunk)
+    if day:
+        if (when := _day(day)) is None:
+            logger.error("send_music_drops_task: unreadable day %r: nothing sent", day)
+            return 0
+        return services.drops_start_day(day=when, queue=queue_chunk)
+    # An interval schedule (drills) dispatches within the hour: each run is that hour's slot, again.
+    return services.drops_start(slot=slot_of(slot or dt.datetime.now(dt.UTC)), queue=queue_chunk)
 
 
 @shared_task
@@ -53,8 +57,8 @@ def sweep_music_drops_task() -> int:
     return services.drops_sweep(queue=queue_chunk)
 
 
-def queue_chunk(day: dt.date, user_ids: list[int]) -> None:
-    send_drop_chunk_task.apply_async(kwargs={"day": day.isoformat(), "user_ids": user_ids})
+def queue_chunk(slot: dt.datetime, user_ids: list[int]) -> None:
+    send_drop_chunk_task.apply_async(kwargs={"slot": slot.isoformat(), "user_ids": user_ids})
 
 
 def _backoff(retries: int) -> float:
@@ -64,23 +68,31 @@ def _backoff(retries: int) -> float:
 
 
 @shared_task(bind=True, max_retries=None)
-def send_drop_chunk_task(self: Task, day: str, user_ids: list[int], since: str | None = None) -> int:  # type: ignore[type-arg]
-    """Send one chunk of a day's drops; hand back, as a retry of this task, whatever it could not send yet.
+def send_drop_chunk_task(
+    self: Task,  # type: ignore[type-arg]
+    slot: str | None = None,
+    user_ids: list[int] | None = None,
+    since: str | None = None,
+    day: str | None = None,
+) -> int:
+    """Send one chunk of a slot's drops; hand back, as a retry of this task, whatever it could not send yet.
 
     Safe twice or concurrently: every attempt claims its users' rows with a
     token of its own and records each message under it, so a redelivered or
     resumed copy sends nobody twice (ledger.py). Retries: as many as it takes
     for DROPS_RETRY_HOURS after the first attempt (``since``); after that the
-    users stay due, and /healthz says so.
+    users stay due, and /healthz says so. ``day``: a message queued before
+    hourly slots, whose rows now belong to that day's 00:00 UTC slot.
     """
-    when = _day(day)
+    when = _time(slot) if slot else _midnight(day)
     if when is None or not isinstance(user_ids, list) or not all(isinstance(u, int) for u in user_ids):
-        logger.error("send_drop_chunk_task: malformed arguments day=%r user_ids=%.200r: ignored", day, user_ids)
+        logger.error("send_drop_chunk_task: malformed arguments slot=%r day=%r user_ids=%.200r: ignored",
+                     slot, day, user_ids)  # fmt: skip
         return 0
     first = _time(since) or dt.datetime.now(dt.UTC)
-    kwargs = {"day": day, "since": first.isoformat()}
+    kwargs = {"slot": when.isoformat(), "since": first.isoformat()}
     try:
-        outcome = services.drop_chunk_send(day=when, user_ids=user_ids, token=uuid.uuid4().hex)
+        outcome = services.drop_chunk_send(slot=when, user_ids=user_ids, token=uuid.uuid4().hex)
     except TRANSIENT as error:
         return _again(self, first, {**kwargs, "user_ids": user_ids}, _backoff(self.request.retries), error)
     if outcome.later:
@@ -91,18 +103,24 @@ def send_drop_chunk_task(self: Task, day: str, user_ids: list[int], since: str |
 
 def _again(task: Task, first: dt.datetime, kwargs: dict[str, Any], countdown: float, error: Exception | None) -> int:  # type: ignore[type-arg]
     if dt.datetime.now(dt.UTC) - first > dt.timedelta(hours=settings.DROPS_RETRY_HOURS):
-        logger.error("drops for %s: giving up on %d users after %s h", kwargs["day"], len(kwargs["user_ids"]),
+        logger.error("drops for %s: giving up on %d users after %s h", kwargs["slot"], len(kwargs["user_ids"]),
                      settings.DROPS_RETRY_HOURS)  # fmt: skip
         return 0
     if error is not None:
         logger.warning("drops for %s: %s: %s; %d users again in %.0f s",
-                       kwargs["day"], type(error).__name__, error, len(kwargs["user_ids"]), countdown)  # fmt: skip
+                       kwargs["slot"], type(error).__name__, error, len(kwargs["user_ids"]), countdown)  # fmt: skip
     # If this cannot be published (Redis away), the users stay due and the sweep queues them again.
     raise task.retry(kwargs=kwargs, countdown=countdown)
 
 
 def _time(value: object) -> dt.datetime | None:
     try:
-        return dt.datetime.fromisoformat(str(value)) if value else None
+        moment = dt.datetime.fromisoformat(str(value)) if value else None
     except ValueError:
         return None
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _midnight(value: object) -> dt.datetime | None:
+    day = _day(value)
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) if day else None

@@ -8,9 +8,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from musicdrops.accounts.models import User
-from musicdrops.drops.emails import read_unsubscribe_token, subject_for
-from musicdrops.drops.preview import drop_preview
-from musicdrops.drops.selectors import recipients
+from musicdrops.drops.emails import read_unsubscribe_token
+from musicdrops.drops.preview import drop_status
 
 
 @csrf_exempt  # the signed token is the authorization; mail clients' one-click POST carries no CSRF token
@@ -43,20 +42,9 @@ def _user(request: HttpRequest) -> User:
 @login_required
 @require_GET
 def today(request: HttpRequest) -> HttpResponse:
-    """Today's email in the browser: the page around it, the email itself in a sandboxed frame."""
-    user = _user(request)
-    day = timezone.localdate()
-    preview = drop_preview(user=user, day=day)
-    return render(
-        request,
-        "drops/today.html",
-        {
-            "preview": preview,
-            "day": day,
-            "subject": subject_for(day),
-            "is_recipient": recipients().filter(pk=user.pk).exists(),
-        },
-    )
+    """Today's email in the browser (the one sent, or the next): the page around it, the email in a sandboxed frame."""
+    status = drop_status(user=_user(request), now=timezone.now())
+    return render(request, "drops/today.html", {"status": status, "preview": status.preview})
 
 
 # The email's HTML uses inline styles (mail clients ignore style sheets), and
@@ -78,8 +66,7 @@ _EMAIL_CSP = {
 @xframe_options_sameorigin
 @csp_override(_EMAIL_CSP)
 def today_email(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
-    preview = drop_preview(user=user, day=timezone.localdate())
+    preview = drop_status(user=_user(request), now=timezone.now()).preview
     if preview is None:
         raise Http404("Nothing to send today")
     response = HttpResponse(preview.html, content_type="text/html; charset=utf-8")

@@ -8,6 +8,7 @@ from django.utils import timezone
 from musicdrops.accounts.models import User
 from musicdrops.catalog import selectors
 from musicdrops.catalog.models import Follow
+from musicdrops.drops.preview import drop_status
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -26,6 +27,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "page": page,
         "following": following,
         "today": timezone.localdate(),
+        "drop": drop_status(user=request.user, now=timezone.now()) if following else None,
         "timeout_seconds": settings.TASK_POLL_TIMEOUT_SECONDS,
     }
     return render(request, "front/dashboard.html", context)

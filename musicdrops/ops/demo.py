@@ -14,6 +14,12 @@ DEMO_USER_DOMAIN = "demo.musicdrops.local"
 _NAMESPACE = uuid.UUID("6b1d3c52-8f0e-4a43-9a5e-2f6c0e8d7a10")
 FOLLOWS_PER_USER = 3
 KINDS = [("Album", "album"), ("EP", "ep"), ("Single", "single")]
+# Listeners live in these, each with the default 08:00. None has 08:00 within an hour of midnight UTC, so a
+# UTC day's slots (send_music_drops --date) serve each listener exactly once, on DST days too.
+TIME_ZONES = [
+    "UTC", "Europe/Berlin", "America/New_York", "America/Los_Angeles", "America/Sao_Paulo", "Asia/Kolkata",
+    "Asia/Kathmandu", "Asia/Tokyo", "Australia/Sydney", "Australia/Lord_Howe",
+]  # fmt: skip
 
 
 def demo_email(number: int) -> str:
@@ -27,6 +33,8 @@ def _artist_count(users: int) -> int:
 @transaction.atomic
 def demo_seed(*, users: int, demo_email_address: str, demo_password: str, today: dt.date | None = None) -> int:
     """The demo login and ``users`` verified listeners, each following artists that have a release today.
+
+    The listeners are spread over TIME_ZONES; the demo login is in UTC.
 
     Idempotent: everything has a fixed identity (the release of the day is
     one per artist per day), so a second run adds nothing — and a run on a
@@ -46,8 +54,14 @@ def demo_seed(*, users: int, demo_email_address: str, demo_password: str, today:
     existing = set(User.objects.filter(email__in=wanted).values_list("email", flat=True))
     User.objects.bulk_create(
         [
-            User(email=email, password=password, email_verified_at=now, date_joined=now)
-            for email in wanted
+            User(
+                email=email,
+                password=password,
+                email_verified_at=now,
+                date_joined=now,
+                time_zone=TIME_ZONES[number % len(TIME_ZONES)],
+            )
+            for number, email in enumerate(wanted)
             if email not in existing
         ],
         batch_size=2000,

@@ -102,7 +102,9 @@ class AppCollector(Collector):
         since = timezone.localdate() - dt.timedelta(days=DAYS_SHOWN - 1)
         counted = Delivery.objects.filter(day__gte=since).values("day", "status").annotate(users=Count("id"))
         deliveries = GaugeMetricFamily(
-            "musicdrops_drop_deliveries", "A day's emails by state: due, sent, failed.", labels=["day", "status"]
+            "musicdrops_drop_deliveries",
+            "Emails by their date (the reader's own) and state: due, sent, failed.",
+            labels=["day", "status"],
         )
         for row in counted.order_by("day", "status"):
             deliveries.add_metric([row["day"].isoformat(), row["status"]], row["users"])

@@ -167,7 +167,7 @@ class BrokerState:
 
 
 def queue_names() -> list[str]:
-    return [settings.QUEUE_REGULAR, settings.QUEUE_IMPORTANT]
+    return [settings.QUEUE_REGULAR, settings.QUEUE_IMPORTANT, settings.QUEUE_DROPS]
 
 
 @functools.cache

@@ -15,7 +15,7 @@ def parse_cron(expression: str) -> crontab:
     """A 5-field crontab ("minute hour day-of-month month day-of-week"), UTC."""
     fields = expression.split()
     if len(fields) != 5:
-        raise ImproperlyConfigured(f"MUSIC_DROPS_CRON needs 5 fields, e.g. '0 7 * * *', not {expression!r}")
+        raise ImproperlyConfigured(f"MUSIC_DROPS_CRON needs 5 fields, e.g. '0 * * * *', not {expression!r}")
     minute, hour, day_of_month, month_of_year, day_of_week = fields
     try:
         return crontab(
@@ -25,12 +25,16 @@ def parse_cron(expression: str) -> crontab:
         raise ImproperlyConfigured(f"MUSIC_DROPS_CRON {expression!r}: {error}") from None
 
 
+SEND_ENTRY = "send-music-drops"
+
+
 def beat_schedule(
     *, drops_cron: str, drops_every_seconds: int = 0, sweep_seconds: int = 300
 ) -> dict[str, dict[str, Any]]:
     return {
-        # The daily email. Dispatched once per slot; see musicdrops.scheduler.slots.
-        "send-music-drops": {
+        # The email, every hour on the hour: each hour serves the users whose delivery hour it is
+        # (musicdrops.drops.delivery_time). Dispatched once per slot; see musicdrops.scheduler.slots.
+        SEND_ENTRY: {
             "task": "musicdrops.drops.tasks.send_music_drops_task",
             "schedule": schedule(drops_every_seconds) if drops_every_seconds else parse_cron(drops_cron),
             "options": {"expires": 6 * 3600},

@@ -172,7 +172,7 @@ def test_too_many_names_are_refused(user):
 def test_a_spoofed_listenbrainz_name_never_names_the_artist_musicbrainz_does(client, user, upstream):
     from musicdrops.catalog import sync
     from musicdrops.catalog.models import Artist
-    from musicdrops.drops.preview import drop_preview
+    from musicdrops.drops.preview import drop_status
     from tests.catalog.upstream import listenbrainz_artist, release_group
 
     today = timezone.localdate()
@@ -195,7 +195,7 @@ def test_a_spoofed_listenbrainz_name_never_names_the_artist_musicbrainz_does(cli
         body = client.get(page).content.decode()
         assert "evil.example" not in body, page
     assert "The Real Artist" in client.get(reverse("catalog:library")).content.decode()
-    preview = drop_preview(user=user, day=today)
+    preview = drop_status(user=user, now=timezone.now()).preview
     assert preview is not None
     assert "The Real Artist" in preview.text
     assert "The Real Artist" in preview.html

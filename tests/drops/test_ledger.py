@@ -7,7 +7,8 @@ from django.utils import timezone
 
 from musicdrops.drops import ledger
 from musicdrops.drops.models import DeliveredRelease, Delivery
-from tests.drops.test_send import DAY, artist, listener, release
+from musicdrops.drops.selectors import Due
+from tests.drops.test_send import DAY, SLOT, artist, listener, release
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,19 +23,22 @@ def fans() -> dict[int, list[int]]:
 
 def queue(wanted: dict[int, list[int]], *, reserve: float = 0) -> list[int]:
     now = timezone.now()
-    return ledger.deliveries_queue(day=DAY, wanted=wanted, now=now, reserve_until=now + dt.timedelta(seconds=reserve))
+    due = {u: Due(day=DAY, period=str(DAY), weekly=False) for u in wanted}
+    return ledger.deliveries_queue(
+        slot=SLOT, due=due, wanted=wanted, now=now, reserve_until=now + dt.timedelta(seconds=reserve)
+    )
 
 
 def claim(user_ids: list[int], token: str, *, lease: float = 60) -> dict[int, ledger.Claim]:
     now = timezone.now()
     return ledger.deliveries_claim(
-        day=DAY, user_ids=user_ids, token=token, now=now, lease_until=now + dt.timedelta(seconds=lease)
+        slot=SLOT, user_ids=user_ids, token=token, now=now, lease_until=now + dt.timedelta(seconds=lease)
     )
 
 
 def test_a_user_is_queued_once_per_day_with_the_releases_the_email_will_carry(fans):
     assert queue(fans) == sorted(fans)
-    assert queue(fans) == []  # the unique (user, day) row
+    assert queue(fans) == []  # the unique (user, period) row
 
     assert Delivery.objects.filter(status="due", token="").count() == 3
     assert DeliveredRelease.objects.count() == 3
@@ -43,10 +47,10 @@ def test_a_user_is_queued_once_per_day_with_the_releases_the_email_will_carry(fa
 def test_a_user_whose_every_release_was_already_sent_gets_no_row(fans):
     [first, *_] = fans
     queue({first: fans[first]})
-    Delivery.objects.update(day=DAY - dt.timedelta(days=1))  # sent yesterday, and holds the release for good
+    Delivery.objects.update(period="2026-05-31")  # sent yesterday, and holds the release for good
 
     assert queue({first: fans[first]}) == []
-    assert Delivery.objects.filter(day=DAY).count() == 0
+    assert Delivery.objects.filter(period=str(DAY)).count() == 0
 
 
 def test_two_attempts_split_the_rows_never_share_one(fans):
@@ -82,7 +86,7 @@ def test_released_rows_are_free_for_the_next_attempt_but_not_for_the_sweep_until
     assert (
         ledger.deliveries_release(token="a", delivery_ids=[c.delivery_id for c in claimed.values()], until=later) == 3
     )
-    assert ledger.deliveries_reserve_free(day=DAY, now=now, until=later) == []  # reserved until later
+    assert ledger.deliveries_reserve_free(slot=SLOT, now=now, until=later) == []  # reserved until later
     assert set(claim(users, "b")) == set(users)  # but any attempt may take them
 
 

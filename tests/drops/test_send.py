@@ -15,6 +15,7 @@ from musicdrops.ops.demo import demo_seed
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DAY = dt.date(2026, 6, 1)
+SLOT = dt.datetime(2026, 6, 1, 8, tzinfo=dt.UTC)  # what serves DAY's email at the default 08:00 UTC
 
 
 def html_of(message: Any) -> str:
@@ -42,12 +43,12 @@ def release(
 
 
 def send(day: dt.date = DAY, token: str = "attempt-1") -> services.ChunkOutcome:  # noqa: S107
-    """The day's send, every chunk in this process: fan out, then send each queued chunk."""
-    queued: list[list[int]] = []
-    services.drops_start(day=day, queue=lambda _, users: queued.append(users))
+    """A UTC day's slots, every chunk in this process: fan out, then send each queued chunk."""
+    queued: list[tuple[dt.datetime, list[int]]] = []
+    services.drops_start_day(day=day, queue=lambda slot, users: queued.append((slot, users)))
     total = services.ChunkOutcome()
-    for chunk in queued:
-        got = services.drop_chunk_send(day=day, user_ids=chunk, token=token)
+    for slot, chunk in queued:
+        got = services.drop_chunk_send(slot=slot, user_ids=chunk, token=token)
         total.sent += got.sent
         total.failed += got.failed
         total.later += got.later
@@ -57,7 +58,7 @@ def send(day: dt.date = DAY, token: str = "attempt-1") -> services.ChunkOutcome:
 def queue_only(day: dt.date = DAY) -> list[int]:
     """Fan out without sending: the users queued."""
     queued: list[int] = []
-    services.drops_start(day=day, queue=lambda _, users: queued.extend(users))
+    services.drops_start_day(day=day, queue=lambda _, users: queued.extend(users))
     return queued
 
 
@@ -66,7 +67,7 @@ def claim(
 ) -> dict[int, ledger.Claim]:
     now = at or timezone.now()
     return ledger.deliveries_claim(
-        day=DAY, user_ids=user_ids, token=token, now=now, lease_until=now + dt.timedelta(seconds=lease)
+        slot=SLOT, user_ids=user_ids, token=token, now=now, lease_until=now + dt.timedelta(seconds=lease)
     )
 
 
@@ -100,9 +101,9 @@ def test_one_email_grouped_by_artist_with_the_new_releases(scene):
     assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message.extra_headers["List-Unsubscribe"] == f"<{emails.unsubscribe_url(scene.pk)}>"
     assert emails.unsubscribe_url(scene.pk) in text
-    assert message.extra_headers["Message-ID"] == emails.message_id(scene.pk, DAY)
+    assert message.extra_headers["Message-ID"] == emails.message_id(scene.pk, str(DAY))
     delivery = Delivery.objects.get()
-    assert (delivery.status, delivery.message_id) == ("sent", emails.message_id(scene.pk, DAY))
+    assert (delivery.status, delivery.message_id) == ("sent", emails.message_id(scene.pk, str(DAY)))
 
 
 def test_hostile_titles_are_escaped_in_the_html(scene):
@@ -133,11 +134,11 @@ def test_a_live_claim_is_never_taken_whoever_asks_an_expired_one_can_be(scene):
     [user_id] = queue_only()
     claim([user_id], "frozen")  # an attempt that then froze, its lease still running
 
-    assert services.drop_chunk_send(day=DAY, user_ids=[user_id], token="redelivered").claimed == 0
+    assert services.drop_chunk_send(slot=SLOT, user_ids=[user_id], token="redelivered").claimed == 0
     assert mail.outbox == []
 
     Delivery.objects.update(lease_until=timezone.now() - dt.timedelta(seconds=1))  # the lease ran out
-    assert services.drop_chunk_send(day=DAY, user_ids=[user_id], token="rescuer").sent == 1
+    assert services.drop_chunk_send(slot=SLOT, user_ids=[user_id], token="rescuer").sent == 1
     assert len(mail.outbox) == 1
 
 
@@ -158,7 +159,7 @@ def test_an_attempt_that_lost_its_claim_stops_after_the_message_in_flight(scene,
 
     monkeypatch.setattr(locmem.EmailBackend, "send_messages", taken_over_during_the_first_message)
 
-    outcome = services.drop_chunk_send(day=DAY, user_ids=users, token="zombie")
+    outcome = services.drop_chunk_send(slot=SLOT, user_ids=users, token="zombie")
 
     assert (outcome.sent, outcome.lost_claim, outcome.later) == (0, True, [])
     assert len(mail.outbox) == 1  # the one in flight, nothing after it
@@ -171,12 +172,12 @@ def test_a_chunk_out_of_time_hands_the_rest_back_for_at_once(scene, settings):
     users = queue_only()
     settings.DROPS_CHUNK_SECONDS = 0  # out of time before the first message
 
-    outcome = services.drop_chunk_send(day=DAY, user_ids=users, token="slow")
+    outcome = services.drop_chunk_send(slot=SLOT, user_ids=users, token="slow")
 
     assert (outcome.sent, outcome.time_up, outcome.later) == (0, True, sorted(users))
     assert set(Delivery.objects.values_list("token", "status")) == {("", "due")}  # free for the next attempt
     settings.DROPS_CHUNK_SECONDS = 60
-    assert services.drop_chunk_send(day=DAY, user_ids=outcome.later, token="next").sent == 4
+    assert services.drop_chunk_send(slot=SLOT, user_ids=outcome.later, token="next").sent == 4
 
 
 def test_a_temporary_refusal_is_tried_again_later_not_marked_failed(scene, monkeypatch):
@@ -193,12 +194,12 @@ def test_a_temporary_refusal_is_tried_again_later_not_marked_failed(scene, monke
     monkeypatch.setattr(locmem.EmailBackend, "send_messages", greylist_once)
     [user_id] = queue_only()
 
-    first = services.drop_chunk_send(day=DAY, user_ids=[user_id], token="first")
+    first = services.drop_chunk_send(slot=SLOT, user_ids=[user_id], token="first")
     assert (first.sent, first.failed, first.later) == (0, 0, [user_id])
     assert Delivery.objects.get().status == "due"
 
     Delivery.objects.update(lease_until=timezone.now())  # the back-off passed
-    assert services.drop_chunk_send(day=DAY, user_ids=[user_id], token="again").sent == 1
+    assert services.drop_chunk_send(slot=SLOT, user_ids=[user_id], token="again").sent == 1
 
 
 def test_the_sweep_queues_again_whoever_a_lapsed_chunk_left_due(scene):
@@ -220,7 +221,7 @@ def test_the_sweep_never_queues_a_user_under_a_live_claim_or_already_sent(scene)
     users = queue_only()
     Delivery.objects.update(lease_until=timezone.now() - dt.timedelta(seconds=1))
     claim([scene.pk], "sending")
-    sent = services.drop_chunk_send(day=DAY, user_ids=[other.pk], token="done")
+    sent = services.drop_chunk_send(slot=SLOT, user_ids=[other.pk], token="done")
     assert sent.sent == 1
     assert len(users) == 2
 
@@ -243,7 +244,7 @@ def test_resume_queues_whoever_is_still_due_even_if_reserved_never_a_live_claim(
 def test_the_sweep_fans_out_again_a_send_whose_fan_out_never_finished(scene, settings):
     # Its fan-out task was lost before it ran, longer ago than a queued task may wait.
     long_ago = timezone.now() - dt.timedelta(seconds=settings.DROPS_PICKUP_SECONDS + 1)
-    DropSend.objects.create(day=DAY, started_at=long_ago)
+    DropSend.objects.create(slot=SLOT, started_at=long_ago)
 
     sweep: list[int] = []
     services.drops_sweep(queue=lambda _, chunk: sweep.extend(chunk))
@@ -327,17 +328,18 @@ def test_seed_demo_gives_exactly_one_email_per_user_and_is_idempotent():
     assert len({m.to[0] for m in mail.outbox}) == 41
 
 
-def test_message_ids_are_stable_per_user_and_day():
-    assert emails.message_id(7, DAY) == emails.message_id(7, DAY)
-    assert emails.message_id(7, DAY) != emails.message_id(8, DAY)
-    assert emails.message_id(7, DAY) != emails.message_id(7, DAY + dt.timedelta(days=1))
+def test_message_ids_are_stable_per_user_and_period():
+    assert emails.message_id(7, "2026-06-01") == emails.message_id(7, "2026-06-01")
+    assert emails.message_id(7, "2026-06-01") != emails.message_id(8, "2026-06-01")
+    assert emails.message_id(7, "2026-06-01") != emails.message_id(7, "2026-06-02")
+    assert emails.message_id(7, "2026-W23").startswith("<drop.2026W23.7.")
 
 
 def test_a_user_who_unsubscribed_after_the_fan_out_is_dropped_not_sent(scene):
     [user_id] = queue_only()
     User.objects.filter(pk=user_id).update(receives_drops=False)
 
-    assert services.drop_chunk_send(day=DAY, user_ids=[user_id], token="t").claimed == 0
+    assert services.drop_chunk_send(slot=SLOT, user_ids=[user_id], token="t").claimed == 0
     assert mail.outbox == []
     assert not Delivery.objects.exists()  # nobody is left overdue
 
@@ -347,6 +349,6 @@ def test_every_attempt_sends_the_message_id_the_ledger_stored_even_after_a_key_r
     stored = Delivery.objects.get().message_id
     settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-new-key-" + "x" * 50, [settings.SECRET_KEY]
 
-    services.drop_chunk_send(day=DAY, user_ids=[user_id], token="after-rotation")
+    services.drop_chunk_send(slot=SLOT, user_ids=[user_id], token="after-rotation")
 
     assert mail.outbox[0].extra_headers["Message-ID"] == stored

@@ -19,7 +19,9 @@ def test_a_chunk_that_meets_a_passing_outage_is_retried_not_dropped(monkeypatch,
 
     monkeypatch.setattr(services, "drop_chunk_send", send)
 
-    result = tasks.send_drop_chunk_task.apply(kwargs={"day": "2026-06-01", "user_ids": [1, 2]}, task_id="chunk-1")
+    result = tasks.send_drop_chunk_task.apply(
+        kwargs={"slot": "2026-06-01T08:00:00+00:00", "user_ids": [1, 2]}, task_id="chunk-1"
+    )
 
     assert result.get() == 2
     assert len(set(calls)) == 2  # each attempt fences its claims with a token of its own
@@ -36,7 +38,7 @@ def test_retries_have_no_count_limit_but_stop_after_the_retry_window(monkeypatch
     monkeypatch.setattr(services, "drop_chunk_send", send)
     settings.DROPS_RETRY_HOURS = 0  # the window has passed at the first retry
 
-    result = tasks.send_drop_chunk_task.apply(kwargs={"day": "2026-06-01", "user_ids": [1]})
+    result = tasks.send_drop_chunk_task.apply(kwargs={"slot": "2026-06-01T08:00:00+00:00", "user_ids": [1]})
 
     assert result.get() == 0
     assert len(calls) == 1
@@ -48,12 +50,14 @@ def test_handed_back_users_are_retried_as_the_same_task_with_only_them(monkeypat
     seen = []
 
     def send(**kwargs):
-        seen.append(kwargs["user_ids"])
+        seen.append((kwargs["slot"].isoformat(), kwargs["user_ids"]))
         if len(seen) == 1:
             return services.ChunkOutcome(sent=1, later=[2, 3], time_up=True)
         return services.ChunkOutcome(sent=len(kwargs["user_ids"]))
 
     monkeypatch.setattr(services, "drop_chunk_send", send)
 
+    # A message queued before hourly slots names its day: its rows belong to that day's 00:00 UTC slot.
     assert tasks.send_drop_chunk_task.apply(kwargs={"day": "2026-06-01", "user_ids": [1, 2, 3]}).get() == 2
-    assert seen == [[1, 2, 3], [2, 3]]
+    midnight = "2026-06-01T00:00:00+00:00"
+    assert seen == [(midnight, [1, 2, 3]), (midnight, [2, 3])]

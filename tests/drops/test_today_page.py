@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from musicdrops.catalog.models import Artist, Follow, ReleaseGroup
+from musicdrops.drops.delivery_time import next_delivery
 
 pytestmark = pytest.mark.django_db
 
@@ -23,8 +24,8 @@ def new_release(user) -> ReleaseGroup:
     return rg
 
 
-def test_the_page_frames_todays_email(client, new_release):
-    day = timezone.localdate()
+def test_the_page_frames_todays_email(client, new_release, user):
+    day, _ = next_delivery(after=timezone.now(), time_zone="UTC", hour=user.delivery_hour, digest="daily", weekday=None)
 
     page = client.get(reverse("drops:today")).content.decode()
 
@@ -61,7 +62,8 @@ def test_nothing_new_today_says_there_is_no_email(client, new_release):
 
     page = client.get(reverse("drops:today")).content.decode()
 
-    assert "there is no email for you today" in page
+    assert 'data-reason="nothing-new"' in page
+    assert "Nothing new from the artists you follow yet, so no email." in page
     assert client.get(reverse("drops:today_email")).status_code == 404
 
 

@@ -15,9 +15,9 @@ NOWHERE = "http://127.0.0.1:9/ws/2"  # no MusicBrainz: these tests are about the
 
 
 def worker_and_running_beat(start_process: Callable[..., Process]) -> tuple[Process, Process]:
-    """A regular worker and one beat sending the drops every 2 s, once the beat holds the lock and two runs happened."""
+    """A drops worker and one beat sending the drops every 2 s, once the beat holds the lock and two runs happened."""
     env = {"MUSIC_DROPS_EVERY_SECONDS": "2", "MUSICBRAINZ_URL": NOWHERE}
-    worker = start_process("worker-regular", **env)
+    worker = start_process("worker-drops", **env)
     worker.wait_for("ready.")
     beat = start_process("beat", **env)
     wait_until(lambda: active_beat() is not None, 30, "the beat to take the lock", beat)

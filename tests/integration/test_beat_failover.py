@@ -22,7 +22,7 @@ INTERVAL = 10  # seconds; longer than a failover, so each slot is either on time
 
 def test_a_standby_dispatches_within_10_s_of_the_active_beat_being_killed_no_slot_lost_or_doubled(start_process):
     env = {"MUSIC_DROPS_EVERY_SECONDS": str(INTERVAL), "MUSICBRAINZ_URL": NOWHERE}
-    worker = start_process("worker-regular", **env)
+    worker = start_process("worker-drops", **env)
     worker.wait_for("ready.")
     beats = [start_process("beat", **env) for _ in range(2)]
     wait_until(lambda: len(heartbeat.live_beats()) == 2 and active_beat(), 30, "two beats, one active", *beats)
@@ -89,7 +89,7 @@ def test_a_beat_whose_lock_is_stolen_or_deleted_stands_by_and_comes_back_in_proc
 def test_a_beat_paused_past_its_lock_timeout_hands_over_and_stands_by_when_it_wakes(start_process):
     """RedBeat's LockNotOwnedError: the lock expired while its beat slept. No crash, no second active beat."""
     env = {"MUSIC_DROPS_EVERY_SECONDS": "2", "MUSICBRAINZ_URL": NOWHERE}
-    worker = start_process("worker-regular", **env)
+    worker = start_process("worker-drops", **env)
     worker.wait_for("ready.")
     beats = [start_process("beat", **env) for _ in range(2)]
     wait_until(lambda: len(heartbeat.live_beats()) == 2 and active_beat(), 30, "two beats, one active", *beats)

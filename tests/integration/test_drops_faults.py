@@ -76,7 +76,7 @@ class Stack:
     processes: list[Process]
 
     def start_worker(self, **env: str) -> Process:
-        worker = self.start_process("worker-regular", **{**DRILL_ENV, "EMAIL_URL": self.smtp.url, **env})
+        worker = self.start_process("worker-drops", **{**DRILL_ENV, "EMAIL_URL": self.smtp.url, **env})
         worker.wait_for("ready.")
         self.processes.append(worker)
         return worker
@@ -261,7 +261,7 @@ def test_postgresql_down_for_3_minutes_mid_send_loses_nobody(start_process, faul
         done = start_process("release", command=command, **env)
         assert done.popen.wait(120) == 0, done.output()
     expected = 1001
-    worker = start_process("worker-regular", **env)
+    worker = start_process("worker-drops", **env)
     worker.wait_for("ready.")
     beat = start_process("beat", **env)
     sender = start_process("release", command="python manage.py send_music_drops", **env)

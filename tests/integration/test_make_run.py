@@ -30,7 +30,7 @@ def test_make_run_brings_up_every_process_and_a_newcomer_can_sign_up_verify_and_
     )
     stack.wait_for("MusicDrops is running at", timeout=120)
     output = stack.output()
-    for name in ("web", "beat", "worker-regular", "worker-important"):
+    for name in ("web", "beat", "worker-regular", "worker-drops", "worker-important"):
         assert re.search(rf" {name} *\| started \(pid", output), name
     private_redis = re.search(r"started a private Redis at (\S+)", output)
     assert private_redis, "with no REDIS_URL, make run starts its own Redis"
@@ -63,7 +63,7 @@ def test_make_run_brings_up_every_process_and_a_newcomer_can_sign_up_verify_and_
     # Everything running at once stays inside the smallest Heroku Redis plan (20 connections).
     client = redis.Redis.from_url(private_redis.group(1))
     connections = len(client.client_list()) - 1  # not counting this one
-    print(f"redis connections with web, beat and both workers running: {connections}")
+    print(f"redis connections with web, beat and the three workers running: {connections}")
     assert connections <= 20
 
     # Ctrl-C stops everything, the private Redis included.

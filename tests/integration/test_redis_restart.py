@@ -129,8 +129,8 @@ def test_a_worker_whose_tasks_ended_while_redis_was_down_consumes_a_task_sent_af
 
 
 def _dispatched(server: PrivateRedis) -> int:
-    """The beat's drops messages waiting in the regular queue (no worker runs here to take them)."""
-    messages = server.client().lrange("regular", 0, -1)
+    """The beat's drops messages waiting in the drops queue (no worker runs here to take them)."""
+    messages = server.client().lrange("drops", 0, -1)
     return sum(1 for raw in messages if json.loads(raw)["headers"]["task"] == DROPS_TASK)
 
 
@@ -150,9 +150,9 @@ def test_the_beat_goes_on_dispatching_after_redis_restarted_empty(start_process,
 def _send_stack(
     start_process: Callable[..., Process], server: PrivateRedis, smtp: FaultySmtp, **env: str
 ) -> list[Process]:
-    """Two regular workers and a beat on the private Redis, on the drills' clocks."""
+    """Two drops workers and a beat on the private Redis, on the drills' clocks."""
     env = {**DRILL_ENV, "EMAIL_URL": smtp.url, "REDIS_URL": server.url, **env}
-    workers = [start_process("worker-regular", **env) for _ in range(2)]
+    workers = [start_process("worker-drops", **env) for _ in range(2)]
     for worker in workers:
         worker.wait_for("ready.")
     return [*workers, start_process("beat", **env)]

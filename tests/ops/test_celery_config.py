@@ -11,6 +11,10 @@ from musicdrops.lib.cache import cache_pool
         ("musicdrops.accounts.tasks.send_verification_email_task", "important"),
         ("musicdrops.accounts.tasks.send_password_reset_email_task", "important"),
         ("musicdrops.accounts.tasks.clear_expired_sessions_task", "regular"),
+        ("musicdrops.catalog.tasks.import_artists_task", "regular"),
+        ("musicdrops.drops.tasks.send_music_drops_task", "drops"),
+        ("musicdrops.drops.tasks.send_drop_chunk_task", "drops"),
+        ("musicdrops.drops.tasks.sweep_music_drops_task", "drops"),
     ],
 )
 def test_tasks_are_routed_to_their_queue(task, queue):

@@ -89,7 +89,7 @@ def test_every_long_running_service_has_a_healthcheck():
 
 
 def test_worker_healthchecks_ping_their_own_node_name():
-    for name in ("worker-regular", "worker-important"):
+    for name in ("worker-regular", "worker-drops", "worker-important"):
         queue = name.removeprefix("worker-")
         assert f"--hostname {queue}@%h" in shell_line(services()[name])
         assert f"--destination {queue}@$$HOSTNAME" in services()[name]["healthcheck"]["test"][1]

@@ -120,12 +120,16 @@ def worker_queues(command: str) -> list[str]:
 
 
 def test_procfile_declares_every_process_type():
-    assert {"release", "web", "beat", "worker-regular", "worker-important"} <= set(procfile())
+    assert {"release", "web", "beat", "worker-regular", "worker-drops", "worker-important"} <= set(procfile())
 
 
 @pytest.mark.parametrize(
     ("process", "queue"),
-    [("worker-regular", settings.QUEUE_REGULAR), ("worker-important", settings.QUEUE_IMPORTANT)],
+    [
+        ("worker-regular", settings.QUEUE_REGULAR),
+        ("worker-important", settings.QUEUE_IMPORTANT),
+        ("worker-drops", settings.QUEUE_DROPS),
+    ],
 )
 def test_each_worker_consumes_only_the_queue_it_is_named_for(process, queue):
     command = procfile()[process]

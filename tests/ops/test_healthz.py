@@ -226,7 +226,9 @@ def due_users(*ages: dt.timedelta, status: str = "due") -> list[Delivery]:
     return [
         Delivery.objects.create(
             user=User.objects.create_user(f"fan{n}@example.com"),
+            slot=now,
             day=now.date(),
+            period=str(now.date()),
             status=status,
             lease_until=now,
             queued_at=now - age,
@@ -278,8 +280,9 @@ def test_a_user_refused_for_good_is_not_overdue(client):
 def test_a_fan_out_that_never_finished_counts_as_overdue(client):
     beat("active")
     now = timezone.now()
-    send = DropSend.objects.create(day=now.date(), started_at=now - dt.timedelta(hours=1))
-    DropSend.objects.create(day=now.date() - dt.timedelta(days=1), started_at=now - dt.timedelta(minutes=1))
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    send = DropSend.objects.create(slot=hour, started_at=now - dt.timedelta(hours=1))
+    DropSend.objects.create(slot=hour - dt.timedelta(hours=1), started_at=now - dt.timedelta(minutes=1))
 
     body = client.get("/healthz").json()
 
@@ -296,7 +299,7 @@ def test_a_fan_out_that_never_finished_counts_as_overdue(client):
 def test_the_whole_probe_is_one_database_query(client, django_assert_num_queries):
     beat("active")
     due_users(dt.timedelta(hours=2))
-    DropSend.objects.create(day=timezone.now().date(), started_at=timezone.now() - dt.timedelta(hours=1))
+    DropSend.objects.create(slot=timezone.now(), started_at=timezone.now() - dt.timedelta(hours=1))
     duplicate()
     client.get("/healthz")  # the connection is open
 

@@ -115,8 +115,11 @@ def late_work(redis_client, settings):
     heartbeat.publish(heartbeat.BeatInstance.current(), role="active")
     now = timezone.now()
     user = User.objects.create_user("fan@example.com")
-    Delivery.objects.create(user=user, day=now.date(), lease_until=now, queued_at=now - dt.timedelta(hours=1))
-    DropSend.objects.create(day=now.date(), started_at=now - dt.timedelta(hours=2))
+    Delivery.objects.create(
+        user=user, slot=now, day=now.date(), period=str(now.date()), lease_until=now,
+        queued_at=now - dt.timedelta(hours=1),
+    )  # fmt: skip
+    DropSend.objects.create(slot=now, started_at=now - dt.timedelta(hours=2))
     app.send_task("musicdrops.drops.tasks.sweep_music_drops_task", queue=settings.QUEUE_REGULAR)
     message = json.loads(redis_client.lindex(settings.QUEUE_REGULAR, -1))
     message["headers"][publish_time.PUBLISHED_AT] = time.time() - 1200

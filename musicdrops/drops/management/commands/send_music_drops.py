@@ -9,23 +9,30 @@ from django.core.management.base import BaseCommand, CommandError
 from musicdrops.drops import services
 from musicdrops.drops.tasks import queue_chunk, send_music_drops_task
 from musicdrops.scheduler import slots
+from musicdrops.scheduler.schedule import SEND_ENTRY
 
 
 class Command(BaseCommand):
     help = (
-        "Queue the daily send for a day (default: today, UTC), exactly as the beat does; "
-        "or, with --resume, queue whoever is still due for that day."
+        "Queue one hourly slot's send exactly as the beat does (--slot), or a whole UTC day's (--date, "
+        "default today: a backfill); with --resume, queue whoever is still due in the day's slots so far."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--date", help="YYYY-MM-DD (default: today)")
+        parser.add_argument("--date", help="YYYY-MM-DD, a UTC day (default: today)")
+        parser.add_argument("--slot", help="YYYY-MM-DDTHH:00Z, one hourly slot, as the beat dispatches it")
         parser.add_argument(
             "--resume",
             action="store_true",
             help="recovery: queue everyone still due for the day and not being sent right now (never a duplicate)",
         )
 
-    def handle(self, *args: Any, date: str | None, resume: bool, **options: Any) -> None:
+    def handle(self, *args: Any, date: str | None, slot: str | None, resume: bool, **options: Any) -> None:
+        if slot is not None:
+            if date is not None or resume:
+                raise CommandError("--slot goes alone: it is one hour's send, as the beat dispatches it")
+            self._send(entry=SEND_ENTRY, slot=_slot(slot), kwargs={}, what=f"slot {slot}")
+            return
         try:
             day = dt.date.fromisoformat(date) if date else dt.datetime.now(dt.UTC).date()
         except ValueError:
@@ -34,13 +41,26 @@ class Command(BaseCommand):
             queued = services.drops_resume(day=day, queue=queue_chunk)
             self.stdout.write(f"resumed the send for {day}: {queued} users queued")
             return
-        # The slot is the day itself: a second run for the same day is
+        # The dispatch's slot is the day itself: a second run for the same day is
         # recognised as a duplicate and does nothing.
-        slot = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+        midnight = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+        self._send(entry="send-music-drops-day", slot=midnight, kwargs={"day": day.isoformat()}, what=str(day))
+
+    def _send(self, *, entry: str, slot: dt.datetime, kwargs: dict[str, str], what: str) -> None:
         headers = slots.stamp(
-            entry="send-music-drops",
+            entry=entry,
             slot=slot,
             scheduler={"command": "send_music_drops", "host": socket.gethostname(), "pid": os.getpid()},
         )
-        result = send_music_drops_task.apply_async(kwargs={"day": day.isoformat()}, headers=headers)
-        self.stdout.write(f"queued the send for {day} (task {result.id})")
+        result = send_music_drops_task.apply_async(kwargs=kwargs, headers=headers)
+        self.stdout.write(f"queued the send for {what} (task {result.id})")
+
+
+def _slot(text: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None or moment.utcoffset() or (moment.minute, moment.second) != (0, 0):
+        raise CommandError(f"--slot must be an hour on the hour in UTC, like 2026-12-02T07:00Z, not {text!r}")
+    return moment.astimezone(dt.UTC)

@@ -1,0 +1,121 @@
+"""When each user's email goes out: their delivery hour, in their own time zone, served by hourly UTC slots.
+
+The beat dispatches the send on every hour (UTC). A user's *delivery time*
+on a local date is that date at their delivery hour, in their zone; the
+slot that serves it is the first hour on the hour at or after it (UTC), so
+an email never leaves before the time its reader chose: Asia/Kolkata's 08:00
+(02:30 UTC) goes at 03:00 UTC, 08:30 there, within the hour that starts at
+their delivery time.
+
+Daylight saving time, with zoneinfo's ``fold=0`` (the offset in force before
+a change):
+- spring forward: a delivery hour the day skips (02:00 in New York on 8 March
+  2026) reads with the old offset, 07:00 UTC, which is 03:00 there: the next
+  hour;
+- fall back: an hour the day repeats (01:00 on 1 November) is its first
+  occurrence only; the second one serves nobody.
+
+A slot also serves whoever it finds whose delivery time passed less than
+DROPS_CATCH_UP_HOURS ago without their email (a beat that was down for a few
+slots). The ledger's row per user and *period* (a local date, or an ISO week
+for weekly digests) is what makes that, or any slot run twice, send once.
+"""
+
+import datetime as dt
+import functools
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+DAILY = "daily"
+WEEKLY = "weekly"
+HOUR = dt.timedelta(hours=1)
+
+
+@functools.cache
+def time_zone_names() -> frozenset[str]:
+    """Every IANA zone name this machine knows (the tzdata package covers a machine without /usr/share/zoneinfo)."""
+    return frozenset(zoneinfo.available_timezones())
+
+
+def is_time_zone(name: str) -> bool:
+    return name in time_zone_names()
+
+
+@functools.cache
+def zone(name: str) -> dt.tzinfo:
+    return zoneinfo.ZoneInfo(name) if is_time_zone(name) else dt.UTC
+
+
+def slot_of(moment: dt.datetime) -> dt.datetime:
+    """The hourly slot a moment belongs to: the hour on the hour at or before it, UTC."""
+    return moment.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def serving_slot(instant: dt.datetime) -> dt.datetime:
+    """The slot that serves a delivery time: the first hour on the hour at or after it."""
+    floor = slot_of(instant)
+    return floor if floor == instant else floor + HOUR
+
+
+def delivery_time(*, day: dt.date, hour: int, time_zone: str) -> dt.datetime:
+    """``day`` at ``hour`` in ``time_zone``, in UTC; a skipped hour reads with the offset before the change."""
+    return dt.datetime.combine(day, dt.time(hour), tzinfo=zone(time_zone)).astimezone(dt.UTC)
+
+
+def period_of(*, day: dt.date, digest: str) -> str:
+    """What the ledger counts one email per: the local date, or the ISO week of a weekly digest."""
+    if digest == WEEKLY:
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    return day.isoformat()
+
+
+@dataclass(frozen=True)
+class Window:
+    """Users of ``time_zone`` whose delivery hour is one of ``hours`` are due their email of ``day``."""
+
+    time_zone: str
+    day: dt.date
+    hours: tuple[int, ...]
+
+
+def due_windows(*, slot: dt.datetime, time_zones: Iterable[str], catch_up_hours: int) -> list[Window]:
+    """For each zone, the (local date, delivery hours) whose delivery time this slot serves.
+
+    That is every delivery time in (slot - catch_up_hours, slot]: the slot's
+    own hour, plus the hours a missed slot left behind. Where one delivery
+    hour of a zone falls in the window on two local dates (a DST change
+    inside a day-long window), the later date wins.
+    """
+    earliest = slot - dt.timedelta(hours=max(1, catch_up_hours))
+    windows = []
+    for name in sorted(set(time_zones)):
+        tz = zone(name)
+        first, last = earliest.astimezone(tz).date(), slot.astimezone(tz).date()
+        by_hour: dict[int, dt.date] = {}
+        day = first
+        while day <= last:
+            for hour in range(24):
+                if earliest < delivery_time(day=day, hour=hour, time_zone=name) <= slot:
+                    by_hour[hour] = day
+            day += dt.timedelta(days=1)
+        by_day: dict[dt.date, list[int]] = {}
+        for hour, day in sorted(by_hour.items()):
+            by_day.setdefault(day, []).append(hour)
+        windows += [Window(name, day, tuple(hours)) for day, hours in sorted(by_day.items())]
+    return windows
+
+
+def next_delivery(
+    *, after: dt.datetime, time_zone: str, hour: int, digest: str, weekday: int | None
+) -> tuple[dt.date, dt.datetime]:
+    """The next local date whose email this user is due, and the slot that sends it, at or after ``after``."""
+    day = after.astimezone(zone(time_zone)).date() - dt.timedelta(days=1)
+    for _ in range(16):
+        if digest != WEEKLY or day.weekday() == weekday:
+            slot = serving_slot(delivery_time(day=day, hour=hour, time_zone=time_zone))
+            if slot >= slot_of(after):
+                return day, slot
+        day += dt.timedelta(days=1)
+    raise ValueError(f"no delivery within two weeks of {after}")  # unreachable: a weekday recurs every 7 days
