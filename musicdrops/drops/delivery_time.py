@@ -34,8 +34,11 @@ HOUR = dt.timedelta(hours=1)
 
 @functools.cache
 def time_zone_names() -> frozenset[str]:
-    """Every IANA zone name this machine knows (the tzdata package covers a machine without /usr/share/zoneinfo)."""
-    return frozenset(zoneinfo.available_timezones())
+    """Every IANA zone name this machine knows (the tzdata package covers a machine without /usr/share/zoneinfo).
+
+    Not the system's own aliases: "localtime" is whatever the server is set to.
+    """
+    return frozenset(zoneinfo.available_timezones() - {"localtime", "posixrules", "Factory"})
 
 
 def is_time_zone(name: str) -> bool:
