@@ -1,6 +1,7 @@
 """Which hourly slot serves whom (musicdrops/drops/delivery_time.py), across time zones and DST changes."""
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -14,8 +15,8 @@ from musicdrops.drops.delivery_time import (
 )
 
 
-def utc(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=dt.UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, tzinfo=dt.UTC)
 
 
 def served(time_zone: str, hour: int, day: dt.date) -> dt.datetime:
@@ -86,7 +87,7 @@ def test_periods_are_the_local_date_or_the_iso_week():
 
 def test_the_next_delivery_is_today_until_its_slot_then_the_next_day_or_the_chosen_weekday():
     before, after = utc(2026, 12, 2, 7, 59), utc(2026, 12, 2, 8, 1)  # a Wednesday
-    daily = {"time_zone": "UTC", "hour": 8, "digest": "daily", "weekday": None}
+    daily: dict[str, Any] = {"time_zone": "UTC", "hour": 8, "digest": "daily", "weekday": None}
     assert next_delivery(after=before, **daily) == (dt.date(2026, 12, 2), utc(2026, 12, 2, 8))
     assert next_delivery(after=after, **daily) == (dt.date(2026, 12, 2), utc(2026, 12, 2, 8))  # the slot runs now
     assert next_delivery(after=utc(2026, 12, 2, 9), **daily) == (dt.date(2026, 12, 3), utc(2026, 12, 3, 8))

@@ -17,8 +17,8 @@ from tests.drops.test_send import artist, listener, release
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def utc(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=dt.UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, tzinfo=dt.UTC)
 
 
 def send_slot(slot: dt.datetime, *, catch_up_hours: int | None = 1) -> list[str]:
