@@ -34,6 +34,7 @@ MAX_LISTENBRAINZ_ARTISTS = 100
 # Each name is a MusicBrainz search, at the 1 request/s everyone shares: one account may not
 # book hours of it (30 lists of 500 names were 4 hours). One import at a time, this many a day.
 MAX_IMPORT_NAMES_PER_DAY = 1000
+MAX_IMPORTS_PER_HOUR = 5  # and this many started an hour: small lists one after the other are still bulk work
 IMPORT_SLICE_SECONDS = 60  # per task run; the rest continues in a new run
 IMPORT_LEASE = dt.timedelta(minutes=3)
 
@@ -139,10 +140,21 @@ def import_start(*, user: User, source: str, query: str, queue_import: Queue) ->
 
 
 def _import_allowed(*, user: User, names: int) -> None:
-    """One import at a time per account, and at most MAX_IMPORT_NAMES_PER_DAY names a day."""
+    """One import at a time per account, MAX_IMPORTS_PER_HOUR an hour, and MAX_IMPORT_NAMES_PER_DAY names a day."""
     unfinished = [ImportJob.Status.PENDING, ImportJob.Status.RUNNING]
     if ImportJob.objects.filter(user=user, status__in=unfinished).exists():
         raise FollowError("Your last import is still running: start the next one when it has finished.")
+    hour_ago = timezone.now() - dt.timedelta(hours=1)
+    started = ImportJob.objects.filter(user=user, created_at__gte=hour_ago).order_by("created_at")
+    if (
+        len(started := list(started.values_list("created_at", flat=True)[:MAX_IMPORTS_PER_HOUR]))
+        >= MAX_IMPORTS_PER_HOUR
+    ):
+        wait = max(1, round((started[0] + dt.timedelta(hours=1) - timezone.now()).total_seconds() / 60))
+        raise FollowError(
+            f"That is {MAX_IMPORTS_PER_HOUR} imports in an hour, the most there may be: "
+            f"the next one is possible in {wait} minute{'s' if wait != 1 else ''}."
+        )
     since = timezone.now() - dt.timedelta(days=1)
     recent = ImportJob.objects.filter(user=user, created_at__gte=since)
     booked = sum(

@@ -223,6 +223,19 @@ def test_an_account_may_book_a_thousand_names_a_day_of_the_shared_musicbrainz_bu
     services.import_start(queue_import=tasks.queue_import, user=user, source="names", query=lists[2])  # a day later
 
 
+def test_an_account_may_start_five_imports_an_hour(user):
+    for n in range(5):
+        services.import_start(queue_import=tasks.queue_import, user=user, source="names", query=f"Band {n}")
+        ImportJob.objects.filter(user=user).update(status=ImportJob.Status.DONE)
+
+    with pytest.raises(services.FollowError, match=r"5 imports in an hour.*possible in 60 minutes"):
+        services.import_start(queue_import=tasks.queue_import, user=user, source="names", query="Band 6")
+
+    first = ImportJob.objects.filter(user=user).order_by("created_at").first()
+    ImportJob.objects.filter(pk=first.pk).update(created_at=timezone.now() - dt.timedelta(hours=1, seconds=1))
+    services.import_start(queue_import=tasks.queue_import, user=user, source="names", query="Band 6")
+
+
 def test_the_import_page_says_why_a_second_import_waits(client, user):
     client.post(reverse("catalog:imports"), {"names": "Sigur Rós"})
     page = client.post(reverse("catalog:imports"), {"names": "Nirvana"})
