@@ -145,11 +145,9 @@ def _import_allowed(*, user: User, names: int) -> None:
     if ImportJob.objects.filter(user=user, status__in=unfinished).exists():
         raise FollowError("Your last import is still running: start the next one when it has finished.")
     hour_ago = timezone.now() - dt.timedelta(hours=1)
-    started = ImportJob.objects.filter(user=user, created_at__gte=hour_ago).order_by("created_at")
-    if (
-        len(started := list(started.values_list("created_at", flat=True)[:MAX_IMPORTS_PER_HOUR]))
-        >= MAX_IMPORTS_PER_HOUR
-    ):
+    recent_starts = ImportJob.objects.filter(user=user, created_at__gte=hour_ago).order_by("created_at")
+    started = list(recent_starts.values_list("created_at", flat=True)[:MAX_IMPORTS_PER_HOUR])
+    if len(started) >= MAX_IMPORTS_PER_HOUR:
         wait = max(1, round((started[0] + dt.timedelta(hours=1) - timezone.now()).total_seconds() / 60))
         raise FollowError(
             f"That is {MAX_IMPORTS_PER_HOUR} imports in an hour, the most there may be: "

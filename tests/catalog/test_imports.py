@@ -231,7 +231,7 @@ def test_an_account_may_start_five_imports_an_hour(user):
     with pytest.raises(services.FollowError, match=r"5 imports in an hour.*possible in 60 minutes"):
         services.import_start(queue_import=tasks.queue_import, user=user, source="names", query="Band 6")
 
-    first = ImportJob.objects.filter(user=user).order_by("created_at").first()
+    first = ImportJob.objects.filter(user=user).earliest("created_at")
     ImportJob.objects.filter(pk=first.pk).update(created_at=timezone.now() - dt.timedelta(hours=1, seconds=1))
     services.import_start(queue_import=tasks.queue_import, user=user, source="names", query="Band 6")
 
