@@ -13,7 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
 from musicdrops import __version__
-from musicdrops.lib.env import env_bool, env_int, env_list, env_str, mailer_config
+from musicdrops.lib.env import email_provider, env_bool, env_int, env_list, env_str, mailer_config
 from musicdrops.lib.redis_client import celery_ssl_options, client_options
 from musicdrops.scheduler.schedule import beat_schedule
 
@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "musicdrops.jobs",
     "musicdrops.ops",
     "musicdrops.scheduler",
+    "anymail",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -294,6 +295,20 @@ TASK_POLL_TIMEOUT_SECONDS = env_int("TASK_POLL_TIMEOUT_SECONDS", 120)
 # (the worker's output in `make run`). An email provider's backend (e.g.
 # django-anymail) slots in as another MAILERS entry.
 MAILERS = {"default": mailer_config(env_str("EMAIL_URL", "console://"))}
+# The provider EMAIL_URL names, if any: its tracking webhook (bounces, complaints) is served under /anymail/.
+EMAIL_PROVIDER = email_provider(env_str("EMAIL_URL", "console://"))
+# anymail's settings. WEBHOOK_SECRET ("user:password") is the basic auth the provider's webhook must send:
+# without it no webhook URL is served (anyone could post fake bounces). Providers that sign their webhooks
+# (Mailgun, Resend) also need their signing key.
+ANYMAIL = {
+    key: value
+    for key, value in {
+        "WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET"),
+        "MAILGUN_WEBHOOK_SIGNING_KEY": env_str("MAILGUN_WEBHOOK_SIGNING_KEY"),
+        "RESEND_SIGNING_SECRET": env_str("RESEND_SIGNING_SECRET"),
+    }.items()
+    if value
+}
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "MusicDrops <drops@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

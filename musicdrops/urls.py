@@ -1,5 +1,27 @@
+from anymail.urls import urlpatterns as anymail_urlpatterns
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+
+from musicdrops.accounts.webhooks import webhook_guard
+
+
+def _webhooks() -> list:  # type: ignore[type-arg]
+    """The tracking webhook of the provider EMAIL_URL names, once its webhook secret is set; nothing else.
+
+    anymail's views accept unauthenticated posts (with a warning) when no
+    secret is set, and fail with a 500 for a signing provider without its
+    key: neither is served.
+    """
+    if not settings.EMAIL_PROVIDER or not settings.ANYMAIL.get("WEBHOOK_SECRET"):
+        return []
+    name = {"ses": "amazon_ses"}.get(settings.EMAIL_PROVIDER, settings.EMAIL_PROVIDER) + "_tracking_webhook"
+    return [
+        path(str(pattern.pattern), webhook_guard(pattern.callback), name=pattern.name)
+        for pattern in anymail_urlpatterns
+        if pattern.name == name
+    ]
+
 
 urlpatterns = [
     path("", include("musicdrops.front.urls")),
@@ -9,5 +31,6 @@ urlpatterns = [
     path("feeds/", include("musicdrops.feeds.urls")),
     path("jobs/", include("musicdrops.jobs.urls")),
     path("", include("musicdrops.ops.urls")),
+    path("anymail/", include((_webhooks(), "anymail"))),
     path("admin/", admin.site.urls),
 ]

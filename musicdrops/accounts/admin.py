@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from musicdrops.accounts.models import User
+from musicdrops.accounts.models import Suppression, User
 
 
 class UserCreationForm(auth_forms.AdminUserCreationForm):
@@ -34,3 +34,13 @@ class UserAdmin(BaseUserAdmin):
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    """Addresses the send skips: from the provider's webhooks. Deleting one emails the address again."""
+
+    list_display = ("email", "reason", "provider", "created_at", "detail")
+    list_filter = ("reason", "provider")
+    search_fields = ("email",)
+    readonly_fields = ("created_at",)

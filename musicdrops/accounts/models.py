@@ -86,3 +86,40 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def email_verified(self) -> bool:
         return self.email_verified_at is not None
+
+
+class Suppression(models.Model):
+    """An address we no longer email: it bounced for good, its owner complained, or unsubscribed at the provider.
+
+    Kept by address, not by account: a user who moves to another address
+    gets email again, and confirming this one again lifts it (accounts/suppression.py).
+    """
+
+    class Reason(models.TextChoices):
+        BOUNCED = "bounced", "the address bounced"
+        SOFT_BOUNCES = "soft-bounces", "the address bounced again and again"
+        COMPLAINED = "complained", "marked as spam"
+        UNSUBSCRIBED = "unsubscribed", "unsubscribed at the email provider"
+        REJECTED = "rejected", "the email provider refused the address"
+
+    email = models.EmailField(max_length=254, unique=True)  # lower-cased, as User.email
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    detail = models.CharField(max_length=500, blank=True)  # what the provider said
+    provider = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.email}: {self.reason}"
+
+
+class MailEvent(models.Model):
+    """A provider's tracking event, applied once: replays of a webhook find it here and change nothing."""
+
+    key = models.CharField(max_length=200, unique=True)  # provider and its event id (or a digest of the event)
+    email = models.EmailField(max_length=254, db_index=True)
+    event_type = models.CharField(max_length=20)  # anymail's normalised type: bounced, deferred, delivered...
+    soft = models.BooleanField(default=False)  # a temporary bounce: several in a row suppress the address
+    received_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.event_type} for {self.email}"

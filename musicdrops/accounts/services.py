@@ -8,6 +8,7 @@ from django.utils import timezone
 from musicdrops.accounts import tasks
 from musicdrops.accounts.counters import allow
 from musicdrops.accounts.models import User, normalize_email
+from musicdrops.accounts.suppression import is_suppressed, suppression_lift
 from musicdrops.accounts.tokens import read_verification_token
 from musicdrops.lib.tasks import enqueue_on_commit
 
@@ -44,8 +45,11 @@ def _tell_owner(owner: User) -> None:
 
 
 def user_request_verification(*, user: User) -> bool:
-    """Queue a verification email. False if the address is verified or was emailed too often."""
-    if user.email_verified or not _may_email("verify", user.email):
+    """Queue a verification email. False if the address is verified (and not suppressed) or was emailed too often.
+
+    A suppressed address may be confirmed again: that is how its owner lifts the suppression.
+    """
+    if (user.email_verified and not is_suppressed(user.email)) or not _may_email("verify", user.email):
         return False
     enqueue_on_commit(tasks.send_verification_email_task, user_id=user.pk)
     return True
@@ -73,6 +77,8 @@ def user_verify_email(*, token: str) -> User | None:
             return None
     else:
         User.objects.filter(pk=user.pk, email_verified_at__isnull=True).update(email_verified_at=now)
+    # Its owner just showed the address works: a bounce or complaint recorded before no longer stops its email.
+    suppression_lift(email=target)
     user.refresh_from_db(fields=["email", "email_verified_at"])
     return user if user.email == target else None
 

@@ -15,7 +15,8 @@ from musicdrops.accounts.forms import (
     SettingsForm,
     SignUpForm,
 )
-from musicdrops.accounts.models import User
+from musicdrops.accounts.models import Suppression, User
+from musicdrops.accounts.suppression import is_suppressed
 
 
 def _current_user(request: HttpRequest) -> User:
@@ -61,7 +62,7 @@ def resend_verification(request: HttpRequest) -> HttpResponse:
     throttle.limit_request(
         request=request, action="verify", account=user.email, per_account=settings.ACCOUNT_EMAILS_PER_HOUR
     )
-    if user.email_verified:
+    if user.email_verified and not is_suppressed(user.email):
         messages.info(request, "Your email address is already confirmed.")
     elif services.user_request_verification(user=user):
         messages.success(request, f"We sent a new confirmation link to {user.email}.")
@@ -118,6 +119,7 @@ def _settings_page(
         "form": form or SettingsForm(user=user, initial=initial),
         "delivery_form": delivery_form or DeliveryForm(instance=User.objects.get(pk=user.pk)),
         "delete_form": delete_form or DeleteAccountForm(user=user),
+        "suppression": Suppression.objects.filter(email=user.email).first(),
     }
     return render(request, "accounts/settings.html", context, status=status)
 

@@ -3,7 +3,7 @@
 import datetime as dt
 from dataclasses import dataclass
 
-from musicdrops.accounts.models import User
+from musicdrops.accounts.models import Suppression, User
 from musicdrops.catalog.models import Follow
 from musicdrops.drops import emails, selectors
 from musicdrops.drops.delivery_time import WEEKLY, next_delivery, period_of, zone
@@ -29,15 +29,17 @@ class DropStatus:
     next_slot: dt.datetime  # when the next email would go (UTC)
     sent_at: dt.datetime | None
     preview: DropPreview | None
+    suppression: Suppression | None = None  # why the address gets no email, when it is "suppressed"
 
 
-REASONS = ("unconfirmed", "off", "no-follows", "sent", "nothing-new", "scheduled")
+REASONS = ("unconfirmed", "suppressed", "off", "no-follows", "sent", "nothing-new", "scheduled")
 
 
 def drop_status(*, user: User, now: dt.datetime) -> DropStatus:
     """The email of the user's current period if it went, else their next one; and why they will not get it, if so.
 
-    The reasons, first match wins: address unconfirmed, email turned off,
+    The reasons, first match wins: address unconfirmed, address suppressed
+    (it bounced, its owner complained or unsubscribed at the provider), email turned off,
     nobody followed, already sent for this period, nothing new (yet), or
     simply not their delivery time yet.
     """
@@ -60,8 +62,11 @@ def drop_status(*, user: User, now: dt.datetime) -> DropStatus:
         days = selectors.NEW_FOR_DAYS_WEEKLY if user.digest == WEEKLY else selectors.NEW_FOR_DAYS
         release_ids = selectors.new_releases(user_ids=[user.pk], day=day, days=days).get(user.pk, [])
     preview = _preview(user=user, day=day, release_ids=release_ids, sent=delivery is not None)
+    suppression = Suppression.objects.filter(email=user.email).first()
     if not user.email_verified:
         reason = "unconfirmed"
+    elif suppression is not None:
+        reason = "suppressed"
     elif not user.receives_drops or not user.is_active:
         reason = "off"
     elif not Follow.objects.filter(user=user).exists():
@@ -79,6 +84,7 @@ def drop_status(*, user: User, now: dt.datetime) -> DropStatus:
         next_slot=slot,
         sent_at=delivery.sent_at if delivery else None,
         preview=preview,
+        suppression=suppression,
     )
 
 

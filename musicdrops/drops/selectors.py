@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
 
-from musicdrops.accounts.models import User
+from musicdrops.accounts.models import Suppression, User
 from musicdrops.catalog.models import DEFAULT_KINDS, DatePrecision, Follow, ReleaseGroup, ReleasePreferences
 from musicdrops.drops.delivery_time import DAILY, WEEKLY, due_windows, period_of
 from musicdrops.drops.emails import DropRelease
@@ -29,8 +29,10 @@ class Due:
 
 
 def recipients() -> QuerySet[User]:
-    """People who get drops at all: active, confirmed address, drops on."""
-    return User.objects.filter(is_active=True, receives_drops=True, email_verified_at__isnull=False)
+    """People who get drops at all: active, confirmed address not on the suppression list, drops on."""
+    return User.objects.filter(is_active=True, receives_drops=True, email_verified_at__isnull=False).exclude(
+        email__in=Suppression.objects.values("email")
+    )
 
 
 def due_users(*, slot: dt.datetime, catch_up_hours: int) -> dict[int, Due]:

@@ -14,12 +14,13 @@ from redis import RedisError
 
 from musicdrops.drops import services
 from musicdrops.drops.delivery_time import slot_of
+from musicdrops.lib.mail import TryLater
 from musicdrops.scheduler.slots import SlotTask
 
 logger = logging.getLogger(__name__)
 
-# Worth trying again: the mail server, PostgreSQL or Redis away for a while, or the time limit.
-TRANSIENT = (SMTPException, OSError, DatabaseError, RedisError, BrokerError, SoftTimeLimitExceeded)
+# Worth trying again: the mail server or provider, PostgreSQL or Redis away for a while, or the time limit.
+TRANSIENT = (SMTPException, OSError, DatabaseError, RedisError, BrokerError, SoftTimeLimitExceeded, TryLater)
 
 
 def _day(value: object) -> dt.date | None:
@@ -94,7 +95,10 @@ def send_drop_chunk_task(
     try:
         outcome = services.drop_chunk_send(slot=when, user_ids=user_ids, token=uuid.uuid4().hex)
     except TRANSIENT as error:
-        return _again(self, first, {**kwargs, "user_ids": user_ids}, _backoff(self.request.retries), error)
+        countdown = _backoff(self.request.retries)
+        if isinstance(error, TryLater) and error.retry_after is not None:
+            countdown = max(countdown, error.retry_after)  # the provider said when (429's Retry-After)
+        return _again(self, first, {**kwargs, "user_ids": user_ids}, countdown, error)
     if outcome.later:
         countdown = 0.0 if outcome.time_up else _backoff(self.request.retries)
         return _again(self, first, {**kwargs, "user_ids": outcome.later}, countdown, None)

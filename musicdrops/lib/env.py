@@ -48,12 +48,30 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+# EMAIL_URL schemes of email providers: django-anymail's backend for each, and what the URL's parts are.
+PROVIDERS = {
+    "postmark": "musicdrops.lib.postmark.PostmarkBackend",  # postmark://SERVER_TOKEN (anymail's, batched)
+    "ses": "anymail.backends.amazon_ses.EmailBackend",  # ses://ACCESS_KEY:SECRET@REGION (needs boto3)
+    "mailgun": "anymail.backends.mailgun.EmailBackend",  # mailgun://API_KEY@SENDER_DOMAIN
+    "sendgrid": "anymail.backends.sendgrid.EmailBackend",  # sendgrid://API_KEY
+    "brevo": "anymail.backends.brevo.EmailBackend",  # brevo://API_KEY
+    "resend": "anymail.backends.resend.EmailBackend",  # resend://API_KEY
+}
+
+
+def email_provider(url: str) -> str:
+    """The provider an ``EMAIL_URL`` names ("postmark", ...), or "" for SMTP, the console and the like."""
+    scheme = urlsplit(url).scheme.lower()
+    return scheme if scheme in PROVIDERS else ""
+
+
 def mailer_config(url: str) -> dict[str, Any]:
     """Translate an ``EMAIL_URL`` into a Django ``MAILERS`` entry.
 
     ``smtp://user:pass@host:587?tls=1`` (STARTTLS), ``smtps://...`` (implicit
     TLS), ``console://`` (print to stdout), ``file:///path`` and ``locmem://``
-    are understood.
+    are understood, and the providers in PROVIDERS (``postmark://TOKEN``...);
+    a provider URL's ``?api_url=`` points it elsewhere (an EU endpoint, a test server).
     """
     parts = urlsplit(url)
     query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
@@ -65,9 +83,12 @@ def mailer_config(url: str) -> dict[str, Any]:
         return {"BACKEND": backends + "filebased.EmailBackend", "OPTIONS": {"file_path": unquote(parts.path)}}
     if scheme == "locmem":
         return {"BACKEND": backends + "locmem.EmailBackend"}
+    if scheme in PROVIDERS:
+        return _provider_config(scheme, parts, query)
     if scheme not in {"smtp", "smtps"}:
         raise ImproperlyConfigured(
-            f"EMAIL_URL scheme {parts.scheme!r} is not one of smtp, smtps, console, file, locmem"
+            f"EMAIL_URL scheme {parts.scheme!r} is not one of smtp, smtps, console, file, locmem, "
+            + ", ".join(PROVIDERS)
         )
     if not parts.hostname:
         raise ImproperlyConfigured("EMAIL_URL needs a host, e.g. smtp://127.0.0.1:1025")
@@ -88,3 +109,25 @@ def mailer_config(url: str) -> dict[str, Any]:
             "timeout": 20,
         },
     }
+
+
+def _provider_config(scheme: str, parts: Any, query: dict[str, str]) -> dict[str, Any]:
+    """A provider's credentials from the URL; anything the URL leaves out, anymail reads from ANYMAIL settings."""
+    user, host = unquote(parts.username or ""), parts.hostname or ""
+    # postmark://TOKEN reads as a host name, which urlsplit lower-cases: the token as written, from the netloc.
+    secret = user or unquote(parts.netloc.rpartition("@")[2])
+    options: dict[str, Any] = {}
+    if scheme == "postmark":
+        options["server_token"] = secret
+    elif scheme == "ses":
+        session = {"region_name": host} if host else {}
+        if user:
+            session |= {"aws_access_key_id": user, "aws_secret_access_key": unquote(parts.password or "")}
+        options["session_params"] = session
+    elif scheme == "mailgun":
+        options |= {"api_key": user, "sender_domain": host}
+    else:
+        options["api_key"] = secret
+    if query.get("api_url"):
+        options["api_url"] = query["api_url"]
+    return {"BACKEND": PROVIDERS[scheme], "OPTIONS": {k: v for k, v in options.items() if v}}

@@ -1,16 +1,51 @@
 """Email backends of our own."""
 
+import email.utils
 import re
 import smtplib
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from django.core.mail import EmailMessage
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.console import EmailBackend as DjangoConsoleBackend
 from django.core.mail.backends.smtp import EmailBackend as DjangoSmtpBackend
 
 from musicdrops.lib.mime import PrebuiltEmail
+
+
+class Refused(Exception):
+    """An email provider's API refused one message: for good (a bad or inactive address), or for now."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class TryLater(Exception):
+    """The email provider cannot take messages now (429, 5xx, unreachable): stop, and try again after a while.
+
+    ``retry_after``: the seconds it asked for (Retry-After), if it said.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def retry_after_seconds(response: Any) -> float | None:
+    """An HTTP answer's Retry-After (seconds, or an HTTP date), if it has a usable one."""
+    value = str(getattr(response, "headers", {}).get("Retry-After", "") or "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        when = email.utils.parsedate_to_datetime(value) if value else None
+        seconds = when.timestamp() - time.time() if when else -1
+    return min(seconds, 3600.0) if seconds >= 0 else None
 
 
 class ReadableConsoleBackend(DjangoConsoleBackend):
@@ -72,7 +107,7 @@ class SmtpBackend(DjangoSmtpBackend):
         connection = self.connection
         connection.ehlo_or_helo_if_needed()
         if not connection.has_extn("pipelining"):
-            yield from _send_each_alone(self, keys, build)
+            yield from send_each_alone(self, keys, build)
             return
         # The message whose DATA the server answered with 354 (it waits for it), and who it refused.
         waiting: tuple[K, PrebuiltEmail, dict[str, tuple[int, bytes]]] | None = None
@@ -124,17 +159,19 @@ def send_each[K](
     (its sender, recipient or content; a 4xx "try later" as well as a 5xx:
     ``is_permanent`` tells them apart), or ``build`` raised ValueError (an
     address that cannot be written into a message). A connection that fails
-    or closes (421) raises: the caller tries again later.
+    or closes (421) raises: the caller tries again later. A provider's API
+    that cannot take messages now raises ``TryLater``.
     """
-    if isinstance(connection, SmtpBackend):
-        return connection.send_each(keys, build)
-    return _send_each_alone(connection, keys, build)
+    if callable(getattr(connection, "send_each", None)):  # SMTP pipelining, a provider's batch endpoint
+        each: Iterator[tuple[K, Exception | None]] = connection.send_each(keys, build)  # type: ignore[attr-defined]
+        return each
+    return send_each_alone(connection, keys, build)
 
 
-def _send_each_alone[K](
+def send_each_alone[K](
     connection: BaseEmailBackend, keys: Iterable[K], build: Callable[[K], EmailMessage]
 ) -> Iterator[tuple[K, Exception | None]]:
-    """Any backend (locmem in tests, an email provider's API): one ``send_messages`` per message."""
+    """Any backend (locmem in tests, an email provider's API through anymail): one ``send_messages`` per message."""
     for key in keys:
         try:
             connection.send_messages([build(key)])
@@ -144,6 +181,11 @@ def _send_each_alone[K](
         except _REFUSALS as error:
             yield key, _unless_closing(error)
             continue
+        except AnymailRecipientsRefused as error:  # the provider refused the address (invalid, inactive)
+            yield key, Refused(str(error)[:300], permanent=True)
+            continue
+        except AnymailAPIError as error:  # 429, 5xx, a time-out, a bad token: nothing more now
+            raise TryLater(str(error)[:300], retry_after_seconds(error.response)) from error
         yield key, None
 
 
@@ -170,6 +212,8 @@ def is_permanent(error: Exception) -> bool:
     """Whether a refusal ``send_each`` yielded is for good (5xx, or an unwritable address); 4xx means try later."""
     if isinstance(error, ValueError):
         return True
+    if isinstance(error, Refused):
+        return error.permanent
     codes = _codes(error)
     return bool(codes) and all(code >= 500 for code in codes)
 
