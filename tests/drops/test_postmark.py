@@ -3,13 +3,13 @@
 import pytest
 from django.core.mail import send_mail
 
+from bench.postmark_server import serve_postmark
 from musicdrops.catalog.models import Follow
 from musicdrops.drops import services
 from musicdrops.drops.models import Delivery
 from musicdrops.lib.env import mailer_config
 from musicdrops.lib.mail import TryLater
 from musicdrops.lib.postmark import BATCH_SIZE
-from tests.drops.postmark import serve_postmark
 from tests.drops.test_send import DAY, SLOT, artist, listener, release
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -10,8 +10,10 @@ accepted). Every accepted message is kept; the server can be told to answer 429 
         server.script("429", times=2)
 """
 
+import collections
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +34,7 @@ class FakePostmark:
     requests: list[tuple[str, int]] = field(default_factory=list)  # (path, messages in it)
     _scripted: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    last_at: float | None = None  # when the last message was accepted (time.time())
 
     def script(self, answer: str, *, times: int = 1) -> None:
         """The next ``times`` requests get ``answer``: "429", "500", "garbage", or "drop" (accept, then hang up)."""
@@ -39,6 +42,33 @@ class FakePostmark:
 
     def recipients(self) -> list[str]:
         return [m["To"] for m in self.accepted]
+
+    # What the benchmark asks of a sink (bench/daily_send.py), as of PostfixSink.
+
+    def reset(self) -> None:
+        with self.lock:
+            self.accepted.clear()
+            self.requests.clear()
+            self.last_at = None
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> int:
+        deadline = time.monotonic() + timeout
+        while len(self.accepted) < count:
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"expected {count} messages within {timeout} s; Postmark has {len(self.accepted)}")
+            time.sleep(0.02)
+        return len(self.accepted)
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            counts = collections.Counter(self.recipients())
+            return {
+                "messages": len(self.accepted),
+                "unique_recipients": len(counts),
+                "duplicates": {r: n for r, n in counts.items() if n > 1},
+                "last_at": self.last_at,
+                "requests": len(self.requests),
+            }
 
     def header(self, message: dict[str, Any], name: str) -> str:
         return str(next(h["Value"] for h in message.get("Headers", []) if h["Name"] == name))
@@ -72,6 +102,7 @@ class FakePostmark:
             return {"ErrorCode": 406, "Message": "You tried to send to recipient(s) that have been marked as "
                     "inactive.", "To": to}  # fmt: skip
         self.accepted.append(message)
+        self.last_at = time.time()
         return {"ErrorCode": 0, "Message": "OK", "MessageID": str(uuid.uuid4()), "To": to,
                 "SubmittedAt": "2026-12-02T07:00:00.0000000Z"}  # fmt: skip
 
