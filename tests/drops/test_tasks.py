@@ -61,3 +61,19 @@ def test_handed_back_users_are_retried_as_the_same_task_with_only_them(monkeypat
     assert tasks.send_drop_chunk_task.apply(kwargs={"day": "2026-06-01", "user_ids": [1, 2, 3]}).get() == 2
     midnight = "2026-06-01T00:00:00+00:00"
     assert seen == [(midnight, [1, 2, 3]), (midnight, [2, 3])]
+
+
+def test_a_provider_that_says_when_is_retried_no_sooner(monkeypatch, settings):
+    from musicdrops.lib.mail import TryLater
+
+    settings.DROPS_RETRY_BACKOFF_MAX = 0
+    monkeypatch.setattr(services, "drop_chunk_send", lambda **kwargs: (_ for _ in ()).throw(TryLater("429", 30.0)))
+    retried = []
+    monkeypatch.setattr(
+        tasks.send_drop_chunk_task, "retry", lambda **kwargs: retried.append(kwargs) or RuntimeError("retried")
+    )
+
+    with pytest.raises(RuntimeError, match="retried"):
+        tasks.send_drop_chunk_task.run(slot="2026-06-01T08:00:00+00:00", user_ids=[1])
+
+    assert retried[0]["countdown"] == 30.0

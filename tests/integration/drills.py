@@ -1,6 +1,7 @@
 """What every exactly-once drill shares: short clocks, the seed, and the count of who got what."""
 
 import collections
+import datetime as dt
 import time
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -8,6 +9,8 @@ from typing import Any
 
 from django.utils import timezone
 
+from musicdrops.accounts.models import User
+from musicdrops.drops.delivery_time import delivery_time, serving_slot
 from musicdrops.drops.models import Delivery
 from musicdrops.ops.demo import demo_seed
 from tests.integration.processes import Process, wait_until
@@ -28,11 +31,32 @@ DRILL_ENV = {
 
 
 def seed(users: int) -> int:
-    """``users`` listeners plus the demo login, each with a release today; returns how many emails are due."""
+    """``users`` listeners plus the demo login, each with a release today; returns how many emails are due.
+
+    The listeners are spread over demo_seed's time zones, and every third one takes a weekly digest on the
+    weekday that today's UTC slots serve them, so that the drills prove the weekly promise too.
+    """
     demo_seed(
         users=users, demo_email_address="demo@example.com", demo_password="pw-demo-1234", today=timezone.localdate()
     )
+    make_some_weekly()
     return users + 1
+
+
+def make_some_weekly(every: int = 3) -> int:
+    """Every ``every``-th listener a weekly reader, on the weekday of their email in today's UTC slots."""
+    today = dt.datetime.now(dt.UTC).date()
+    changed = 0
+    for zone_name in set(User.objects.values_list("time_zone", flat=True)):
+        ids = list(User.objects.filter(time_zone=zone_name).order_by("pk").values_list("pk", "delivery_hour"))
+        for pk, hour in ids[::every]:
+            local = next(
+                day
+                for day in (today - dt.timedelta(days=1), today, today + dt.timedelta(days=1))
+                if serving_slot(delivery_time(day=day, hour=hour, time_zone=zone_name)).date() == today
+            )
+            changed += User.objects.filter(pk=pk).update(digest="weekly", digest_weekday=local.weekday())
+    return changed
 
 
 def start_send(start_process: Callable[..., Process], **env: str) -> None:

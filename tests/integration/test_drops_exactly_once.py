@@ -12,6 +12,7 @@ from musicdrops.drops.models import Delivery
 from musicdrops.ops.demo import demo_seed
 from musicdrops.scheduler.models import DuplicateDispatch, ScheduledRun
 from tests.integration.conftest import SmtpSink
+from tests.integration.drills import make_some_weekly
 from tests.integration.processes import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -27,6 +28,7 @@ def seed(users: int) -> int:
     demo_seed(
         users=users, demo_email_address="demo@example.com", demo_password="pw-demo-1234", today=timezone.localdate()
     )
+    make_some_weekly()
     return users + 1  # and the demo login
 
 
@@ -35,6 +37,7 @@ def test_two_redbeats_and_a_lock_ignoring_beat_send_each_user_exactly_one_email(
     # Everyone's delivery time is this hour, and stays within reach of every slot of the drill (24 h): an interval
     # schedule dispatches the current hour's slot over and over, and the drill may run into the next hour.
     User.objects.update(time_zone="UTC", delivery_hour=dt.datetime.now(dt.UTC).hour)
+    User.objects.filter(digest="weekly").update(digest_weekday=dt.datetime.now(dt.UTC).weekday())
     env = {
         "EMAIL_URL": smtp_server.url, "MUSIC_DROPS_EVERY_SECONDS": "3", "MUSICBRAINZ_URL": NOWHERE,
         "DROPS_CATCH_UP_HOURS": "24",
