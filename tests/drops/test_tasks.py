@@ -68,10 +68,13 @@ def test_a_provider_that_says_when_is_retried_no_sooner(monkeypatch, settings):
 
     settings.DROPS_RETRY_BACKOFF_MAX = 0
     monkeypatch.setattr(services, "drop_chunk_send", lambda **kwargs: (_ for _ in ()).throw(TryLater("429", 30.0)))
-    retried = []
-    monkeypatch.setattr(
-        tasks.send_drop_chunk_task, "retry", lambda **kwargs: retried.append(kwargs) or RuntimeError("retried")
-    )
+    retried: list[dict[str, object]] = []
+
+    def retry(**kwargs: object) -> Exception:
+        retried.append(kwargs)
+        return RuntimeError("retried")
+
+    monkeypatch.setattr(tasks.send_drop_chunk_task, "retry", retry)
 
     with pytest.raises(RuntimeError, match="retried"):
         tasks.send_drop_chunk_task.run(slot="2026-06-01T08:00:00+00:00", user_ids=[1])
