@@ -145,13 +145,15 @@ def drops_sweep(*, queue: Queue) -> int:
 def drops_resume(*, day: dt.date, queue: Queue) -> int:
     """The operator's recovery: queue whoever is still due in the day's slots so far and not being sent right now.
 
-    A slot that never ran (its dispatch lost with Redis) is started; a slot
-    still to come is left to the beat.
+    A past slot that never ran (its dispatch lost with Redis) is started; a
+    slot still to come is left to the beat, unless it was started already
+    (``send_music_drops --date`` sends a whole day at once).
     """
     queued = 0
+    started = set(DropSend.objects.filter(slot__in=day_slots(day)).values_list("slot", flat=True))
     for slot in day_slots(day):
-        if slot > timezone.now():
-            break
+        if slot > timezone.now() and slot not in started:
+            continue
         DropSend.objects.get_or_create(slot=slot)
         queued += drops_fan_out(slot=slot, queue=queue, catch_up_hours=1)
         queued += drops_requeue(slot=slot, queue=queue, all_free=True)

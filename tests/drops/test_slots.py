@@ -152,3 +152,20 @@ def test_the_reasons_nothing_new_nobody_followed_and_already_sent(band):
     assert drop_status(user=user, now=utc(2027, 3, 1, 9)).reason == "nothing-new"
     Follow.objects.all().delete()
     assert drop_status(user=user, now=utc(2026, 12, 2, 9)).reason == "no-follows"
+
+
+def test_resume_takes_up_a_backfill_of_later_hours_but_leaves_untouched_future_slots_to_the_beat(band, monkeypatch):
+    import django.utils.timezone
+
+    fan("early@example.com", band, delivery_hour=6)
+    fan("late@example.com", band, delivery_hour=20)
+    fan("later@example.com", band, delivery_hour=22)
+    now = utc(2026, 12, 2, 12)
+    services.DropSend.objects.create(slot=utc(2026, 12, 2, 20))  # a --date backfill started it; its chunk was lost
+
+    resumed: list[int] = []
+    monkeypatch.setattr(django.utils.timezone, "now", lambda: now)
+    services.drops_resume(day=dt.date(2026, 12, 2), queue=lambda _, users: resumed.extend(users))
+
+    emails = set(User.objects.filter(pk__in=resumed).values_list("email", flat=True))
+    assert emails == {"early@example.com", "late@example.com"}  # 22:00 is the beat's, later today
