@@ -33,8 +33,9 @@ DRILL_ENV = {
 def seed(users: int, *, one_slot: bool = False) -> int:
     """``users`` listeners plus the demo login, each with a release today; returns how many emails are due.
 
-    The listeners are spread over demo_seed's time zones (``one_slot``: all in UTC), and every third one takes a weekly digest on the
-    weekday that today's UTC slots serve them, so that the drills prove the weekly promise too.
+    The listeners are spread over demo_seed's time zones (``one_slot``: all in UTC), and every third one
+    takes a weekly digest on the weekday that today's UTC slots serve them, so that the drills prove the
+    weekly promise too.
     """
     demo_seed(
         users=users, demo_email_address="demo@example.com", demo_password="pw-demo-1234", today=timezone.localdate()
