@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from musicdrops.accounts.models import User
 from musicdrops.catalog.models import Artist, Follow
 from musicdrops.drops import services
-from musicdrops.drops.models import DeliveredRelease, Delivery
+from musicdrops.drops.models import DeliveredRelease, Delivery, DropSend
 from musicdrops.drops.preview import drop_status
 from tests.drops.test_send import artist, listener, release
 
@@ -161,7 +161,7 @@ def test_resume_takes_up_a_backfill_of_later_hours_but_leaves_untouched_future_s
     fan("late@example.com", band, delivery_hour=20)
     fan("later@example.com", band, delivery_hour=22)
     now = utc(2026, 12, 2, 12)
-    services.DropSend.objects.create(slot=utc(2026, 12, 2, 20))  # a --date backfill started it; its chunk was lost
+    DropSend.objects.create(slot=utc(2026, 12, 2, 20))  # a --date backfill started it; its chunk was lost
 
     resumed: list[int] = []
     monkeypatch.setattr(django.utils.timezone, "now", lambda: now)
