@@ -60,6 +60,11 @@ def test_make_run_brings_up_every_process_and_a_newcomer_can_sign_up_verify_and_
     )
     assert logged_in.url == f"{site}/dashboard/"
 
+    # A day's send of the demo data, so that worker-drops' pool children have opened what they use too.
+    sender = start_process("release", command="python manage.py send_music_drops", REDIS_URL=private_redis.group(1))
+    assert sender.popen.wait(60) == 0, sender.output()
+    wait_until(lambda: stack.output().count("ChunkOutcome(") >= 2, 60, "chunks sent by worker-drops", stack)
+
     # Everything running at once stays inside the smallest Heroku Redis plan (20 connections).
     client = redis.Redis.from_url(private_redis.group(1))
     connections = len(client.client_list()) - 1  # not counting this one
