@@ -95,7 +95,8 @@ def drops_fan_out(
             queue(slot, users)
             queued += len(users)
     DropSend.objects.filter(slot=slot, fanned_out_at__isnull=True).update(fanned_out_at=timezone.now())
-    logger.info("drops for %s: %d users queued", _label(slot), queued)
+    # Most hours serve somebody; the ones that serve nobody (24 of them in a backfill) say so quietly.
+    logger.log(logging.INFO if queued else logging.DEBUG, "drops for %s: %d users queued", _label(slot), queued)
     return queued
 
 
