@@ -70,8 +70,9 @@ def test_pause_resume_disable_enable_and_run_now_take_effect_without_restarting_
     # The logs say which entry and slot each dispatch and each task run was for (development format).
     assert re.search(r"dispatched \S+send_music_drops_task \(task [\w-]+\) \[entry=send-music-drops slot=\S+\]",
                      beat.output())  # fmt: skip
-    assert re.search(r"drops for \S+: .*\[task_id=[\w-]+ task=\S+send_music_drops_task entry=send-music-drops slot=",
-                     worker.output()), worker.output()[-2000:]  # fmt: skip
+    assert re.search(r"Task \S+send_music_drops_task\[[\w-]+\] succeeded .*\[.*task_id=[\w-]+ "
+                     r"task=\S+send_music_drops_task entry=send-music-drops slot=", worker.output()), \
+        worker.output()[-2000:]  # fmt: skip
     assert "schedule paused" in beat.output()
     assert "schedule resumed" in beat.output()
 
