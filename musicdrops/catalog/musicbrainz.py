@@ -11,9 +11,7 @@ dataclasses, and the catalog services decide what to store.
 """
 
 import datetime as dt
-import email.utils
 import logging
-import math
 import re
 import time
 import uuid
@@ -26,6 +24,7 @@ from django.conf import settings
 
 from musicdrops.catalog.http import BadBody, Retry, get_json
 from musicdrops.catalog.ratelimit import RateLimiter, RateLimitTimeout
+from musicdrops.lib.http import retry_after_seconds
 from musicdrops.lib.text import clean_text
 
 logger = logging.getLogger(__name__)
@@ -127,25 +126,6 @@ def partial_date(value: object) -> str:
     return match.group(0)
 
 
-def retry_after_seconds(value: str | None) -> float | None:
-    """``Retry-After`` as seconds from now (capped), from either of its forms; None if absent or unreadable."""
-    if not value:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.UTC)
-        seconds = (when - dt.datetime.now(dt.UTC)).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
 class MusicBrainzClient:
     """One client per unit of work (a task, a request): it holds a ``requests.Session`` and is not thread-safe."""
 
@@ -240,7 +220,7 @@ class MusicBrainzClient:
             if status == 404:
                 raise not_found(f"GET {response.url}: 404 Not Found")
             if status == 429 or status >= 500:
-                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"), longest=MAX_RETRY_AFTER)
                 if retry_after is None:
                     return Retry(f"HTTP {status}")
                 # Every process waits, not just this one: the limit is per IP.

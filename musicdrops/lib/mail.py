@@ -1,9 +1,7 @@
 """Email backends of our own."""
 
-import email.utils
 import re
 import smtplib
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -13,6 +11,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.console import EmailBackend as DjangoConsoleBackend
 from django.core.mail.backends.smtp import EmailBackend as DjangoSmtpBackend
 
+from musicdrops.lib.http import retry_after_seconds
 from musicdrops.lib.mime import PrebuiltEmail
 
 
@@ -35,19 +34,6 @@ class TryLater(Exception):
         self.retry_after = retry_after
 
 
-def retry_after_seconds(response: Any) -> float | None:
-    """An HTTP answer's Retry-After (seconds, or an HTTP date), if it has a usable one."""
-    value = str(getattr(response, "headers", {}).get("Retry-After", "") or "").strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        when = email.utils.parsedate_to_datetime(value) if value else None
-        seconds = when.timestamp() - time.time() if when else -1
-    return min(seconds, 3600.0) if seconds >= 0 else None
-
-
 class ReadableConsoleBackend(DjangoConsoleBackend):
     """Print emails as a person reads them: headers, then the decoded plain-text body.
 
@@ -65,6 +51,12 @@ class ReadableConsoleBackend(DjangoConsoleBackend):
         if alternatives:
             lines.append("(also has " + ", ".join(alt.mimetype for alt in alternatives) + " parts, not shown)")
         self.stream.write("\n".join(lines) + "\n\n" + str(message.body) + "\n" + "-" * 79 + "\n")
+
+
+def retry_after(response: Any) -> float | None:
+    """A provider's HTTP answer's Retry-After, in seconds, if it has a usable one (at most an hour)."""
+    headers = getattr(response, "headers", None) or {}
+    return retry_after_seconds(headers.get("Retry-After"), longest=3600.0)
 
 
 class SmtpBackend(DjangoSmtpBackend):
@@ -185,7 +177,7 @@ def send_each_alone[K](
             yield key, Refused(str(error)[:300], permanent=True)
             continue
         except AnymailAPIError as error:  # 429, 5xx, a time-out, a bad token: nothing more now
-            raise TryLater(str(error)[:300], retry_after_seconds(error.response)) from error
+            raise TryLater(str(error)[:300], retry_after(error.response)) from error
         yield key, None
 
 

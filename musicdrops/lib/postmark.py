@@ -29,7 +29,7 @@ import requests
 from anymail.backends.postmark import EmailBackend as AnymailPostmarkBackend
 from django.core.mail import EmailMessage
 
-from musicdrops.lib.mail import Refused, TryLater, retry_after_seconds, send_each_alone
+from musicdrops.lib.mail import Refused, TryLater, retry_after, send_each_alone
 
 BATCH_SIZE = 100  # Postmark takes 500; 100 keeps what a lost answer leaves in doubt small
 _FOR_GOOD = {300, 406}  # invalid address; inactive recipient (bounced, complained, unsubscribed at Postmark)
@@ -68,7 +68,7 @@ class PostmarkBackend(AnymailPostmarkBackend):
             yield from send_each_alone(self, [key for key, _ in built], dict(built).__getitem__)
             return
         if response.status_code == 429 or response.status_code >= 500:
-            raise TryLater(f"Postmark answered {response.status_code}", retry_after_seconds(response))
+            raise TryLater(f"Postmark answered {response.status_code}", retry_after(response))
         if response.status_code != 200:
             raise TryLater(f"Postmark answered {response.status_code}: {response.text[:200]}")
         results = _results(response, len(built))
