@@ -231,6 +231,7 @@ def main() -> int:
     from musicdrops.accounts.models import User
     from musicdrops.celery import app
     from musicdrops.drops import selectors
+    from musicdrops.drops.delivery_time import slot_label
     from musicdrops.ops.demo import demo_email
 
     call_command("migrate", verbosity=0)
@@ -284,7 +285,7 @@ def main() -> int:
             watch_children_of=[postmaster] if postmaster else [],
         )
         try:
-            slot_arg = f"{slot:%Y-%m-%dT%H:00Z}"
+            slot_arg = slot_label(slot)
             imports = queue_imports(30)
 
             def slot_runs(receiver: Any) -> list[dict[str, Any]]:
@@ -325,7 +326,7 @@ def main() -> int:
     median = statistics.median(run["rate"] for run in design)
     print()
     print(f"slot send benchmark — {os.cpu_count()} cores, PostgreSQL, Redis, 1 worker-drops (concurrency 2)")
-    print(f"  slot {slot:%Y-%m-%dT%H:00Z}: {expected} listeners due, in {zones} time zones")
+    print(f"  slot {slot_label(slot)}: {expected} listeners due, in {zones} time zones")
     print(f"  meanwhile: {imports} imports of 500 names from one account queued on 'regular', worker-regular "
           "busy with them against a MusicBrainz that never answers; "
           f"{imports_waiting} still queued after the runs")  # fmt: skip

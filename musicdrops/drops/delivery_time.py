@@ -55,6 +55,11 @@ def slot_of(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
 
 
+def slot_label(slot: dt.datetime) -> str:
+    """A slot as ``send_music_drops --slot`` takes it and the logs show it: 2026-12-02T07:00Z."""
+    return f"{slot.astimezone(dt.UTC):%Y-%m-%dT%H:00Z}"
+
+
 def serving_slot(instant: dt.datetime) -> dt.datetime:
     """The slot that serves a delivery time: the first hour on the hour at or after it."""
     floor = slot_of(instant)

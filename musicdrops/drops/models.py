@@ -11,6 +11,7 @@ from django.db import models
 from django.utils import timezone
 
 from musicdrops.catalog.models import ReleaseGroup
+from musicdrops.drops.delivery_time import slot_label
 
 
 class DropSend(models.Model):
@@ -22,7 +23,7 @@ class DropSend(models.Model):
     fanned_out_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
-        return f"send of {self.slot:%Y-%m-%dT%H:00Z}"
+        return f"send of {slot_label(self.slot)}"
 
 
 class Delivery(models.Model):

@@ -59,8 +59,8 @@ def drop_status(*, user: User, now: dt.datetime) -> DropStatus:
             DeliveredRelease.objects.filter(delivery=delivery).values_list("release_group_id", flat=True)
         )
     else:
-        days = selectors.NEW_FOR_DAYS_WEEKLY if user.digest == WEEKLY else selectors.NEW_FOR_DAYS
-        release_ids = selectors.new_releases(user_ids=[user.pk], day=day, days=days).get(user.pk, [])
+        due = selectors.Due(day=day, period=period_of(day=day, digest=user.digest), weekly=user.digest == WEEKLY)
+        release_ids = selectors.new_releases_for({user.pk: due}).get(user.pk, [])
     preview = _preview(user=user, day=day, release_ids=release_ids, sent=delivery is not None)
     suppression = Suppression.objects.filter(email=user.email).first()
     if not user.email_verified:

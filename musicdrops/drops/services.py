@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from musicdrops.accounts.models import User
 from musicdrops.drops import emails, ledger, selectors
+from musicdrops.drops.delivery_time import slot_label
 from musicdrops.drops.models import DropSend
 from musicdrops.lib import mail
 from musicdrops.lib.mime import PrebuiltEmail
@@ -96,12 +97,8 @@ def drops_fan_out(
             queued += len(users)
     DropSend.objects.filter(slot=slot, fanned_out_at__isnull=True).update(fanned_out_at=timezone.now())
     # Most hours serve somebody; the ones that serve nobody (24 of them in a backfill) say so quietly.
-    logger.log(logging.INFO if queued else logging.DEBUG, "drops for %s: %d users queued", _label(slot), queued)
+    logger.log(logging.INFO if queued else logging.DEBUG, "drops for %s: %d users queued", slot_label(slot), queued)
     return queued
-
-
-def _label(slot: dt.datetime) -> str:
-    return f"{slot:%Y-%m-%dT%H:00Z}"
 
 
 def drops_requeue(*, slot: dt.datetime, queue: Queue, all_free: bool = False, chunk_size: int = CHUNK_SIZE) -> int:
@@ -132,12 +129,12 @@ def drops_sweep(*, queue: Queue) -> int:
     queued = 0
     for send in DropSend.objects.filter(started_at__gte=now - dt.timedelta(hours=settings.DROPS_RETRY_HOURS)):
         if send.fanned_out_at is None and send.started_at < now - pickup:
-            logger.warning("drops for %s: the fan-out did not finish; running it again", _label(send.slot))
+            logger.warning("drops for %s: the fan-out did not finish; running it again", slot_label(send.slot))
             queued += drops_fan_out(slot=send.slot, queue=queue)
         again = drops_requeue(slot=send.slot, queue=queue)
         if again:
             logger.warning(
-                "drops for %s: %d users still due after their chunk lapsed; queued again", _label(send.slot), again
+                "drops for %s: %d users still due after their chunk lapsed; queued again", slot_label(send.slot), again
             )
         queued += again
     return queued
@@ -211,18 +208,18 @@ def drop_chunk_send(*, slot: dt.datetime, user_ids: list[int], token: str) -> Ch
                         # Another attempt holds it now (we were frozen past the lease): this was the one
                         # message in flight. Everything else of this chunk is theirs.
                         outcome.lost_claim = True
-                        logger.warning("drops for %s: attempt %s lost its claims; stopping", _label(slot), token)
+                        logger.warning("drops for %s: attempt %s lost its claims; stopping", slot_label(slot), token)
                         unsent.clear()
                         break
                     outcome.sent += 1
                 elif mail.is_permanent(error):
                     in_a_row = 0
                     ledger.delivery_mark_failed(delivery_id=delivery_id, token=token, error=str(error))
-                    logger.warning("drops for %s: user %s refused for good: %s", _label(slot), user_id, error)
+                    logger.warning("drops for %s: user %s refused for good: %s", slot_label(slot), user_id, error)
                     outcome.failed += 1
                 else:
                     in_a_row += 1
-                    logger.warning("drops for %s: user %s, try later: %s", _label(slot), user_id, error)
+                    logger.warning("drops for %s: user %s, try later: %s", slot_label(slot), user_id, error)
                     if in_a_row >= TEMPORARY_IN_A_ROW:
                         break
                     continue  # stays unsent: handed back below
@@ -237,7 +234,7 @@ def drop_chunk_send(*, slot: dt.datetime, user_ids: list[int], token: str) -> Ch
     outcome.later = sorted(unsent.values())
     _hand_back(token=token, unsent=unsent, after=0 if outcome.time_up else settings.DROPS_RETRY_BACKOFF_MAX)
     outcome.seconds = time.monotonic() - started
-    logger.info("drops for %s, attempt %s: %s", _label(slot), token, outcome)
+    logger.info("drops for %s, attempt %s: %s", slot_label(slot), token, outcome)
     return outcome
 
 
