@@ -53,3 +53,54 @@ def test_two_workers_share_one_musicbrainz_rate_limit(start_process, redis_clien
     assert min(gaps) >= 0.95
     assert len(pids) >= 2
     assert parents == {worker.pid for worker in workers}  # both workers took part
+
+
+def test_a_persons_search_goes_ahead_of_two_busy_workers_within_the_budget(start_process, redis_client):
+    # Two workers keep the budget busy with paged searches and browses (about 14 s of
+    # requests); meanwhile people search artists from this process, as the web does.
+    artists = [fixture_mbid("lane", str(n)) for n in range(4)]
+    with serve() as server:
+        for mbid in artists:
+            server.set_release_groups(mbid, many_release_groups(150, seed=mbid))
+        command = procfile()["worker-regular"] + " --include tests.integration.mb_tasks"
+        workers = [
+            start_process("worker-regular", command=command, MUSICBRAINZ_URL=server.musicbrainz_url) for _ in range(2)
+        ]
+        for worker in workers:
+            worker.wait_for("ready.")
+        for mbid in artists:
+            app.send_task("tests.browse_release_groups", args=[[mbid], KEY], queue="regular")
+        app.send_task("tests.search_release_groups", args=[artists, KEY], queue="regular")
+        wait_until(lambda: len(server.requests) >= 3, 30, "the workers to start", *workers)
+
+        from django.test import override_settings
+
+        from musicdrops.catalog.musicbrainz import default_client
+
+        waits = []
+        with override_settings(MUSICBRAINZ_URL=server.musicbrainz_url):
+            for n in range(4):
+                started = time.monotonic()
+                default_client(interactive=True).search_artists(f"nobody {n}")
+                waits.append(time.monotonic() - started)
+                time.sleep(1.5)
+
+        def finished() -> bool:
+            return int(redis_client.get(f"{KEY}:done") or 0) == len(artists) + 1 or bool(
+                redis_client.llen(f"{KEY}:errors")
+            )
+
+        wait_until(finished, 90, "every task to finish", *workers)
+        requests = list(server.requests)
+
+    assert redis_client.lrange(f"{KEY}:errors", 0, -1) == []
+    arrivals = sorted(r.arrived for r in requests)
+    people = [r.arrived for r in requests if r.subject == "search"]
+    print(f"{len(requests)} requests; people waited {', '.join(f'{w * 1000:.0f}' for w in waits)} ms")
+    assert len(people) == 4
+    assert max(waits) < 0.5  # not the ~1-2 s of queueing behind the workers
+    # The budget holds: in any 10 s, at most 10 requests plus the lane's burst.
+    for n, first in enumerate(arrivals):
+        assert sum(1 for t in arrivals[n:] if t < first + 10) <= 10 + 5
+    background = [r.arrived for r in requests if r.subject != "search"]
+    assert len(background) == 8 + 1  # 4 browses of two pages, a search of one (nothing in its dates)
