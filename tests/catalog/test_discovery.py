@@ -320,3 +320,19 @@ def test_an_artist_never_browsed_is_not_searched(upstream):
     Follow.objects.create(user=fan, artist=artist)
     assert discover().artists == 0
     assert searches(upstream) == []
+
+
+def test_searching_faster_than_the_replay_servers_rate_gets_503s_and_backs_off(upstream):
+    followed_synced(upstream, 300, back_catalogue=0)
+    upstream.max_per_second = 2.0  # the upstream's limit, below the client's 1,000/s in these tests
+    upstream.burst = 1
+
+    figures = discover()
+
+    assert figures.failed == 0
+    assert figures.artists == 600
+    # Each search is one page (nothing in its dates): every request beyond that was a 503, retried
+    # after the Retry-After that the shared limiter makes every process honour.
+    assert figures.requests > figures.searches
+    arrivals = [r.arrived for r in upstream.requests]
+    assert arrivals[-1] - arrivals[0] >= (figures.searches - 1) / 2.0 - 0.1
