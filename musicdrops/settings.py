@@ -283,7 +283,26 @@ MUSICBRAINZ_USER_AGENT = f"MusicDrops/{__version__} ( {SITE_URL} )"
 # MusicBrainz allows about one request per second per client IP; every
 # process shares this budget through Redis (musicdrops.catalog.ratelimit).
 MUSICBRAINZ_REQUESTS_PER_SECOND = 1.0
+# A person's artist search goes ahead of the background work: up to this many a
+# minute (in bursts of 5) take the next slot at once, and the background gives it up.
+MUSICBRAINZ_INTERACTIVE_PER_MINUTE = 15
+MUSICBRAINZ_SEARCH_CACHE_SECONDS = 600  # the same artist search again within this is answered from the cache
+# The longest release-group search URL we send: MusicBrainz's front end refuses
+# request lines much longer than 8 KB (414); half of that leaves room (docs/catalog.md).
+MUSICBRAINZ_SEARCH_MAX_URL = 4000
 UPSTREAM_TIMEOUT = 10  # seconds per HTTP request
+
+# --- Keeping the catalog fresh (musicdrops/catalog/discovery.py, docs/catalog.md) ---
+# Every followed artist is covered by a batched search of recent and upcoming
+# releases this often; artists with many followers or an upcoming release more often.
+CATALOG_SEARCH_SECONDS = 3600
+CATALOG_HOT_SEARCH_SECONDS = 1200
+CATALOG_HOT_FOLLOWERS = 25
+# Releases announced for later than the near window are searched for once a day.
+CATALOG_FAR_SEARCH_SECONDS = 86400
+# The authoritative per-artist browse sweeps everyone, stalest first, in what
+# the searches leave of the budget; never more often than this per artist.
+CATALOG_BROWSE_AFTER_SECONDS = 86400
 
 # --- "Refresh now" and the pages that watch a task ---
 REFRESH_SECONDS = env_int("REFRESH_SECONDS", 60)  # one refresh syncs for this long; the periodic sync does the rest

@@ -37,9 +37,27 @@ class Artist(models.Model):
     # A lease: whoever set it is fetching this artist until then. A second
     # dispatch of the sync skips leased artists instead of fetching them twice.
     sync_leased_until = models.DateTimeField(null=True, blank=True)
+    # When the batched search of recent and upcoming releases is next due for
+    # this artist (near window), and of releases announced further ahead (far
+    # window); null: at once. A search in flight pushes it forward as its lease.
+    search_due_at = models.DateTimeField(null=True, blank=True)
+    far_search_due_at = models.DateTimeField(null=True, blank=True)
+    searched_at = models.DateTimeField(null=True, blank=True)  # the last complete search that covered it
+    # Set when a search saw something only the authoritative browse can settle
+    # (a possible merge, a release that left the window); the sweep takes these first.
+    browse_wanted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes: ClassVar = [models.Index(fields=["synced_at"], name="catalog_artist_synced_at")]
+        indexes: ClassVar = [
+            models.Index(fields=["synced_at"], name="catalog_artist_synced_at"),
+            models.Index(fields=["search_due_at"], name="catalog_artist_search_due"),
+            models.Index(fields=["far_search_due_at"], name="catalog_artist_far_due"),
+            models.Index(
+                fields=["browse_wanted_at"],
+                name="catalog_artist_browse_wanted",
+                condition=models.Q(browse_wanted_at__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.disambiguation})" if self.disambiguation else self.name

@@ -11,6 +11,13 @@ and moves the key one interval further, atomically: callers in any process
 get slots exactly one interval apart, whatever their own clocks say. Callers
 sleep on their side until their slot, so Redis is never blocked.
 
+A person waiting on a page should not queue behind background work: with
+``ahead=True`` a request takes the budget's next slot *now* and moves the
+background's next slot one interval later, so the average stays at the rate.
+That lane has its own allowance (``ahead_per_second``, in bursts of
+``ahead_burst``, a generic cell rate algorithm on a second key): beyond it,
+people queue like everyone else, so they can never starve the background.
+
 If Redis is unreachable, ``acquire`` raises Redis's own error: going ahead
 without the shared budget would get the whole IP blocked upstream.
 """
@@ -45,6 +52,31 @@ local next_allowed = slot + tonumber(ARGV[1])
 -- The key only matters until next_allowed has passed, so it expires soon after.
 redis.call('SET', KEYS[1], string.format('%.0f', next_allowed),
            'PX', math.ceil((next_allowed - now) / 1000) + 1000)
+return {1, wait}
+"""
+
+# KEYS[1]  next allowed start;  KEYS[2]  the lane's theoretical arrival time
+# ARGV[1..2] as _ACQUIRE;  ARGV[3]  the lane's interval;  ARGV[4]  how far ahead of now its time may run
+_ACQUIRE_AHEAD = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+local interval = tonumber(ARGV[1])
+local tat = math.max(now, tonumber(redis.call('GET', KEYS[2]) or 0))
+local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or 0))
+if tat - now <= tonumber(ARGV[4]) then
+  local new_tat = tat + tonumber(ARGV[3])
+  redis.call('SET', KEYS[2], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
+  redis.call('SET', KEYS[1], string.format('%.0f', slot + interval),
+             'PX', math.ceil((slot + interval - now) / 1000) + 1000)
+  return {1, 0}
+end
+local wait = slot - now
+local longest = tonumber(ARGV[2])
+if longest >= 0 and wait > longest then
+  return {0, wait}
+end
+redis.call('SET', KEYS[1], string.format('%.0f', slot + interval),
+           'PX', math.ceil((slot + interval - now) / 1000) + 1000)
 return {1, wait}
 """
 
@@ -87,6 +119,8 @@ class RateLimiter:
         client: redis.Redis | None = None,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        ahead_per_second: float = 0.0,
+        ahead_burst: int = 5,
     ) -> None:
         if not (math.isfinite(per_second) and per_second > 0):
             raise ValueError(f"per_second must be a positive number, not {per_second!r}")
@@ -98,16 +132,26 @@ class RateLimiter:
         # register_script sends EVALSHA and reloads the script by itself if
         # Redis lost it (a restart, a failover).
         self._acquire = self._client.register_script(_ACQUIRE)
+        self._acquire_ahead = self._client.register_script(_ACQUIRE_AHEAD)
         self._pause = self._client.register_script(_PAUSE)
+        self._ahead_interval_us = round(_MICROSECONDS / ahead_per_second) if ahead_per_second > 0 else 0
+        self._ahead_tolerance_us = self._ahead_interval_us * max(0, ahead_burst - 1)
 
-    def acquire(self, *, timeout: float | None = None) -> float:
+    def acquire(self, *, timeout: float | None = None, ahead: bool = False) -> float:
         """Wait for this caller's slot; return the seconds waited.
 
         With ``timeout``, raise ``RateLimitTimeout`` at once (without waiting or
-        taking a slot) if the slot is further away than that.
+        taking a slot) if the slot is further away than that. With ``ahead``
+        (someone is waiting on a page), go first while the lane's allowance lasts.
         """
         longest = -1 if timeout is None else max(0, math.floor(timeout * _MICROSECONDS))
-        reserved, wait_us = self._acquire(keys=[self.key], args=[self._interval_us, longest])
+        if ahead and self._ahead_interval_us:
+            reserved, wait_us = self._acquire_ahead(
+                keys=[self.key, f"{self.key}:ahead"],
+                args=[self._interval_us, longest, self._ahead_interval_us, self._ahead_tolerance_us],
+            )
+        else:
+            reserved, wait_us = self._acquire(keys=[self.key], args=[self._interval_us, longest])
         wait = int(wait_us) / _MICROSECONDS
         if not int(reserved):
             raise RateLimitTimeout(self.key, wait, timeout or 0.0)

@@ -1,13 +1,35 @@
 """Reading the catalog for a user."""
 
+import dataclasses
 import datetime as dt
+import hashlib
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Prefetch, QuerySet
 
 from musicdrops.accounts.models import User
 from musicdrops.catalog.models import DEFAULT_KINDS, Artist, Follow, ImportJob, ReleaseGroup, ReleasePreferences
+from musicdrops.catalog.musicbrainz import ArtistHit, MusicBrainzClient
+from musicdrops.lib.text import clean_text
 
 FEED_DAYS_BACK = 90
+
+
+def artist_search(*, query: str, client: MusicBrainzClient, limit: int = 15) -> list[ArtistHit]:
+    """MusicBrainz's artists for what someone typed; the same words again within a few minutes come from the cache.
+
+    People retype, go back, and search what others just searched: each of
+    those would otherwise spend a second of the shared 1 request/s.
+    """
+    words = " ".join(clean_text(query).casefold().split())
+    key = "mb:artist-search:" + hashlib.sha256(f"{limit}:{words}".encode()).hexdigest()
+    cached = cache.get(key)
+    if isinstance(cached, list):
+        return [ArtistHit(**hit) for hit in cached]
+    hits = client.search_artists(query, limit=limit)
+    cache.set(key, [dataclasses.asdict(hit) for hit in hits], settings.MUSICBRAINZ_SEARCH_CACHE_SECONDS)
+    return hits
 
 
 def wanted_kinds(*, user: User) -> list[str]:

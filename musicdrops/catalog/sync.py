@@ -1,5 +1,10 @@
 """Bring our copy of an artist's release groups in line with MusicBrainz.
 
+The per-artist browse is the authority: an artist's first sync (the back
+catalogue), whatever a batched search could not settle, and a slow sweep of
+everyone. New releases are found sooner by the batched search
+(``musicdrops.catalog.discovery``); ``stale_artists_sync`` runs both, in order.
+
 One artist at a time, under a lease (so two syncs never fetch the same
 artist at once), with a fixed number of queries however many release groups
 the artist has: the writes are bulk upserts. Every sync also looks the artist
@@ -12,10 +17,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from musicdrops.catalog import discovery
 from musicdrops.catalog.models import Artist, ReleaseGroup, parse_partial_date, release_kind
 from musicdrops.catalog.musicbrainz import ArtistHit, MusicBrainzClient, MusicBrainzError, ReleaseGroupData
 
@@ -27,7 +34,7 @@ SYNC_LEASE = dt.timedelta(minutes=5)
 # After an upstream failure the artist waits this long before the next try,
 # so one broken artist cannot sit at the head of the stalest-first queue.
 FAILURE_BACKOFF = dt.timedelta(hours=1)
-# An artist synced more recently than this is fresh enough for the periodic sync.
+# A newly followed artist synced more recently than this is not fetched again.
 RESYNC_AFTER = dt.timedelta(hours=12)
 
 _UPSERT_FIELDS = ["title", "primary_type", "secondary_types", "first_release_date", "date_precision", "kind"]
@@ -138,7 +145,7 @@ def release_groups_apply(
         ).update(removed_at=now)
 
     named = {"name": names.name, "sort_name": names.sort_name, "disambiguation": names.disambiguation} if names else {}
-    Artist.objects.filter(pk=artist.pk).update(synced_at=now, sync_leased_until=None, **named)
+    Artist.objects.filter(pk=artist.pk).update(synced_at=now, sync_leased_until=None, browse_wanted_at=None, **named)
     return result
 
 
@@ -169,37 +176,67 @@ def artist_sync(
 
 
 def stale_artist_ids(*, limit: int, now: dt.datetime | None = None) -> list[int]:
-    """Followed artists due for a sync, never-synced first, then the stalest."""
+    """Followed artists due for the authoritative browse, never-synced first, then the stalest."""
     now = now or timezone.now()
+    browse_after = dt.timedelta(seconds=settings.CATALOG_BROWSE_AFTER_SECONDS)
     due = (
-        Artist.objects.filter(follows__isnull=False)
-        .filter(Q(synced_at__isnull=True) | Q(synced_at__lt=now - RESYNC_AFTER))
+        Artist.objects.filter(discovery.followed())
+        .filter(Q(synced_at__isnull=True) | Q(synced_at__lt=now - browse_after))
         .filter(Q(sync_leased_until__isnull=True) | Q(sync_leased_until__lt=now))
-        .distinct()
         .order_by(F("synced_at").asc(nulls_first=True), "pk")
     )
     return list(due.values_list("pk", flat=True)[:limit])
 
 
-def stale_artists_sync(*, client: MusicBrainzClient, seconds: float, max_artists: int = 500) -> dict[str, int]:
-    """Sync the stalest followed artists for about ``seconds``; the rate limit sets the pace.
+def urgent_artist_ids(*, limit: int, now: dt.datetime | None = None) -> list[int]:
+    """Followed artists whose browse cannot wait: never synced, or a search asked for it."""
+    now = now or timezone.now()
+    due = (
+        Artist.objects.filter(discovery.followed())
+        .filter(Q(synced_at__isnull=True) | Q(browse_wanted_at__isnull=False))
+        .filter(Q(sync_leased_until__isnull=True) | Q(sync_leased_until__lt=now))
+        .order_by(F("browse_wanted_at").asc(nulls_first=True), "pk")
+    )
+    return list(due.values_list("pk", flat=True)[:limit])
 
-    Safe to run twice at once: each artist is claimed before it is fetched,
-    so two runs share the work instead of repeating it.
+
+def stale_artists_sync(*, client: MusicBrainzClient, seconds: float, max_artists: int = 500) -> dict[str, int]:
+    """Keep the followed artists' catalogue fresh for about ``seconds``; the rate limit sets the pace.
+
+    In order of what matters: first browses (and those a search asked for),
+    then every batch of artists due for a search, then the browse sweep in
+    what is left of the time.
+
+    Safe to run twice at once: each artist is claimed before it is browsed,
+    and each batch before it is searched, so two runs share the work.
     """
     deadline = time.monotonic() + seconds
-    figures = {"synced": 0, "skipped": 0, "failed": 0, "requests": 0}
+    figures = {"synced": 0, "skipped": 0, "failed": 0, "searches": 0, "searched": 0, "found": 0, "requests": 0}
     start_requests = client.requests_made
-    stale_before = timezone.now() - RESYNC_AFTER
-    for artist_id in stale_artist_ids(limit=max_artists):
-        if time.monotonic() >= deadline:
-            break
-        try:
-            result = artist_sync(artist_id=artist_id, client=client, only_if_synced_before=stale_before)
-        except MusicBrainzError:
-            figures["failed"] += 1
-            continue
-        figures["synced" if result is not None else "skipped"] += 1
+
+    def keep_going() -> bool:
+        return time.monotonic() < deadline
+
+    def browse(artist_ids: list[int], synced_before: dt.datetime | None) -> None:
+        for artist_id in artist_ids:
+            if not keep_going():
+                return
+            try:
+                result = artist_sync(artist_id=artist_id, client=client, only_if_synced_before=synced_before)
+            except MusicBrainzError:
+                figures["failed"] += 1
+                continue
+            figures["synced" if result is not None else "skipped"] += 1
+
+    started = timezone.now()
+    # A list of ids goes stale while another run works through it: "synced before we started" keeps it honest.
+    browse(urgent_artist_ids(limit=max_artists), started)
+    found = discovery.releases_discover(client=client, keep_going=keep_going)
+    figures.update(searches=found.searches, searched=found.artists, found=found.found)
+    browse(
+        stale_artist_ids(limit=max_artists),
+        started - dt.timedelta(seconds=settings.CATALOG_BROWSE_AFTER_SECONDS),
+    )
     figures["requests"] = client.requests_made - start_requests
     return figures
 

@@ -26,11 +26,13 @@ def sync_artist_now_task(artist_id: int) -> None:
 
 @shared_task(soft_time_limit=110, time_limit=140)
 def sync_stale_artists_task() -> dict[str, int]:
-    """Periodic: sync the stalest followed artists for up to 80 s at the shared MusicBrainz pace.
+    """Periodic: keep the catalogue fresh for up to 80 s at the shared MusicBrainz pace.
 
+    First browses, then the batched searches that are due, then the
+    authoritative browse sweep (musicdrops.catalog.sync.stale_artists_sync).
     Safe when dispatched twice or run concurrently: every artist is leased
-    before it is fetched, so two runs split the work and never fetch one
-    artist twice at once.
+    before it is browsed and every batch claimed before it is searched, so
+    two runs split the work and never fetch the same thing twice at once.
     """
     return sync.stale_artists_sync(client=musicbrainz.default_client(), seconds=80)
 

@@ -25,7 +25,7 @@ def library(request: HttpRequest) -> HttpResponse:
     search_error = ""
     if form.is_valid():
         try:
-            hits = default_client(interactive=True).search_artists(form.cleaned_data["q"], limit=15)
+            hits = selectors.artist_search(query=form.cleaned_data["q"], client=default_client(interactive=True))
         except MusicBrainzError:
             search_error = "MusicBrainz isn't answering right now. Please try again in a minute."
     page = Paginator(selectors.followed_artists(user=user), 50).get_page(request.GET.get("page"))

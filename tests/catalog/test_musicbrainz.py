@@ -238,7 +238,7 @@ def test_gives_up_after_max_attempts(upstream, limiter, sleeps):
 def test_every_attempt_takes_a_rate_limit_slot(client, upstream, monkeypatch):
     acquired: list[float | None] = []
 
-    def acquire(self, *, timeout=None):
+    def acquire(self, *, timeout=None, ahead=False):
         acquired.append(timeout)
         return 0.0
 

@@ -139,3 +139,21 @@ def test_spacing_uses_redis_time_not_the_callers_clock(redis_client, monkeypatch
 def test_a_nonsense_rate_is_refused(redis_client, per_second):
     with pytest.raises(ValueError, match="per_second"):
         RateLimiter(KEY, per_second, client=redis_client)
+
+
+def test_a_person_goes_ahead_of_the_background_and_the_background_gives_the_slot_up(redis_client):
+    limiter = RateLimiter(KEY, 2.0, client=redis_client, ahead_per_second=0.5, ahead_burst=2, sleep=lambda s: None)
+    background = [limiter.acquire() for _ in range(4)]  # four slots booked: the next is 2 s away
+    assert background[-1] == pytest.approx(1.5, abs=0.05)
+
+    assert limiter.acquire(ahead=True) == 0  # at once, not in 2 s
+    assert limiter.acquire(ahead=True) == 0  # the burst of 2
+    # Each took a slot the background now waits for: the average stays at the rate.
+    assert limiter.acquire() == pytest.approx(3.0, abs=0.05)
+    # The lane's allowance is spent: the next person queues like everyone else.
+    assert limiter.acquire(ahead=True) == pytest.approx(3.5, abs=0.05)
+
+
+def test_without_a_lane_ahead_means_nothing(redis_client):
+    limiter = RateLimiter(KEY, 2.0, client=redis_client, sleep=lambda s: None)
+    assert [limiter.acquire(ahead=n % 2 == 1) for n in range(3)] == pytest.approx([0, 0.5, 1.0], abs=0.05)

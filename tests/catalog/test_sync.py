@@ -168,7 +168,7 @@ def test_two_concurrent_syncs_fetch_every_artist_exactly_once(upstream):
     for thread in threads:
         thread.join()
 
-    browsed = [r.param("artist") for r in upstream.requests_to("/ws/2/release-group")]
+    browsed = [r.param("artist") for r in upstream.requests_to("/ws/2/release-group") if r.param("artist")]
     assert sorted(browsed) == sorted(str(a.mbid) for a in artists)
     assert sum(f["synced"] for f in figures) == 30
     assert not Artist.objects.filter(synced_at__isnull=True).exists()

@@ -20,6 +20,16 @@ search) or by a path prefix starting with "/":
 
     server.script(mbid, unavailable(retry_after=2), times=3)   # three 503s, then normal answers
     server.always("search", garbage())                       # every search gets an HTML page
+
+The release-group search (``/release-group?query=...``, subject "release-group-search")
+understands the subset of Lucene batch discovery sends: ``arid:(A OR B …)`` or
+``arid:A``, ``firstreleasedate:[X TO Y]`` (compared as strings, as the index
+stores partial dates: "2026-12" falls inside [2026-11-24 TO 2026-12-31], "" never
+matches), joined with AND. Like the real front end it refuses a request line
+longer than ``max_request_line`` with 414, and a query with more than
+``max_clauses`` terms with 400. ``search_lag`` delays when a new group becomes
+searchable, ``max_per_second`` answers 503 to a client going over the rate, and
+``clock`` (``time.monotonic`` by default) can be swapped for a simulated one.
 """
 
 import dataclasses
@@ -281,6 +291,16 @@ class UpstreamServer:
         self.listenbrainz_users: dict[str, list[dict[str, Any]] | None] = {}
         self._scripts: dict[str, list[Reply]] = {}
         self._always: dict[str, Reply] = {}
+        # The search's view: which artists credit each group, and when the index has a group.
+        self._credits: dict[str, list[str]] = {}
+        self._indexed_at: dict[str, float] = {}
+        self.clock = time.monotonic
+        self.search_lag = 0.0
+        self.max_request_line = 8190  # nginx's default large_client_header_buffers: 8 KB
+        self.max_clauses = 1024  # Lucene's default maxClauseCount
+        self.max_per_second: float | None = None
+        self.burst = 2
+        self._rate_tat = 0.0
         self.load_defaults()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         # Don't wait for handlers still sleeping in a slow reply when stopping.
@@ -323,8 +343,12 @@ class UpstreamServer:
     def load_defaults(self) -> None:
         with self._lock:
             self.artists = {a["id"]: dict(a) for a in DEFAULT_ARTISTS}
-            self.release_groups = {mbid: list(groups) for mbid, groups in DEFAULT_RELEASE_GROUPS.items()}
+            self.release_groups = {}
+            self._credits = {}
+            self._indexed_at = {}
             self.listenbrainz_users = dict(DEFAULT_LISTENBRAINZ_USERS)
+        for mbid, groups in DEFAULT_RELEASE_GROUPS.items():
+            self.set_release_groups(mbid, groups, indexed=True)
 
     def add_artist(self, name: str, *, mbid: str | None = None, **fields: Any) -> str:
         entry = artist(name, mbid=mbid, **fields)
@@ -332,11 +356,31 @@ class UpstreamServer:
             self.artists[entry["id"]] = entry
         return str(entry["id"])
 
-    def set_release_groups(self, artist_mbid: str, groups: list[dict[str, Any]]) -> None:
-        """The artist's whole catalog (the artist is created if unknown)."""
+    def set_release_groups(self, artist_mbid: str, groups: list[dict[str, Any]], *, indexed: bool = False) -> None:
+        """The artist's whole catalog (the artist is created if unknown).
+
+        A group in several artists' catalogs is credited to all of them in the
+        search. New groups reach the search index ``search_lag`` seconds later,
+        unless ``indexed`` (already in the index: the catalogue as it stood).
+        """
         with self._lock:
             self.artists.setdefault(artist_mbid, artist(f"Artist {artist_mbid[:8]}", mbid=artist_mbid))
+            for group in self._searchable(self.release_groups.get(artist_mbid, [])):
+                credit = self._credits.get(group["id"], [])
+                if artist_mbid in credit:
+                    credit.remove(artist_mbid)
             self.release_groups[artist_mbid] = list(groups)
+            ready = 0.0 if indexed else self.clock() + self.search_lag
+            for group in self._searchable(groups):
+                credit = self._credits.setdefault(group["id"], [])
+                if artist_mbid not in credit:
+                    credit.append(artist_mbid)
+                self._indexed_at.setdefault(group["id"], ready)
+
+    @staticmethod
+    def _searchable(groups: list[Any]) -> list[dict[str, Any]]:
+        """The entries the search can index: fixtures of broken data (a string, no id) only the browse serves."""
+        return [g for g in groups if isinstance(g, dict) and isinstance(g.get("id"), str)]
 
     def set_top_artists(self, user_name: str, artists: list[dict[str, Any]] | None) -> None:
         """A ListenBrainz user's top artists; None: statistics not computed yet (204)."""
@@ -433,7 +477,66 @@ class UpstreamServer:
             return self._lookup(lookup.group(1))
         if path == "/release-group" and request.param("artist") is not None:
             return self._browse(request)
+        if path == "/release-group" and request.param("query") is not None:
+            return self._release_group_search(request)
         return _json(400, {"error": "Invalid resource or missing parameters."})
+
+    def over_rate(self) -> bool:
+        """True when this request goes over ``max_per_second`` (a GCRA with ``burst``): answer 503."""
+        if self.max_per_second is None:
+            return False
+        with self._lock:
+            now, interval = self.clock(), 1 / self.max_per_second
+            tat = max(self._rate_tat, now)
+            if tat - now > interval * (self.burst - 1) + 1e-6:
+                return True
+            self._rate_tat = tat + interval
+            return False
+
+    def _release_group_search(self, request: RecordedRequest) -> Reply:
+        limit, offset = _int_param(request, "limit", 25), _int_param(request, "offset", 0)
+        if limit is None or offset is None:
+            return _json(400, {"error": "Invalid limit or offset."})
+        parsed = parse_release_group_query(request.param("query") or "")
+        if isinstance(parsed, str):
+            return _json(400, {"error": parsed})
+        arids, start, end = parsed
+        if len(arids) > self.max_clauses:
+            return _json(400, {"error": f"too many boolean clauses ({len(arids)} > {self.max_clauses})"})
+        now = self.clock()
+        with self._lock:
+            found: dict[str, dict[str, Any]] = {}
+            for arid in arids:
+                for group in self._searchable(self.release_groups.get(arid, [])):
+                    date = group.get("first-release-date") or ""
+                    if not date or self._indexed_at.get(group["id"], 0.0) > now:
+                        continue
+                    if (start is None or date >= start) and (end is None or date <= end):
+                        found.setdefault(group["id"], group)
+            hits = sorted(found.values(), key=lambda g: (g.get("first-release-date") or "", g["id"]))
+            page = [
+                {**group, "score": 100, "count": 1, "artist-credit": self._credit_of(group)}
+                for group in hits[offset : offset + min(limit, 100)]
+            ]
+        return _json(
+            200, {"created": "2026-12-01T10:00:00.000Z", "count": len(hits), "offset": offset, "release-groups": page}
+        )
+
+    def _credit_of(self, group: dict[str, Any]) -> list[dict[str, Any]]:
+        if "artist-credit" in group:  # as the fixture gives it (odd credits)
+            return list(group["artist-credit"])
+        credit = []
+        mbids = self._credits.get(group["id"], [])
+        for n, mbid in enumerate(mbids):
+            entry = self.artists.get(mbid) or artist(f"Artist {mbid[:8]}", mbid=mbid)
+            credit.append(
+                {
+                    "name": entry["name"],
+                    "joinphrase": " & " if n < len(mbids) - 1 else "",
+                    "artist": {"id": mbid, "name": entry["name"], "sort-name": entry["sort-name"]},
+                }
+            )
+        return credit
 
     def _search(self, request: RecordedRequest) -> Reply:
         limit, offset = _int_param(request, "limit", 25), _int_param(request, "offset", 0)
@@ -529,6 +632,28 @@ _LISTENBRAINZ_RANGES = {
 }
 
 
+_MBID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_ARID = re.compile(rf"arid:(?:\(\s*({_MBID}(?:\s+OR\s+{_MBID})*)\s*\)|({_MBID}))")
+_DATES = re.compile(r"firstreleasedate:\[\s*(\S+)\s+TO\s+(\S+)\s*\]")
+
+
+def parse_release_group_query(query: str) -> tuple[list[str], str | None, str | None] | str:
+    """(artist ids, first date or None, last date or None) of a discovery query, or the error message."""
+    arids: list[str] = []
+    start = end = None
+    for clause in re.split(r"\s+AND\s+", query.strip()):
+        arid, dates = _ARID.fullmatch(clause), _DATES.fullmatch(clause)
+        if arid:
+            arids += re.split(r"\s+OR\s+", arid.group(1) or arid.group(2))
+        elif dates:
+            start, end = (None if d == "*" else d for d in dates.groups())
+        else:
+            return f"Cannot parse query: {clause[:100]!r}"
+    if not arids:
+        return "Cannot parse query: no arid"
+    return [a.lower() for a in arids], start, end
+
+
 def _json(status: int, data: object) -> Reply:
     return Reply(status=status, body=json.dumps(data, ensure_ascii=False).encode())
 
@@ -542,7 +667,7 @@ def _int_param(request: RecordedRequest, name: str, default: int) -> int | None:
 
 def _subject(path: str, query: dict[str, list[str]]) -> str:
     if path == f"{MUSICBRAINZ_PREFIX}/release-group":
-        return query.get("artist", [""])[0]
+        return query.get("artist", ["release-group-search"])[0]
     if path == f"{MUSICBRAINZ_PREFIX}/artist" and "query" in query:
         return "search"
     lookup = re.fullmatch(rf"{MUSICBRAINZ_PREFIX}/artist/([^/]+)", path)
@@ -562,7 +687,12 @@ def _handler_for(server: UpstreamServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             request = server._record(self)
-            reply = server._scripted(request) or server.answer(request)
+            if len(self.requestline) > server.max_request_line:
+                reply = Reply(status=414, body=b"<html><body><h1>414 Request-URI Too Large</h1></body></html>")
+            elif request.path.startswith(MUSICBRAINZ_PREFIX) and server.over_rate():
+                reply = unavailable(retry_after=1)
+            else:
+                reply = server._scripted(request) or server.answer(request)
             if reply.body is None:  # the normal answer, late or cut short
                 normal = server.answer(request)
                 body = normal.body or b""

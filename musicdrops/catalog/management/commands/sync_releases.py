@@ -24,6 +24,7 @@ class Command(BaseCommand):
             figures = sync.stale_artists_sync(client=client, seconds=seconds)
             self.stdout.write(
                 "synced {synced} artists, skipped {skipped} (being synced elsewhere), failed {failed}; "
+                "searched {searched} artists in {searches} searches, {found} release groups found; "
                 "{requests} requests".format(**figures)
                 + f" in {time.monotonic() - started:.1f} s"
             )
