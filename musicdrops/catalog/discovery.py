@@ -36,6 +36,7 @@ from musicdrops.catalog.musicbrainz import (
     MusicBrainzClient,
     MusicBrainzError,
     QueryTooLong,
+    ReleaseGroupData,
     artists_per_search,
 )
 
@@ -45,7 +46,7 @@ logger = logging.getLogger(__name__)
 SEARCH_LEASE = dt.timedelta(minutes=5)
 # A search index that has not caught up with a browse of this age is lag, not news.
 INDEX_LAG_GRACE = dt.timedelta(hours=6)
-_UPSERT_FIELDS = ["title", "primary_type", "secondary_types", "first_release_date", "kind"]
+_UPSERT_FIELDS = ["title", "primary_type", "secondary_types", "first_release_date", "date_precision", "kind"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,32 @@ def batch_claim(*, window: Window, now: dt.datetime, limit: int) -> dict[str, in
     return {str(mbid): pk for mbid, pk in rows}
 
 
+def release_groups_upsert(*, groups: list[ReleaseGroupData], now: dt.datetime) -> None:
+    """Insert or update release groups as MusicBrainz describes them; ``first_seen_at`` only on insert.
+
+    The one upsert of the catalogue: the browse (sync.py) and the search write through it.
+    """
+    rows = []
+    for group in groups:
+        date, precision = parse_partial_date(group.first_release_date)
+        rows.append(
+            ReleaseGroup(
+                mbid=group.mbid,
+                title=group.title[:1000],
+                primary_type=group.primary_type[:32],
+                secondary_types=list(group.secondary_types),
+                first_release_date=date,
+                date_precision=precision,
+                kind=release_kind(group.primary_type, list(group.secondary_types)),
+                first_seen_at=now,
+            )
+        )
+    if rows:
+        ReleaseGroup.objects.bulk_create(
+            rows, batch_size=500, update_conflicts=True, unique_fields=["mbid"], update_fields=_UPSERT_FIELDS
+        )
+
+
 @transaction.atomic
 def found_apply(*, found: list[FoundReleaseGroup], now: dt.datetime) -> tuple[int, int, set[int]]:
     """Write one page of search results: (created, links added, artists whose browse is wanted).
@@ -137,30 +164,7 @@ def found_apply(*, found: list[FoundReleaseGroup], now: dt.datetime) -> tuple[in
                 browse_wanted |= twins
                 del groups[mbid]
 
-    rows = []
-    for f in groups.values():
-        group = f.group
-        date, precision = parse_partial_date(group.first_release_date)
-        rows.append(
-            ReleaseGroup(
-                mbid=group.mbid,
-                title=group.title[:1000],
-                primary_type=group.primary_type[:32],
-                secondary_types=list(group.secondary_types),
-                first_release_date=date,
-                date_precision=precision,
-                kind=release_kind(group.primary_type, list(group.secondary_types)),
-                first_seen_at=now,
-            )
-        )
-    if rows:
-        ReleaseGroup.objects.bulk_create(
-            rows,
-            batch_size=500,
-            update_conflicts=True,
-            unique_fields=["mbid"],
-            update_fields=[*_UPSERT_FIELDS, "date_precision"],
-        )
+    release_groups_upsert(groups=[f.group for f in groups.values()], now=now)
     ids = {str(m): pk for m, pk in ReleaseGroup.objects.filter(mbid__in=list(groups)).values_list("mbid", "pk")}
     Through = ReleaseGroup.artists.through
     links = [

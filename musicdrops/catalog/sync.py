@@ -23,7 +23,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from musicdrops.catalog import discovery
-from musicdrops.catalog.models import Artist, ReleaseGroup, parse_partial_date, release_kind
+from musicdrops.catalog.models import Artist, ReleaseGroup, parse_partial_date
 from musicdrops.catalog.musicbrainz import ArtistHit, MusicBrainzClient, MusicBrainzError, ReleaseGroupData
 
 logger = logging.getLogger(__name__)
@@ -36,8 +36,6 @@ SYNC_LEASE = dt.timedelta(minutes=5)
 FAILURE_BACKOFF = dt.timedelta(hours=1)
 # A newly followed artist synced more recently than this is not fetched again.
 RESYNC_AFTER = dt.timedelta(hours=12)
-
-_UPSERT_FIELDS = ["title", "primary_type", "secondary_types", "first_release_date", "date_precision", "kind"]
 
 
 @dataclass
@@ -108,25 +106,7 @@ def release_groups_apply(
             ReleaseGroup.objects.bulk_update(renamed, ["mbid"])
             result.merged = len(renamed)
 
-    rows = []
-    for group in incoming.values():
-        date, precision = parse_partial_date(group.first_release_date)
-        rows.append(
-            ReleaseGroup(
-                mbid=group.mbid,
-                title=group.title[:1000],
-                primary_type=group.primary_type[:32],
-                secondary_types=list(group.secondary_types),
-                first_release_date=date,
-                date_precision=precision,
-                kind=release_kind(group.primary_type, list(group.secondary_types)),
-                first_seen_at=now,
-            )
-        )
-    if rows:
-        ReleaseGroup.objects.bulk_create(
-            rows, batch_size=500, update_conflicts=True, unique_fields=["mbid"], update_fields=_UPSERT_FIELDS
-        )
+    discovery.release_groups_upsert(groups=list(incoming.values()), now=now)
     result.created = len(incoming) - len(known)
     result.updated = len(known) - result.merged
 
