@@ -444,7 +444,5 @@ def default_client(*, interactive: bool = False, max_attempts: int | None = None
         timeout=5 if interactive else settings.UPSTREAM_TIMEOUT,
         max_attempts=max_attempts or (2 if interactive else 5),
         wait_for_turn=5 if interactive else None,
-        # The lane ahead (ratelimit.py) stays off here until a stall it caused is understood:
-        # with it, a follow's sync_artist_now_task had not finished when "refresh now" reported success.
-        ahead=False,
+        ahead=interactive,  # someone is waiting: the lane ahead of background work (ratelimit.py)
     )

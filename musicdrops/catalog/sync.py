@@ -224,16 +224,43 @@ def stale_artists_sync(*, client: MusicBrainzClient, seconds: float, max_artists
 # "Refresh now" skips artists synced more recently than this: a second click
 # a minute later should not spend the shared MusicBrainz budget again.
 REFRESH_AFTER = dt.timedelta(minutes=10)
+# How often a refresh looks again at an artist another sync is fetching.
+REFRESH_WAIT_STEP = 0.25
 
 
 @dataclass
 class RefreshResult:
     total: int = 0  # artists the user follows
     checked: int = 0  # fetched from MusicBrainz just now
-    fresh: int = 0  # synced recently, or being synced by someone else right now
+    fresh: int = 0  # synced recently, or by another sync while the refresh waited for it
     failed: int = 0
     left: int = 0  # not reached before the deadline; the periodic sync gets them
     new_releases: int = 0
+
+
+def _refresh_artist(
+    artist_id: int, *, client: MusicBrainzClient, synced_before: dt.datetime, result: RefreshResult
+) -> bool:
+    """Sync one artist for a refresh and count it; False if another sync is fetching it right now."""
+    try:
+        synced = artist_sync(artist_id=artist_id, client=client, only_if_synced_before=synced_before)
+    except MusicBrainzError:
+        result.failed += 1
+        return True
+    if synced is not None:
+        result.checked += 1
+        result.new_releases += synced.created
+        return True
+    artist = Artist.objects.only("synced_at", "sync_leased_until").get(pk=artist_id)
+    now = timezone.now()
+    if artist.synced_at is not None and artist.synced_at >= synced_before:
+        result.fresh += 1
+        return True
+    if artist.sync_leased_until is not None and artist.sync_leased_until > now + SYNC_LEASE:
+        # Longer than any sync's lease: the back-off after MusicBrainz failed for it.
+        result.failed += 1
+        return True
+    return False
 
 
 class RefreshFailed(Exception):
@@ -261,20 +288,24 @@ def library_refresh(
     )
     result = RefreshResult(total=len(artist_ids))
     on_progress(result)
+    # Artists another sync is fetching right now (a follow's own sync, the
+    # periodic one): done after the others, by waiting for that sync to end,
+    # since counting them as fresh would report "all done" before they are.
+    busy: list[int] = []
     for position, artist_id in enumerate(artist_ids):
         if time.monotonic() >= deadline:
             result.left = len(artist_ids) - position
             break
-        try:
-            synced = artist_sync(artist_id=artist_id, client=client, only_if_synced_before=synced_before)
-        except MusicBrainzError:
-            result.failed += 1
-        else:
-            if synced is None:
-                result.fresh += 1
-            else:
-                result.checked += 1
-                result.new_releases += synced.created
+        if not _refresh_artist(artist_id, client=client, synced_before=synced_before, result=result):
+            busy.append(artist_id)
+        on_progress(result)
+    while busy:
+        if time.monotonic() >= deadline:
+            result.left += len(busy)
+            on_progress(result)
+            break
+        time.sleep(REFRESH_WAIT_STEP)
+        busy = [a for a in busy if not _refresh_artist(a, client=client, synced_before=synced_before, result=result)]
         on_progress(result)
     if result.failed and not result.checked and not result.fresh:
         raise RefreshFailed("MusicBrainz is not answering right now, so none of your artists could be checked.")

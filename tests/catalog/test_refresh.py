@@ -1,8 +1,11 @@
 """library_refresh: what "refresh now" does for one user."""
 
 import datetime as dt
+import threading
+import time
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from musicdrops.accounts.models import User
@@ -110,3 +113,65 @@ def test_following_nobody_is_a_quick_success(upstream):
     result = sync.library_refresh(user_id=fan.pk, client=quick_client(upstream), seconds=30)
 
     assert result.total == 0
+
+
+def test_an_artist_another_sync_is_fetching_is_waited_for_not_reported_done(upstream):
+    fan = User.objects.create_user("fan@example.com", "long-enough-password")
+    [busy, other] = follows(fan, 2, upstream)
+    # A follow's own sync holds the lease and has not written anything yet.
+    assert sync.artist_claim(artist_id=busy.pk)
+    seen: list[tuple[int, int]] = []
+
+    def finish_the_other_sync() -> None:
+        time.sleep(1)
+        sync.release_groups_apply(artist=busy, groups=[], now=timezone.now())
+        connection.close()
+
+    other_sync = threading.Thread(target=finish_the_other_sync)
+    other_sync.start()
+    started = time.monotonic()
+    result = sync.library_refresh(
+        user_id=fan.pk,
+        client=quick_client(upstream),
+        seconds=30,
+        on_progress=lambda r: seen.append((r.checked, r.fresh)),
+    )
+    other_sync.join()
+
+    assert time.monotonic() - started >= 1  # it waited for the other sync
+    assert (result.checked, result.fresh, result.left) == (1, 1, 0)
+    assert seen[-1] == (1, 1)
+    assert len(upstream.browse_requests(str(busy.mbid))) == 0  # the other sync's fetch is not repeated
+    assert len(upstream.browse_requests(str(other.mbid))) == 1
+
+
+def test_an_artist_whose_other_sync_died_is_fetched_by_the_refresh(upstream):
+    fan = User.objects.create_user("fan@example.com", "long-enough-password")
+    [artist] = follows(fan, 1, upstream)
+    # A sync that died: its lease runs out while the refresh waits.
+    Artist.objects.filter(pk=artist.pk).update(sync_leased_until=timezone.now() + dt.timedelta(seconds=1))
+
+    result = sync.library_refresh(user_id=fan.pk, client=quick_client(upstream), seconds=30)
+
+    assert (result.checked, result.fresh) == (1, 0)
+    assert ReleaseGroup.objects.filter(artists=artist).count() == 1
+
+
+def test_an_artist_backing_off_after_a_failure_counts_as_failed_not_fresh(upstream):
+    fan = User.objects.create_user("fan@example.com", "long-enough-password")
+    [backing_off, _] = follows(fan, 2, upstream)
+    Artist.objects.filter(pk=backing_off.pk).update(sync_leased_until=timezone.now() + sync.FAILURE_BACKOFF)
+
+    result = sync.library_refresh(user_id=fan.pk, client=quick_client(upstream), seconds=30)
+
+    assert (result.checked, result.fresh, result.failed) == (1, 0, 1)
+
+
+def test_the_deadline_ends_the_wait_for_another_sync(upstream):
+    fan = User.objects.create_user("fan@example.com", "long-enough-password")
+    [artist] = follows(fan, 1, upstream)
+    assert sync.artist_claim(artist_id=artist.pk)
+
+    result = sync.library_refresh(user_id=fan.pk, client=quick_client(upstream), seconds=1)
+
+    assert (result.checked, result.fresh, result.left) == (0, 0, 1)

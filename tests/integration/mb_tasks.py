@@ -30,3 +30,23 @@ def browse_release_groups_task(artist_mbids: list[str], key: str) -> None:
     finally:
         redis.incrby(f"{key}:requests", client.requests_made)
     redis.incr(f"{key}:done")
+
+
+@shared_task(name="tests.search_release_groups")
+def search_release_groups_task(artist_mbids: list[str], key: str) -> None:
+    """One batched release-group search of these artists, every page, through the real client."""
+    import datetime as dt
+
+    redis = get_client()
+    redis.sadd(f"{key}:pids", os.getpid())
+    redis.sadd(f"{key}:workers", os.getppid())
+    client = musicbrainz.default_client()
+    try:
+        for _ in client.search_release_groups(artist_mbids, start=dt.date(2026, 1, 1), end=dt.date(2027, 12, 31)):
+            pass
+    except Exception as exc:
+        redis.rpush(f"{key}:errors", repr(exc))
+        raise
+    finally:
+        redis.incrby(f"{key}:requests", client.requests_made)
+    redis.incr(f"{key}:done")

@@ -12,7 +12,7 @@ from django.utils import timezone
 from musicdrops.accounts.models import User
 from musicdrops.catalog.models import Artist, Follow, ReleaseGroup
 from musicdrops.jobs.models import Job
-from tests.catalog.upstream import SIGUR_ROS, unavailable
+from tests.catalog.upstream import SIGUR_ROS, slow, unavailable
 from tests.integration.processes import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -73,6 +73,8 @@ def test_sign_up_follow_refresh_now_ends_in_success(page, site):
     page.click("main button[type=submit]")
     page.wait_for_url(re.compile(r"/dashboard/$"))
 
+    # The follow's own sync is still fetching when "refresh now" starts: its browse answers 4 s late.
+    live.upstream.script("/ws/2/release-group", slow(4))
     page.click("nav >> text=Artists")
     page.fill("input[name=q]", "Sigur")
     page.click("main form[role=search] button")
