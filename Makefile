@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run superuser test lint pytest bench bench-queues bench-web image image-test rename install clean
+.PHONY: run superuser test lint pytest bench bench-queues bench-web bench-catalog image image-test rename install clean
 
 run: $(INSTALLED)  ## Start web, beat and both workers (and a private Redis if REDIS_URL is unset)
 	$(PY) scripts/devstack.py
@@ -44,6 +44,12 @@ bench-queues: $(INSTALLED)
 # /healthz and the task-status endpoint through gunicorn, loaded by ab (apache2-utils).
 bench-web: $(INSTALLED)
 	$(PY) -m bench.web
+
+# The catalogue at 10,000 / 100,000 / 1,000,000 followed artists: requests a day and
+# release-to-catalogue times of the per-artist browse and the batched search, against
+# the replay server on a simulated clock (docs/catalog.md). BENCH_ARGS="--help" for the options.
+bench-catalog: $(INSTALLED)
+	$(PY) -m bench.catalog_scale $(BENCH_ARGS)
 
 # The production image, built with docker (or podman where docker is missing).
 image: $(INSTALLED)

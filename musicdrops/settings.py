@@ -295,7 +295,8 @@ UPSTREAM_TIMEOUT = 10  # seconds per HTTP request
 # --- Keeping the catalog fresh (musicdrops/catalog/discovery.py, docs/catalog.md) ---
 # Every followed artist is covered by a batched search of recent and upcoming
 # releases this often; artists with many followers or an upcoming release more often.
-CATALOG_SEARCH_SECONDS = 3600
+# 50 minutes: with the index's lag and the 2-minute beat, a new release is in within the hour.
+CATALOG_SEARCH_SECONDS = 3000
 CATALOG_HOT_SEARCH_SECONDS = 1200
 CATALOG_HOT_FOLLOWERS = 25
 # Releases announced for later than the near window are searched for once a day.

@@ -336,3 +336,25 @@ def test_searching_faster_than_the_replay_servers_rate_gets_503s_and_backs_off(u
     assert figures.requests > figures.searches
     arrivals = [r.arrived for r in upstream.requests]
     assert arrivals[-1] - arrivals[0] >= (figures.searches - 1) / 2.0 - 0.1
+
+
+def test_artists_falling_due_one_by_one_wait_to_fill_a_batch(upstream):
+    artists = followed_synced(upstream, 150, back_catalogue=0)
+    moment = timezone.now()
+    per_search = discovery.batch_size(client=musicbrainz.default_client(), window=discovery.NEAR, today=today())
+    # Falling due over the next 4 minutes, as they do once a deployment runs: nobody due yet.
+    for n, artist in enumerate(artists):
+        Artist.objects.filter(pk=artist.pk).update(
+            search_due_at=moment + dt.timedelta(seconds=60 + n),
+            far_search_due_at=moment + dt.timedelta(days=1),
+        )
+
+    # The 96 falling due soonest make a full batch: searched now, a little early.
+    first = discover(moment)
+    assert (first.searches, first.artists) == (1, per_search)
+    # The other 54 are not a full batch and none of them is due: no search of a few artists.
+    assert discover(moment + dt.timedelta(seconds=30)).searches == 0
+    # Once the first of them is due, they all go in one search.
+    later = discover(moment + dt.timedelta(seconds=60 + per_search))
+    assert (later.searches, later.artists) == (1, 150 - per_search)
+    assert len(searches(upstream)) == 2

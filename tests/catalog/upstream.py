@@ -403,11 +403,12 @@ class UpstreamServer:
                 self._always[key] = reply
 
     def reset(self) -> None:
-        """Back to the default data, no scripts, no recorded requests."""
+        """Back to the default data, no scripts, no recorded requests, no rate remembered."""
         with self._lock:
             self._scripts.clear()
             self._always.clear()
             self.requests.clear()
+            self._rate_tat = 0.0
         self.load_defaults()
 
     # --- what was asked
