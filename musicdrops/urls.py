@@ -2,6 +2,7 @@ from anymail.urls import urlpatterns as anymail_urlpatterns
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from musicdrops.accounts.webhooks import webhook_guard
 
@@ -33,4 +34,6 @@ urlpatterns = [
     path("", include("musicdrops.ops.urls")),
     path("anymail/", include((_webhooks(), "anymail"))),
     path("admin/", admin.site.urls),
+    # Browsers ask for /favicon.ico where a page names no icon (a feed, a JSON answer): no 404 for it.
+    path("favicon.ico", RedirectView.as_view(url=settings.STATIC_URL + "favicon.svg", permanent=True)),
 ]

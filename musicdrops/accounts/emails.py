@@ -13,7 +13,7 @@ from musicdrops.accounts.tokens import make_verification_token
 
 
 def _send(*, to: str, subject: str, template: str, context: dict[str, object]) -> None:
-    context = {"site_url": settings.SITE_URL, **context}
+    context = {"site_url": settings.SITE_URL, "subject": subject, **context}
     message = EmailMultiAlternatives(
         subject=subject,
         body=render_to_string(f"emails/{template}.txt", context),

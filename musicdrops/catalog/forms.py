@@ -1,3 +1,5 @@
+from typing import Any
+
 from django import forms
 
 from musicdrops.catalog.models import RELEASE_KINDS
@@ -34,3 +36,15 @@ class PreferencesForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         required=False,
     )
+    # Nothing ticked means no email and an empty feed: saved only once the person says so.
+    nothing = forms.BooleanField(label="Yes, tell me about nothing for now", required=False)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not cleaned.get("kinds") and not cleaned.get("nothing"):
+            raise forms.ValidationError(
+                "With nothing ticked you get no daily email and an empty feed. "
+                "Tick what you want to hear about, or confirm that you want nothing.",
+                code="nothing",
+            )
+        return cleaned

@@ -124,9 +124,16 @@ def import_choose(request: HttpRequest, job_id: int) -> HttpResponse:
 def preferences(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     current = services.preferences_for(user=user)
-    form = PreferencesForm(request.POST or None, initial={"kinds": current.wanted_kinds()})
+    data = request.POST if request.method == "POST" else None  # a POST with nothing ticked is still a POST
+    form = PreferencesForm(data, initial={"kinds": current.wanted_kinds()})
     if request.method == "POST" and form.is_valid():
-        services.preferences_update(user=user, kinds=set(form.cleaned_data["kinds"]))
-        messages.success(request, "Saved. Your feed and your daily email follow these choices.")
+        kinds = set(form.cleaned_data["kinds"])
+        services.preferences_update(user=user, kinds=kinds)
+        if kinds:
+            messages.success(request, "Saved. Your feed and your daily email follow these choices.")
+        else:
+            messages.warning(
+                request, "Saved: you get no daily email and your feed stays empty until you tick something."
+            )
         return redirect("catalog:preferences")
     return render(request, "catalog/preferences.html", {"form": form})

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import hmac
 import re
+from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -28,6 +29,8 @@ class DropRelease:
     kind: str  # "Album", "EP", ...
     date: str  # as precise as we know it
     musicbrainz_url: str
+    artist_key: str = ""  # which artists (their ids): two artists can share a name
+    artists_full: str = ""  # the names with MusicBrainz's disambiguation, to tell such artists apart
 
 
 def subject_for(day: dt.date) -> str:
@@ -80,10 +83,20 @@ def message_id(user_id: int, period: str) -> str:
 
 
 def group_by_artist(releases: list[DropRelease]) -> list[tuple[str, list[DropRelease]]]:
+    """Releases under a heading per artist (not per name), in name order.
+
+    Artists who share a name get their disambiguation in the heading
+    ("Nirvana (US grunge band)"), so two headings never read the same.
+    """
     groups: dict[str, list[DropRelease]] = {}
     for release in releases:
-        groups.setdefault(release.artists, []).append(release)
-    return sorted(groups.items(), key=lambda item: item[0].casefold())
+        groups.setdefault(release.artist_key or release.artists, []).append(release)
+    names = Counter(items[0].artists for items in groups.values())
+    headed = [
+        (items[0].artists_full or items[0].artists if names[items[0].artists] > 1 else items[0].artists, items)
+        for items in groups.values()
+    ]
+    return sorted(headed, key=lambda item: item[0].casefold())
 
 
 @functools.lru_cache(maxsize=4096)

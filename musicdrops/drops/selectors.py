@@ -112,19 +112,23 @@ def new_releases(*, user_ids: list[int], day: dt.date, days: int = NEW_FOR_DAYS)
 
 def drop_releases(*, release_ids: set[int]) -> dict[int, DropRelease]:
     """What the email shows for each release group, in two queries."""
-    # The artists' names as plain rows: prefetch_related would build a queryset per release group.
-    names: dict[int, list[str]] = defaultdict(list)
-    for release_id, name in ReleaseGroup.artists.through.objects.filter(releasegroup_id__in=release_ids).values_list(
-        "releasegroup_id", "artist__name"
+    # The artists as plain rows: prefetch_related would build a queryset per release group.
+    credits: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
+    for release_id, artist_id, name, disambiguation in (
+        ReleaseGroup.artists.through.objects.filter(releasegroup_id__in=release_ids)
+        .order_by("artist__name", "artist_id")
+        .values_list("releasegroup_id", "artist_id", "artist__name", "artist__disambiguation")
     ):
-        names[release_id].append(name)
+        credits[release_id].append((str(artist_id), name, f"{name} ({disambiguation})" if disambiguation else name))
     return {
         rg.pk: DropRelease(
             title=rg.title,
-            artists=" & ".join(sorted(names[rg.pk])) or "Unknown artist",
+            artists=" & ".join(name for _, name, _ in credits[rg.pk]) or "Unknown artist",
             kind=rg.get_kind_display(),
             date=rg.release_date_display,
             musicbrainz_url=f"https://musicbrainz.org/release-group/{rg.mbid}",
+            artist_key=",".join(key for key, _, _ in credits[rg.pk]),
+            artists_full=" & ".join(full for _, _, full in credits[rg.pk]),
         )
         for rg in ReleaseGroup.objects.filter(pk__in=release_ids)
     }

@@ -1,6 +1,7 @@
 """Private feeds: anyone holding the token URL can read them, so they show releases only, never the address."""
 
 import datetime as dt
+import uuid
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -17,6 +18,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from musicdrops.accounts.models import User
 from musicdrops.catalog import selectors
+from musicdrops.catalog import services as catalog_services
+from musicdrops.catalog.forms import KIND_LABELS
 from musicdrops.catalog.models import DatePrecision, ReleaseGroup
 from musicdrops.feeds import ical, services
 from musicdrops.lib.text import clean_text
@@ -62,10 +65,23 @@ else:
 class ReleasesAtomFeed(_AtomFeed):
     feed_type = Atom1Feed
     title = TITLE
-    subtitle = "Albums, EPs and singles by the artists you follow on MusicDrops."
+    author_name = "MusicDrops"  # RFC 4287: a feed without an author on every entry must have one
 
     def get_object(self, request: HttpRequest, token: str) -> User:
         return _feed_user(token)
+
+    def feed_guid(self, user: User) -> str:
+        # One id per person's feed, kept when its address is reset: the same feed at a new URL.
+        return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{settings.SITE_URL}/feeds/{user.pk}')}"
+
+    def subtitle(self, user: User) -> str:
+        kinds = catalog_services.preferences_for(user=user).wanted_kinds()
+        if not kinds:
+            return "Nothing: every kind of release is unticked in your preferences."
+        # "Albums" reads "albums" inside a sentence; "EPs" stays "EPs".
+        labels = [KIND_LABELS[k] if KIND_LABELS[k][:2].isupper() else KIND_LABELS[k].lower() for k in kinds]
+        listed = labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
+        return f"{listed[0].upper()}{listed[1:]} by the artists you follow on MusicDrops."
 
     def link(self) -> str:
         return reverse("front:dashboard")
@@ -129,6 +145,8 @@ def manage(request: HttpRequest) -> HttpResponse:
         "atom": request.build_absolute_uri(reverse("feeds:atom", args=[token])),
         "ical": request.build_absolute_uri(reverse("feeds:ical", args=[token])),
     }
+    # webcal:// is how a link asks the calendar app to subscribe (it fetches over https or http itself).
+    urls["webcal"] = "webcal://" + urls["ical"].split("://", 1)[1]
     return render(request, "feeds/manage.html", {"urls": urls})
 
 

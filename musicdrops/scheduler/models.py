@@ -42,6 +42,7 @@ class DuplicateDispatch(models.Model):
     acknowledged_by = models.CharField(max_length=255, blank=True)
 
     class Meta:
+        verbose_name_plural = "duplicate dispatches"
         indexes: ClassVar = [
             # /healthz asks on every probe whether a recent one is unacknowledged: a small partial index.
             models.Index(

@@ -159,3 +159,31 @@ def test_sync_releases_command_for_one_artist(upstream, capsys):
 def test_sync_releases_command_rejects_a_bad_id(upstream):
     with pytest.raises(CommandError, match="not a MusicBrainz artist id"):
         call_command("sync_releases", "--artist", "nope")
+
+
+def test_saving_nothing_ticked_asks_first_and_then_says_what_it_means(client, user):
+    client.post(reverse("catalog:preferences"), {"kinds": ["album"]})
+
+    page = client.post(reverse("catalog:preferences"), {})
+
+    assert page.status_code == 200
+    assert "you get no daily email and an empty feed" in page.content.decode()
+    assert ReleasePreferences.objects.get(user=user).wanted_kinds() == ["album"]  # not saved yet
+
+    done = client.post(reverse("catalog:preferences"), {"nothing": "on"}, follow=True)
+
+    assert ReleasePreferences.objects.get(user=user).wanted_kinds() == []
+    assert "you get no daily email and your feed stays empty" in done.content.decode()
+
+
+def test_preferences_are_in_the_navigation(client, user):
+    page = client.get(reverse("front:dashboard")).content.decode()
+
+    assert f'href="{reverse("catalog:preferences")}"' in page
+
+
+def test_favicon_is_served_and_named_by_every_page(client):
+    page = client.get(reverse("front:home")).content.decode()
+
+    assert 'rel="icon"' in page
+    assert client.get("/favicon.ico").status_code == 301

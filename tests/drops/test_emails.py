@@ -31,3 +31,31 @@ def test_a_title_with_every_control_character_makes_a_clean_email():
         assert not ZERO_WIDTH_RUN.search(part)
         assert "Bad\u200bTitle\u200d end" in part
         assert "SigurRós" in part
+
+
+def test_artists_who_share_a_name_get_a_heading_each_with_their_disambiguation(db):
+    from musicdrops.catalog.models import Artist, ReleaseGroup
+    from musicdrops.drops.emails import group_by_artist
+    from musicdrops.drops.selectors import drop_releases
+    from tests.catalog.upstream import fixture_mbid
+
+    grunge = Artist.objects.create(mbid=fixture_mbid("a", "1"), name="Nirvana", disambiguation="US grunge band")
+    sixties = Artist.objects.create(mbid=fixture_mbid("a", "2"), name="Nirvana", disambiguation="UK 1960s band")
+    other = Artist.objects.create(mbid=fixture_mbid("a", "3"), name="Björk", disambiguation="Icelandic singer")
+    releases = []
+    for n, artist in enumerate([grunge, sixties, other, grunge]):
+        rg = ReleaseGroup.objects.create(mbid=fixture_mbid("rg", str(n)), title=f"Record {n}", first_release_date=DAY)
+        rg.artists.add(artist)
+        releases.append(rg.pk)
+
+    shown = drop_releases(release_ids=set(releases))
+    groups = group_by_artist([shown[pk] for pk in releases])
+    _, text, html = DropRenderer(day=DAY).render(user_id=7, releases=[shown[pk] for pk in releases])
+
+    assert [(heading, [r.title for r in items]) for heading, items in groups] == [
+        ("Björk", ["Record 2"]),  # no twin: the name alone
+        ("Nirvana (UK 1960s band)", ["Record 1"]),
+        ("Nirvana (US grunge band)", ["Record 0", "Record 3"]),
+    ]
+    assert "Nirvana (US grunge band)\n" in text
+    assert ">Nirvana (UK 1960s band)</h2>" in html

@@ -170,3 +170,33 @@ def test_a_title_with_every_control_character_keeps_both_feeds_valid(client, lib
 def test_the_strict_check_refuses_what_the_old_calendar_wrote():
     with pytest.raises(AssertionError):
         assert_strict_rfc5545(b"BEGIN:VCALENDAR\r\nSUMMARY:a\x0bb\r\nEND:VCALENDAR\r\n")
+
+
+def test_the_atom_feed_has_an_author_its_own_id_and_a_subtitle_from_the_preferences(client, library):
+    from musicdrops.catalog import services as catalog_services
+
+    other = User.objects.get(email="other@example.com")
+    catalog_services.preferences_update(user=library, kinds={"album", "ep"})
+    atom, _ = feed_urls(library)
+    theirs, _ = feed_urls(other)
+    client.logout()
+
+    root = ET.fromstring(client.get(atom).content)  # noqa: S314 (our own response)
+    other_root = ET.fromstring(client.get(theirs).content)  # noqa: S314
+
+    assert root.findtext(f"{ATOM}author/{ATOM}name") == "MusicDrops"  # RFC 4287 4.1.1
+    assert root.findtext(f"{ATOM}id") != other_root.findtext(f"{ATOM}id")
+    assert (root.findtext(f"{ATOM}id") or "").startswith("urn:uuid:")
+    assert root.findtext(f"{ATOM}subtitle") == "Albums and EPs by the artists you follow on MusicDrops."
+    # A reset address is the same feed: its id stays.
+    services.feed_token_reset(user=library)
+    again, _ = feed_urls(library)
+    assert ET.fromstring(client.get(again).content).findtext(f"{ATOM}id") == root.findtext(f"{ATOM}id")  # noqa: S314
+
+
+def test_the_feeds_page_offers_copy_buttons_and_a_webcal_subscription(client, library):
+    page = client.get(reverse("feeds:manage")).content.decode()
+    _, calendar = feed_urls(library)
+
+    assert page.count("data-copy=") == 2
+    assert f'href="webcal://testserver{calendar}"' in page
