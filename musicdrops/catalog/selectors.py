@@ -7,6 +7,7 @@ import hashlib
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Prefetch, QuerySet
+from django.db.models.functions import Collate
 
 from musicdrops.accounts.models import User
 from musicdrops.catalog.models import DEFAULT_KINDS, Artist, Follow, ImportJob, ReleaseGroup, ReleasePreferences
@@ -55,8 +56,16 @@ def feed_for_user(*, user: User, today: dt.date) -> QuerySet[ReleaseGroup]:
     )
 
 
+def artist_by_id(value: str) -> Artist | None:
+    """The artist with this id (as a URL gives it), or None for anything else."""
+    return Artist.objects.filter(pk=int(value)).first() if value.isdigit() and len(value) < 19 else None
+
+
 def followed_artists(*, user: User) -> QuerySet[Artist]:
-    return Artist.objects.filter(follows__user=user).order_by("sort_name", "name", "pk")
+    natural = "natural"  # the ICU collation of migration 0003: numbers as numbers, case and accents beside
+    return Artist.objects.filter(follows__user=user).order_by(
+        Collate("sort_name", natural), Collate("name", natural), "pk"
+    )
 
 
 def followed_mbids(*, user: User) -> set[str]:

@@ -3,6 +3,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from musicdrops.accounts.models import User
@@ -29,6 +30,10 @@ def library(request: HttpRequest) -> HttpResponse:
         except MusicBrainzError:
             search_error = "MusicBrainz isn't answering right now. Please try again in a minute."
     page = Paginator(selectors.followed_artists(user=user), 50).get_page(request.GET.get("page"))
+    following = selectors.followed_mbids(user=user)
+    unfollowed = selectors.artist_by_id(request.GET.get("unfollowed", ""))
+    if unfollowed is not None and str(unfollowed.mbid) in following:
+        unfollowed = None  # followed again since
     return render(
         request,
         "catalog/library.html",
@@ -37,8 +42,9 @@ def library(request: HttpRequest) -> HttpResponse:
             "hits": hits,
             "searched": form.is_valid(),
             "search_error": search_error,
-            "following": selectors.followed_mbids(user=user),
+            "following": following,
             "page": page,
+            "unfollowed": unfollowed,
         },
     )
 
@@ -64,7 +70,8 @@ def follow(request: HttpRequest) -> HttpResponse:
 @require_POST
 def unfollow(request: HttpRequest, artist_id: int) -> HttpResponse:
     if services.artist_unfollow(user=_user(request), artist_id=artist_id):
-        messages.success(request, "Unfollowed.")
+        # The library says whom, with an undo (a follow again, of an artist we know: no lookup).
+        return redirect(f"{reverse('catalog:library')}?unfollowed={artist_id}")
     return redirect("catalog:library")
 
 

@@ -55,6 +55,7 @@ class Delivery(models.Model):
     error = models.CharField(max_length=500, blank=True)
 
     class Meta:
+        verbose_name_plural = "deliveries"
         constraints: ClassVar = [
             models.UniqueConstraint(fields=["user", "period"], name="drops_one_email_per_user_period")
         ]

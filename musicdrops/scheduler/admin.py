@@ -17,21 +17,10 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
+from musicdrops.lib.admin import ReadOnlyAdmin
 from musicdrops.scheduler import selectors, services
 from musicdrops.scheduler.models import DuplicateDispatch, ScheduledRun, SchedulerControl
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records written by the scheduler: to read, never to edit."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+from musicdrops.scheduler.schedule import SEND_ENTRY
 
 
 @admin.register(ScheduledRun)
@@ -70,6 +59,10 @@ class DuplicateDispatchAdmin(ReadOnlyAdmin):
 def describe_sender(identity: dict[str, Any]) -> str:
     keys = ("dyno", "host", "pid", "release", "command", "run_now_by")
     return " ".join(f"{identity[key]}" for key in keys if identity.get(key))
+
+
+# Entries whose run emails people: "Run now" asks again before it does that.
+EMAILING_ENTRIES = frozenset({SEND_ENTRY, "sweep-music-drops"})
 
 
 class ControlForm(forms.Form):
@@ -122,6 +115,10 @@ class SchedulerControlAdmin(admin.ModelAdmin):
             messages.error(request, "Not done: " + "; ".join(m for ms in form.errors.values() for m in ms))
             return back
         action, entry, by = form.cleaned_data["action"], form.cleaned_data["entry"], request.user.get_username()
+        if action == "run_now" and entry in EMAILING_ENTRIES and request.POST.get("confirm") != "yes":
+            context = {**self.admin_site.each_context(request), "title": f"Run {entry} now?", "entry": entry}
+            context["opts"] = self.model._meta
+            return TemplateResponse(request, "admin/scheduler/confirm_run_now.html", context)
         try:
             message = self._steer(action=action, entry=entry, by=by, reason=form.cleaned_data["reason"])
         except services.EntryNotFound:

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from musicdrops.accounts.models import User
-from musicdrops.catalog import musicbrainz, sync
+from musicdrops.catalog import musicbrainz, selectors, sync
 from musicdrops.catalog.models import Artist, Follow, ReleaseGroup, ReleasePreferences
 from tests.catalog.upstream import MOTORHEAD, OLAFUR_ARNALDS, SIGUR_ROS, VARIOUS_ARTISTS, garbage, release_group
 from tests.helpers import queued_tasks
@@ -187,3 +187,29 @@ def test_favicon_is_served_and_named_by_every_page(client):
 
     assert 'rel="icon"' in page
     assert client.get("/favicon.ico").status_code == 301
+
+
+def test_unfollow_names_the_artist_and_undo_follows_again_without_asking_musicbrainz(client, user, upstream):
+    artist = Artist.objects.create(mbid=SIGUR_ROS, name="Sigur Rós", synced_at=timezone.now())
+    Follow.objects.create(user=user, artist=artist)
+
+    page = client.post(reverse("catalog:unfollow", args=[artist.pk]), follow=True).content.decode()
+
+    assert "Unfollowed <strong>Sigur Rós</strong>" in page
+    assert "Undo" in page
+    upstream.requests.clear()
+    client.post(reverse("catalog:follow"), {"mbid": SIGUR_ROS})
+    assert Follow.objects.filter(user=user, artist=artist).exists()
+    assert upstream.requests == []  # an artist we know: no lookup
+    again = client.get(reverse("catalog:library") + f"?unfollowed={artist.pk}").content.decode()
+    assert "Unfollowed" not in again  # followed again: nothing to undo
+
+
+def test_followed_artists_sort_naturally(client, user):
+    for n, name in enumerate(["Artist 10", "artist 2", "Björk", "Boards of Canada", "Air", "Artist 1"]):
+        artist = Artist.objects.create(mbid=f"00000000-0000-4000-8000-{n:012d}", name=name, sort_name=name)
+        Follow.objects.create(user=user, artist=artist)
+
+    names = [a.name for a in selectors.followed_artists(user=user)]
+
+    assert names == ["Air", "Artist 1", "artist 2", "Artist 10", "Björk", "Boards of Canada"]

@@ -149,3 +149,23 @@ def test_last_run_only_after_a_run_and_next_run_to_the_second(admin_client, entr
     cells = re.findall(r"<td>(.*?)</td>", row("send-music-drops"), re.S)
     assert "data-local" in cells[4]
     assert cells[6] == "1"
+
+
+def test_run_now_of_the_daily_send_asks_first(entries):
+    root = User.objects.create_superuser("root@example.com", "pw-root-1234")
+    browser, token = csrf_client(root)
+
+    asked = browser.post(CONTROL, {"csrfmiddlewaretoken": token, "action": "run_now", "entry": "send-music-drops"})
+
+    assert asked.status_code == 200
+    assert "Yes, send it now" in asked.content.decode()
+    assert selectors.run_now_requests() == []  # nothing requested yet
+
+    done = browser.post(
+        CONTROL,
+        {"csrfmiddlewaretoken": token, "action": "run_now", "entry": "send-music-drops", "confirm": "yes"},
+        follow=True,
+    )
+
+    assert "will be dispatched" in done.content.decode()
+    assert [r.entry for r in selectors.run_now_requests()] == ["send-music-drops"]

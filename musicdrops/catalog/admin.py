@@ -1,0 +1,50 @@
+"""Artists, follows and imports in the admin: to look things up when someone writes in.
+
+Artists and release groups come from MusicBrainz and the sync keeps them;
+follows and imports are the users' own. So all of them are read-only here,
+except that a follow can be removed (a user who asks for it by email).
+"""
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+
+from musicdrops.catalog.models import Artist, Follow, ImportJob
+from musicdrops.lib.admin import ReadOnlyAdmin
+
+
+@admin.register(Artist)
+class ArtistAdmin(ReadOnlyAdmin):
+    list_display = ("name", "disambiguation", "mbid", "followers", "synced_at", "searched_at", "browse_wanted_at")
+    search_fields = ("name", "=mbid")
+    list_filter = (("synced_at", admin.EmptyFieldListFilter), ("browse_wanted_at", admin.EmptyFieldListFilter))
+    ordering = ("name",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Artist]:
+        return super().get_queryset(request).annotate(follower_count=Count("follows"))
+
+    @admin.display(description="followers", ordering="follower_count")
+    def followers(self, artist: Any) -> int:
+        return int(artist.follower_count)
+
+
+@admin.register(Follow)
+class FollowAdmin(ReadOnlyAdmin):
+    list_display = ("user", "artist", "created_at")
+    list_select_related = ("user", "artist")
+    search_fields = ("user__email", "artist__name", "=artist__mbid")
+    date_hierarchy = "created_at"
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super(ReadOnlyAdmin, self).has_delete_permission(request, obj)
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "user", "source", "status", "finished_at", "message")
+    list_select_related = ("user",)
+    list_filter = ("status", "source")
+    search_fields = ("user__email",)
+    date_hierarchy = "created_at"

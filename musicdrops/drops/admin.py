@@ -1,0 +1,25 @@
+"""The daily email's ledger in the admin, to answer "did I get my email?".
+
+Read-only: a hand edit of a delivery would break the one-email-a-day promise
+(the send claims rows by their status and token; see musicdrops/drops/ledger.py).
+"""
+
+from django.contrib import admin
+
+from musicdrops.drops.models import Delivery, DropSend
+from musicdrops.lib.admin import ReadOnlyAdmin
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("period", "user", "status", "slot", "queued_at", "sent_at", "error")
+    list_select_related = ("user",)
+    list_filter = ("status", "day")
+    search_fields = ("user__email", "=message_id")
+    date_hierarchy = "day"
+
+
+@admin.register(DropSend)
+class DropSendAdmin(ReadOnlyAdmin):
+    list_display = ("slot", "started_at", "fanned_out_at")
+    date_hierarchy = "slot"
