@@ -23,7 +23,8 @@ class ArtistAdmin(ReadOnlyAdmin):
     ordering = ("name",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Artist]:
-        return super().get_queryset(request).annotate(follower_count=Count("follows"))
+        artists: QuerySet[Artist] = super().get_queryset(request)
+        return artists.annotate(follower_count=Count("follows"))
 
     @admin.display(description="followers", ordering="follower_count")
     def followers(self, artist: Any) -> int:
