@@ -3,6 +3,7 @@ SHELL := /bin/sh
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+VNU := node_modules/vnu-jar/build/dist/vnu.jar
 
 .PHONY: run superuser test lint pytest bench bench-queues bench-web bench-catalog image image-test rename install clean
 
@@ -24,8 +25,14 @@ lint: $(INSTALLED)
 	DEBUG=1 $(VENV)/bin/mypy .
 	$(VENV)/bin/hadolint Dockerfile
 
-pytest: $(INSTALLED)
+pytest: $(INSTALLED) $(VNU)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The Nu HTML Checker for tests/test_html_valid.py, from npm (package.json); it runs on Java.
+# Without npm the test says it is skipped, and why.
+$(VNU): package.json
+	@if command -v npm >/dev/null 2>&1; then npm install --no-audit --no-fund --loglevel error && touch $@; \
+	else echo "npm not found: tests/test_html_valid.py will be skipped (install Node.js with npm, and Java)"; fi
 
 # The daily send end to end (PostgreSQL, Redis, a real worker, SMTP on loopback:
 # Postfix's smtp-sink, from Debian's postfix package) against a one-task-per-user
@@ -83,4 +90,4 @@ $(INSTALLED): $(PY) requirements.txt requirements-dev.txt
 	@touch $@
 
 clean:
-	rm -rf $(VENV) staticfiles .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) staticfiles .mypy_cache .ruff_cache .pytest_cache node_modules
