@@ -121,14 +121,21 @@ def documents(tmp_path: Path) -> dict[str, str]:
     releases = [
         DropRelease(title="Takk… <b>&</b>", artists="Sigur Rós", kind="Album", date="June 1, 2026", musicbrainz_url="https://musicbrainz.org/release-group/x")
     ]  # fmt: skip
-    found["email: the daily drop"] = DropRenderer(day=timezone.localdate()).render(user_id=user.pk, releases=releases)[2]
+    _, _, drop = DropRenderer(day=timezone.localdate()).render(user_id=user.pk, releases=releases)
+    found["email: the daily drop"] = drop
     link = {"link": "https://example.com/x", "site_url": settings.SITE_URL}
     for template, subject in [
         ("verify_email", "Confirm your email address"),
         ("password_reset", "Reset your MusicDrops password"),
         ("address_in_use", "Your address is already on MusicDrops"),
     ]:
-        context = {**link, "subject": subject, "email": user.email, "login_url": "https://e/", "reset_url": "https://e/"}
+        context = {
+            **link,
+            "subject": subject,
+            "email": user.email,
+            "login_url": "https://e/",
+            "reset_url": "https://e/",
+        }
         found[f"email: {template}"] = render_to_string(f"emails/{template}.html", context)
     return found
 
