@@ -213,6 +213,7 @@ CELERY_TASK_QUEUES = [
 CELERY_TASK_CREATE_MISSING_QUEUES = False  # a typo in a queue name fails loudly
 CELERY_TASK_ROUTES = {
     "musicdrops.accounts.tasks.send_verification_email_task": {"queue": QUEUE_IMPORTANT},
+    "musicdrops.accounts.tasks.send_address_change_requested_task": {"queue": QUEUE_IMPORTANT},
     "musicdrops.accounts.tasks.send_email_change_email_task": {"queue": QUEUE_IMPORTANT},
     "musicdrops.accounts.tasks.send_address_in_use_email_task": {"queue": QUEUE_IMPORTANT},
     "musicdrops.accounts.tasks.send_password_reset_email_task": {"queue": QUEUE_IMPORTANT},

@@ -43,6 +43,21 @@ def send_email_change_email(*, user: User, email: str) -> None:
     _send(to=email, subject="Confirm your new email address", template="verify_email", context={"link": link})
 
 
+def send_address_change_requested_email(*, user: User, new_email: str) -> None:
+    """To the account's current address: a move to ``new_email`` was asked for (it needs that address's link)."""
+    context: dict[str, object] = {
+        "email": user.email,
+        "new_email": new_email,
+        "password_url": settings.SITE_URL + reverse("accounts:password_change"),
+    }
+    _send(
+        to=user.email,
+        subject="Your MusicDrops account may move to another address",
+        template="address_change_requested",
+        context=context,
+    )
+
+
 def send_address_in_use_email(*, user: User) -> None:
     """To an account's owner: someone tried to sign up with their address, or move an account to it."""
     context: dict[str, object] = {

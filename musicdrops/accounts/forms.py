@@ -56,9 +56,26 @@ class SettingsForm(forms.Form):
         required=False, label="Send me the daily email", help_text="One email a day, only when there is new music."
     )
 
+    current_password = forms.CharField(
+        required=False,
+        label="Current password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="Needed to change your address.",
+    )
+
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        email = cleaned.get("email")
+        # A stolen session must not become a stolen account: moving it takes the password.
+        moving = bool(email) and normalize_email(email) != self.user.email
+        if moving and not self.user.check_password(cleaned.get("current_password") or ""):
+            self.add_error("current_password", "Enter your current password to change your address.")
+        return cleaned
 
 
 def _time_zone_choices() -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ from musicdrops.accounts import tasks
 from musicdrops.accounts.counters import allow
 from musicdrops.accounts.models import User, normalize_email
 from musicdrops.accounts.suppression import is_suppressed, suppression_lift
-from musicdrops.accounts.tokens import read_verification_token
+from musicdrops.accounts.tokens import move_allowed, read_verification_token
 from musicdrops.lib.tasks import enqueue_on_commit
 
 
@@ -67,6 +67,8 @@ def user_verify_email(*, token: str) -> User | None:
     user = User.objects.filter(pk=claim.user_id, email__in={claim.email, target}, is_active=True).first()
     if user is None:
         return None
+    if claim.new_email is not None and not move_allowed(claim, user):
+        return None  # the password changed since the move was asked for
     now = timezone.now()
     # Conditional updates: a double click or a concurrent request changes the row once.
     if user.email != target:
@@ -84,13 +86,14 @@ def user_verify_email(*, token: str) -> User | None:
 
 
 def password_reset_request(*, email: str) -> None:
-    """Queue a reset link if the address belongs to an active account.
+    """Queue a reset link if the address is an active account's, confirmed.
 
     The caller shows the same answer either way, so the form does not tell
     strangers which addresses have accounts.
     """
     address = normalize_email(email)
-    user = User.objects.filter(email=address, is_active=True).first()
+    # Only to a confirmed address: an unconfirmed one may be a typo, or someone else's.
+    user = User.objects.filter(email=address, is_active=True, email_verified_at__isnull=False).first()
     if user is None or not user.has_usable_password() or not _may_email("reset", address):
         return
     enqueue_on_commit(tasks.send_password_reset_email_task, user_id=user.pk)
@@ -113,6 +116,9 @@ def user_update_settings(*, user: User, email: str, receives_drops: bool) -> str
         _tell_owner(owner)
     elif _may_email("verify", address):
         enqueue_on_commit(tasks.send_email_change_email_task, user_id=user.pk, email=address)
+    # The address the account has now hears of it too, whichever of the above happened.
+    if _may_email("move", user.email):
+        enqueue_on_commit(tasks.send_address_change_requested_task, user_id=user.pk, new_email=address)
     return address
 
 

@@ -39,7 +39,8 @@ def send_password_reset_email_task(user_id: int) -> None:
     Safe to run twice: each link is valid until the password changes, after
     which every link is void. Requests are throttled per address.
     """
-    user = User.objects.filter(pk=user_id, is_active=True).first()
+    # Only to a confirmed address (checked again here: the request was queued a moment ago).
+    user = User.objects.filter(pk=user_id, is_active=True, email_verified_at__isnull=False).first()
     if user is not None and user.has_usable_password():
         emails.send_password_reset_email(user=user)
 
@@ -54,6 +55,17 @@ def send_email_change_email_task(user_id: int, email: str) -> None:
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is not None and user.email != email:
         emails.send_email_change_email(user=user, email=email)
+
+
+@shared_task(base=MailTask)
+def send_address_change_requested_task(user_id: int, new_email: str) -> None:
+    """Tell the account's address that someone asked to move the account to ``new_email``.
+
+    Safe to run twice: a second notice says the same. Throttled per address by the caller.
+    """
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is not None and user.email != new_email:
+        emails.send_address_change_requested_email(user=user, new_email=new_email)
 
 
 @shared_task(base=MailTask)

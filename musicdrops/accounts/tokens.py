@@ -2,13 +2,15 @@
 
 The token names the user and the address the account had when it was sent: once the account's
 address changes, every link sent before stops working. A link for a move also names the new
-address, which becomes the account's only when that link is followed.
+address, which becomes the account's only when that link is followed, and a mark of the
+password it was asked for under: changing the password voids a move someone else asked for.
 """
 
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from musicdrops.accounts.models import User
 
@@ -20,12 +22,24 @@ class Claim:
     user_id: int
     email: str  # the account's address when the link was sent
     new_email: str | None  # for a move: the address the link was sent to
+    password_mark: str | None = None  # for a move: which password the account had
+
+
+def password_mark(user: User) -> str:
+    """A short keyed digest of the stored password hash: it changes whenever the password does."""
+    return salted_hmac(_SALT, user.password, algorithm="sha256").hexdigest()[:20]
+
+
+def move_allowed(claim: Claim, user: User) -> bool:
+    """A move link is good only under the password it was asked with (a link without a mark: never)."""
+    return claim.password_mark is not None and constant_time_compare(claim.password_mark, password_mark(user))
 
 
 def make_verification_token(user: User, *, new_email: str | None = None) -> str:
     data: dict[str, object] = {"u": user.pk, "e": user.email}
     if new_email is not None:
         data["n"] = new_email
+        data["p"] = password_mark(user)
     return signing.dumps(data, salt=_SALT, compress=True)
 
 
@@ -37,5 +51,10 @@ def read_verification_token(token: str) -> Claim | None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("u"), int) or not isinstance(data.get("e"), str):
         return None
-    new_email = data.get("n")
-    return Claim(user_id=data["u"], email=data["e"], new_email=new_email if isinstance(new_email, str) else None)
+    new_email, mark = data.get("n"), data.get("p")
+    return Claim(
+        user_id=data["u"],
+        email=data["e"],
+        new_email=new_email if isinstance(new_email, str) else None,
+        password_mark=mark if isinstance(mark, str) else None,
+    )

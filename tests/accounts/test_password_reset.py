@@ -1,5 +1,6 @@
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from musicdrops.accounts.models import User
 from musicdrops.accounts.tasks import send_password_reset_email_task
@@ -13,7 +14,7 @@ NEW = "a-brand-new-passphrase-42"
 
 @pytest.fixture
 def user():
-    return User.objects.create_user("fan@example.com", OLD)
+    return User.objects.create_user("fan@example.com", OLD, email_verified_at=timezone.now())
 
 
 def test_reset_is_queued_on_the_important_queue(client, user, redis_client):

@@ -37,11 +37,17 @@ def test_turning_the_daily_email_off(client, user):
 def test_a_new_email_is_confirmed_at_the_new_address_before_it_counts(client, user, redis_client, mailoutbox):
     from musicdrops.accounts.tasks import send_email_change_email_task
 
-    client.post(reverse("accounts:settings"), {"email": "New@Example.com", "receives_drops": "on"})
+    client.post(
+        reverse("accounts:settings"),
+        {"email": "New@Example.com", "receives_drops": "on", "current_password": PASSWORD},
+    )
 
     user.refresh_from_db()
     assert (user.email, user.email_verified) == ("fan@example.com", True)
-    assert queued_tasks(redis_client, "important") == ["musicdrops.accounts.tasks.send_email_change_email_task"]
+    assert sorted(queued_tasks(redis_client, "important")) == [
+        "musicdrops.accounts.tasks.send_address_change_requested_task",
+        "musicdrops.accounts.tasks.send_email_change_email_task",
+    ]
     send_email_change_email_task(user.pk, "new@example.com")
     assert mailoutbox[-1].to == ["new@example.com"]
     client.get(last_link(mailoutbox))
@@ -53,7 +59,8 @@ def test_an_address_used_by_another_account_gets_the_same_answer_and_its_owner_i
     User.objects.create_user("other@example.com", PASSWORD)
 
     def answer(email: str) -> tuple[int, str, str]:
-        response = client.post(reverse("accounts:settings"), {"email": email, "receives_drops": "on"}, follow=True)
+        data = {"email": email, "receives_drops": "on", "current_password": PASSWORD}
+        response = client.post(reverse("accounts:settings"), data, follow=True)
         page = re.sub(
             r'name="csrfmiddlewaretoken" value="[^"]+"', "", response.content.decode().replace(email, "ADDRESS")
         )
@@ -62,6 +69,8 @@ def test_an_address_used_by_another_account_gets_the_same_answer_and_its_owner_i
     assert answer("other@example.com") == answer("free@example.com")
     assert User.objects.get(pk=user.pk).email == "fan@example.com"
     assert sorted(queued_tasks(redis_client, "important")) == [
+        "musicdrops.accounts.tasks.send_address_change_requested_task",
+        "musicdrops.accounts.tasks.send_address_change_requested_task",
         "musicdrops.accounts.tasks.send_address_in_use_email_task",
         "musicdrops.accounts.tasks.send_email_change_email_task",
     ]
@@ -87,3 +96,43 @@ def test_password_change_keeps_the_user_logged_in(client, user):
     assert client.get(reverse("accounts:settings")).status_code == 200
     user.refresh_from_db()
     assert user.check_password(new)
+
+
+def test_changing_the_address_needs_the_current_password(client, user, redis_client):
+    for password in ("", "wrong-password"):
+        data = {"email": "thief@example.com", "receives_drops": "on", "current_password": password}
+        response = client.post(reverse("accounts:settings"), data)
+
+        assert response.status_code == 200
+        assert "Enter your current password to change your address." in response.content.decode()
+    assert queued_tasks(redis_client, "important") == []  # no link went anywhere
+    # Other settings need no password.
+    assert client.post(reverse("accounts:settings"), {"email": "fan@example.com"}).status_code == 302
+
+
+def test_the_old_address_is_told_and_a_password_change_voids_the_move(client, user, redis_client, mailoutbox):
+    from musicdrops.accounts.tasks import send_address_change_requested_task, send_email_change_email_task
+
+    data = {"email": "thief@example.com", "receives_drops": "on", "current_password": PASSWORD}
+    client.post(reverse("accounts:settings"), data)
+    send_address_change_requested_task(user.pk, "thief@example.com")
+    send_email_change_email_task(user.pk, "thief@example.com")
+
+    notice, link_email = mailoutbox[-2], mailoutbox[-1]
+    assert notice.to == ["fan@example.com"]
+    assert "thief@example.com" in notice.body
+    assert "change it now" in notice.body
+    # The owner changes the password: the link at the other address no longer moves the account.
+    user.set_password("a-brand-new-passphrase-9")
+    user.save()
+    client.get(last_link([link_email]))
+    user.refresh_from_db()
+    assert user.email == "fan@example.com"
+
+
+def test_a_password_reset_goes_only_to_a_confirmed_address(client, redis_client):
+    User.objects.create_user("unconfirmed@example.com", PASSWORD)
+
+    client.post(reverse("accounts:password_reset"), {"email": "unconfirmed@example.com"})
+
+    assert queued_tasks(redis_client, "important") == []
