@@ -72,7 +72,7 @@ class SettingsForm(forms.Form):
         cleaned = super().clean() or {}
         email = cleaned.get("email")
         # A stolen session must not become a stolen account: moving it takes the password.
-        moving = bool(email) and normalize_email(email) != self.user.email
+        moving = isinstance(email, str) and bool(email) and normalize_email(email) != self.user.email
         if moving and not self.user.check_password(cleaned.get("current_password") or ""):
             self.add_error("current_password", "Enter your current password to change your address.")
         return cleaned
