@@ -38,18 +38,32 @@ def wanted_kinds(*, user: User) -> list[str]:
     return preferences.wanted_kinds() if preferences else list(DEFAULT_KINDS)
 
 
-def feed_for_user(*, user: User, today: dt.date) -> QuerySet[ReleaseGroup]:
-    """New and upcoming releases by the artists the user follows, of the kinds they want, newest first."""
+def feed_for_user(
+    *, user: User, today: dt.date, kind: str = "", artist_id: int | None = None, when: str = ""
+) -> QuerySet[ReleaseGroup]:
+    """New and upcoming releases by the artists the user follows, of the kinds they want, newest first.
+
+    Narrowed to one ``kind`` (of those wanted), one followed ``artist_id``, or ``when`` "out"
+    (released by ``today``) or "upcoming" (after it, soonest first).
+    """
     followed = Follow.objects.filter(user=user).values("artist_id")
+    if artist_id is not None:
+        followed = followed.filter(artist_id=artist_id)
+    kinds = wanted_kinds(user=user)
+    releases = ReleaseGroup.objects.filter(
+        artists__in=followed,
+        kind__in=[kind] if kind in kinds else kinds,
+        removed_at__isnull=True,
+        first_release_date__gte=today - dt.timedelta(days=FEED_DAYS_BACK),
+    )
+    if when == "out":
+        releases = releases.filter(first_release_date__lte=today)
+    order = ["-first_release_date", "title", "pk"]
+    if when == "upcoming":
+        releases, order = releases.filter(first_release_date__gt=today), ["first_release_date", "title", "pk"]
     return (
-        ReleaseGroup.objects.filter(
-            artists__in=followed,
-            kind__in=wanted_kinds(user=user),
-            removed_at__isnull=True,
-            first_release_date__gte=today - dt.timedelta(days=FEED_DAYS_BACK),
-        )
-        .distinct()
-        .order_by("-first_release_date", "title", "pk")
+        releases.distinct()
+        .order_by(*order)
         .prefetch_related(
             Prefetch("artists", queryset=Artist.objects.filter(follows__user=user).only("id", "name", "mbid"))
         )

@@ -1,14 +1,20 @@
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from musicdrops.accounts.models import User
 from musicdrops.catalog import selectors
-from musicdrops.catalog.models import Follow
+from musicdrops.catalog.models import Follow, ReleaseGroup
 from musicdrops.drops.preview import drop_status
+from musicdrops.front.forms import FeedFilterForm
+
+UPCOMING_ON_TOP = 10  # above the feed when it shows both; "when=upcoming" pages through them all
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -20,13 +26,37 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     assert isinstance(request.user, User)
-    feed = selectors.feed_for_user(user=request.user, today=timezone.localdate())
-    page = Paginator(feed, 25).get_page(request.GET.get("page"))
+    today = timezone.localdate()
+    filters = FeedFilterForm(request.GET, user=request.user)
+    # A hand-made query string with an unknown kind or artist: the form says so, the feed stays whole.
+    chosen = filters.cleaned_data if filters.is_valid() else {}
+    narrowed = {k: chosen[k] for k in ("kind", "when") if chosen.get(k)}
+    if chosen.get("artist") is not None:
+        narrowed["artist"] = chosen["artist"]
+    when = chosen.get("when", "")
+
+    user = request.user
+
+    def feed(part: str) -> QuerySet[ReleaseGroup]:
+        return selectors.feed_for_user(
+            user=user, today=today, kind=chosen.get("kind", ""), artist_id=chosen.get("artist"), when=part
+        )
+
+    # Both at once: the upcoming few on top (soonest first), what is out below, a page at a time.
+    upcoming = list(feed("upcoming")[: UPCOMING_ON_TOP + 1]) if not when else []
+    page = Paginator(feed(when or "out"), 25).get_page(request.GET.get("page"))
     following = Follow.objects.filter(user=request.user).count()
     context = {
         "page": page,
+        "filters": filters,
+        "narrowed": narrowed,
+        "when": when,
+        "upcoming": upcoming[:UPCOMING_ON_TOP],
+        "more_upcoming": len(upcoming) > UPCOMING_ON_TOP,
+        "upcoming_url": "?" + urlencode({**narrowed, "when": "upcoming"}),
+        "extra_query": urlencode(narrowed),
         "following": following,
-        "today": timezone.localdate(),
+        "today": today,
         "drop": drop_status(user=request.user, now=timezone.now()) if following else None,
         "timeout_seconds": settings.TASK_POLL_TIMEOUT_SECONDS,
     }
