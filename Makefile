@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 VNU := node_modules/vnu-jar/build/dist/vnu.jar
 
-.PHONY: run superuser test lint pytest bench bench-queues bench-web bench-catalog image image-test rename install clean
+.PHONY: run superuser test lint pytest bench bench-queues bench-web bench-catalog bench-search image image-test rename install clean
 
 run: $(INSTALLED)  ## Start web, beat and both workers (and a private Redis if REDIS_URL is unset)
 	$(PY) scripts/devstack.py
@@ -57,6 +57,11 @@ bench-web: $(INSTALLED)
 # the replay server on a simulated clock (docs/catalog.md). BENCH_ARGS="--help" for the options.
 bench-catalog: $(INSTALLED)
 	$(PY) -m bench.catalog_scale $(BENCH_ARGS)
+
+# A person's artist search through gunicorn while syncs keep the MusicBrainz budget busy:
+# p50 and p95 of a new query, the same again (cached), and a new one with the lane off.
+bench-search: $(INSTALLED)
+	$(PY) -m bench.search $(BENCH_ARGS)
 
 # The production image, built with docker (or podman where docker is missing).
 image: $(INSTALLED)

@@ -286,7 +286,7 @@ MUSICBRAINZ_USER_AGENT = f"MusicDrops/{__version__} ( {SITE_URL} )"
 MUSICBRAINZ_REQUESTS_PER_SECOND = 1.0
 # A person's artist search goes ahead of the background work: up to this many a
 # minute (in bursts of 5) take the next slot at once, and the background gives it up.
-MUSICBRAINZ_INTERACTIVE_PER_MINUTE = 15
+MUSICBRAINZ_INTERACTIVE_PER_MINUTE = env_int("MUSICBRAINZ_INTERACTIVE_PER_MINUTE", 15)  # 0: no lane
 MUSICBRAINZ_SEARCH_CACHE_SECONDS = 600  # the same artist search again within this is answered from the cache
 # The longest release-group search URL we send: MusicBrainz's front end refuses
 # request lines much longer than 8 KB (414); half of that leaves room (docs/catalog.md).

@@ -21,6 +21,14 @@ class SearchForm(forms.Form):
 
 class ListenBrainzImportForm(forms.Form):
     username = forms.CharField(label="ListenBrainz user name", max_length=64, strip=True)
+    min_listens = forms.IntegerField(
+        label="Only artists I listened to at least this many times",
+        min_value=0,
+        max_value=1_000_000,
+        initial=10,
+        required=False,
+        help_text="0 takes all of your 100 most played artists.",
+    )
 
 
 class NamesImportForm(forms.Form):

@@ -188,6 +188,8 @@ class ImportJob(models.Model):
     source = models.CharField(max_length=16, choices=Source.choices)
     # The ListenBrainz user name, or the pasted names, one per line.
     query = models.TextField()
+    # ListenBrainz only: artists listened to fewer times than this are left out.
+    min_listens = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -6,8 +6,9 @@ import hashlib
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Prefetch, QuerySet
-from django.db.models.functions import Collate
+from django.db.models.functions import Collate, Lower
 
 from musicdrops.accounts.models import User
 from musicdrops.catalog.models import DEFAULT_KINDS, Artist, Follow, ImportJob, ReleaseGroup, ReleasePreferences
@@ -76,10 +77,18 @@ def artist_by_id(value: str) -> Artist | None:
 
 
 def followed_artists(*, user: User) -> QuerySet[Artist]:
-    natural = "natural"  # the ICU collation of migration 0003: numbers as numbers, case and accents beside
-    return Artist.objects.filter(follows__user=user).order_by(
-        Collate("sort_name", natural), Collate("name", natural), "pk"
-    )
+    return Artist.objects.filter(follows__user=user).order_by(_natural("sort_name"), _natural("name"), "pk")
+
+
+def _natural(field: str) -> Collate | Lower:
+    """Order by ``field`` as people read it: "Artist 2" before "Artist 10", "björk" beside "Björk".
+
+    PostgreSQL has the ICU collation of migration 0003 for it; SQLite (make run) has no ICU,
+    so there it is case-insensitive, numbers compared as text.
+    """
+    if connection.vendor == "postgresql":
+        return Collate(field, "natural")
+    return Lower(field)
 
 
 def followed_mbids(*, user: User) -> set[str]:

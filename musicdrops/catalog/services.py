@@ -118,7 +118,7 @@ def preferences_update(*, user: User, kinds: set[str]) -> ReleasePreferences:
 # --- imports ----------------------------------------------------------------------
 
 
-def import_start(*, user: User, source: str, query: str, queue_import: Queue) -> ImportJob:
+def import_start(*, user: User, source: str, query: str, queue_import: Queue, min_listens: int = 0) -> ImportJob:
     query = clean_text(query)
     if source == ImportJob.Source.NAMES:
         names = list(dict.fromkeys(line.strip()[:200] for line in query.splitlines() if line.strip()))
@@ -134,7 +134,7 @@ def import_start(*, user: User, source: str, query: str, queue_import: Queue) ->
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).first()  # two posts at once: one after the other
         _import_allowed(user=user, names=len(query.splitlines()) if source == ImportJob.Source.NAMES else 0)
-        job = ImportJob.objects.create(user=user, source=source, query=query)
+        job = ImportJob.objects.create(user=user, source=source, query=query, min_listens=max(0, min_listens))
         queue_import(job.pk)
     return job
 
@@ -287,7 +287,9 @@ def _first_names(
     """
     if job.source == ImportJob.Source.NAMES:
         return job.query.splitlines()
-    top = lb_client.top_artists(job.query, count=MAX_LISTENBRAINZ_ARTISTS)
+    top = [
+        a for a in lb_client.top_artists(job.query, count=MAX_LISTENBRAINZ_ARTISTS) if a.listen_count >= job.min_listens
+    ]
     identified = {a.mbid: a.name for a in top if a.mbid and a.mbid not in SPECIAL_PURPOSE_ARTISTS}
     known = list(Artist.objects.filter(mbid__in=list(identified)))
     follows_add(user=job.user, artists=known, queue_sync=queue_sync)

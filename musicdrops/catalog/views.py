@@ -88,7 +88,11 @@ def imports(request: HttpRequest) -> HttpResponse:
             if form.is_bound and form.is_valid():
                 try:
                     services.import_start(
-                        user=user, source=source, query=form.cleaned_data[field], queue_import=tasks.queue_import
+                        user=user,
+                        source=source,
+                        query=form.cleaned_data[field],
+                        queue_import=tasks.queue_import,
+                        min_listens=form.cleaned_data.get("min_listens") or 0,
                     )
                 except services.FollowError as error:
                     form.add_error(field, str(error))

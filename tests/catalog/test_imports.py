@@ -47,6 +47,25 @@ def test_listenbrainz_import_follows_known_artists_and_searches_the_rest(user, u
     assert job.outcome["not_found"] == ["Some Bandcamp Act"]
 
 
+def test_a_listenbrainz_import_leaves_out_artists_under_the_minimum_listens(client, user, upstream):
+    client.post(reverse("catalog:imports"), {"username": "rob", "min_listens": "500"})
+    job = ImportJob.objects.get()
+    assert job.min_listens == 500
+
+    assert run(job) is False
+
+    assert followed(user) == {"Sigur Rós", "Motörhead"}  # 1,204 and 877 listens; 450 and 120 are left out
+    job.refresh_from_db()
+    assert job.outcome["not_found"] == []
+
+
+def test_a_negative_minimum_is_a_form_error(client, user):
+    response = client.post(reverse("catalog:imports"), {"username": "rob", "min_listens": "-3"})
+
+    assert response.status_code == 200
+    assert ImportJob.objects.count() == 0
+
+
 @pytest.mark.parametrize(("name", "message"), [("newcomer", "statistics"), ("nobody-here", "ListenBrainz user")])
 def test_listenbrainz_not_ready_or_unknown_user_fails_with_a_clear_message(user, upstream, name, message):
     job = services.import_start(queue_import=tasks.queue_import, user=user, source="listenbrainz", query=name)
