@@ -63,11 +63,12 @@ def test_a_standby_dispatches_within_10_s_of_the_active_beat_being_killed_no_slo
 def test_a_beat_whose_lock_is_stolen_or_deleted_stands_by_and_comes_back_in_process(start_process, redis_client):
     worker, beat = worker_and_running_beat(start_process)
 
-    # Another process takes the lock (as a beat that got it after this one stalled would).
-    redis_client.set(selectors.lock_key(), "an-intruder", px=4000)
+    # Another process takes the lock (as a beat that got it after this one stalled would), for
+    # 8 s: the standby lasts that long, and the test must see it on a loaded 2-core machine.
+    redis_client.set(selectors.lock_key(), "an-intruder", px=8000)
     beat.wait_for("lost redbeat::lock", timeout=5)
-    wait_until(lambda: getattr(beat_with_pid(beat.pid), "role", "") == "standby", 6, "it to stand by", beat)
-    beat.wait_for("holds redbeat::lock again", timeout=10)
+    wait_until(lambda: getattr(beat_with_pid(beat.pid), "role", "") == "standby", 7, "it to stand by", beat)
+    beat.wait_for("holds redbeat::lock again", timeout=15)
     during = len(runs())
     wait_until(lambda: len(runs()) > during, 10, "a run after the lock came back", worker, beat)
     log = beat.output()
@@ -83,7 +84,7 @@ def test_a_beat_whose_lock_is_stolen_or_deleted_stands_by_and_comes_back_in_proc
     assert beat.popen.poll() is None, "the beat never exited"
     assert beat.output().count("beat: Starting") == 1
     assert not DuplicateDispatch.objects.exists()
-    print(f"\nlock stolen for 4 s, then deleted: {len(runs())} runs, one beat process throughout")
+    print(f"\nlock stolen for 8 s, then deleted: {len(runs())} runs, one beat process throughout")
 
 
 def test_a_beat_paused_past_its_lock_timeout_hands_over_and_stands_by_when_it_wakes(start_process):
