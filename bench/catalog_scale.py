@@ -33,7 +33,6 @@ import argparse
 import datetime as dt
 import logging
 import math
-import os
 import random
 import statistics
 import sys
@@ -99,24 +98,14 @@ def main() -> int:
     parser.add_argument("--sample", type=int, default=1000, help="artists browsed to measure the per-artist cost")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    os.environ.setdefault("DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/musicdrops_bench")
-    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
-    os.environ["DEBUG"] = "0"
-    os.environ.setdefault("SECRET_KEY", "benchmark-only-secret-key-not-used-for-anything-real-0123456789")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "musicdrops.settings")
     sys.path.insert(0, str(ROOT))
-    from bench.daily_send import ensure_database
+    from bench.catalog_sync import setup_django
 
-    ensure_database(os.environ["DATABASE_URL"])
-    import django
-
-    django.setup()
+    setup_django()
     from django.conf import settings
-    from django.core.management import call_command
 
     from tests.catalog.upstream import serve
 
-    call_command("migrate", verbosity=0)
     logging.getLogger("musicdrops").setLevel(logging.WARNING)  # not a line per artist synced
     began = time.monotonic()
     with serve() as server:

@@ -18,10 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--artists", type=int, default=1000)
-    args = parser.parse_args()
+def setup_django() -> None:
+    """Production settings on the benchmarks' own database (musicdrops_bench) and Redis database 14, migrated."""
     os.environ.setdefault("DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/musicdrops_bench")
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
     os.environ["DEBUG"] = "0"
@@ -34,8 +32,17 @@ def main() -> int:
     import django
 
     django.setup()
-    from django.conf import settings
     from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--artists", type=int, default=1000)
+    args = parser.parse_args()
+    setup_django()
+    from django.conf import settings
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -44,7 +51,6 @@ def main() -> int:
     from musicdrops.catalog.models import Artist, Follow, ReleaseGroup
     from tests.catalog.upstream import fixture_mbid, many_release_groups, serve
 
-    call_command("migrate", verbosity=0)
     sizes = [[0, 1, 40, 99, 100, 101, 250][n % 7] for n in range(args.artists)]
     with serve() as server:
         settings.MUSICBRAINZ_URL = server.musicbrainz_url
