@@ -31,6 +31,13 @@ class Artist(models.Model):
     name = models.CharField(max_length=500)
     sort_name = models.CharField(max_length=500, blank=True)
     disambiguation = models.CharField(max_length=500, blank=True)
+    # As MusicBrainz has them ("" where it doesn't): what the artist page shows, and
+    # what tells apart the artists of one name when an import has to ask which.
+    artist_type = models.CharField("type", max_length=32, blank=True)  # Person, Group, Orchestra, ...
+    country = models.CharField(max_length=2, blank=True)  # ISO 3166-1 code
+    area = models.CharField(max_length=200, blank=True)  # "Iceland"
+    begin = models.CharField("born or formed", max_length=10, blank=True)  # "1994", "1975-06", "1952-01-17"
+    end = models.CharField("died or dissolved", max_length=10, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     # Null until the first sync; the periodic sync takes the stalest first.
     synced_at = models.DateTimeField(null=True, blank=True)
@@ -61,6 +68,17 @@ class Artist(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.disambiguation})" if self.disambiguation else self.name
+
+    @property
+    def years(self) -> str:
+        """ "1994-", "1952-2023" or "" (with an en dash): the years MusicBrainz knows, as people write them."""
+        return life_years(self.begin, self.end)
+
+
+def life_years(begin: str, end: str) -> str:
+    if not begin and not end:
+        return ""
+    return f"{begin[:4]}\u2013{end[:4]}"  # an en dash
 
 
 class ReleaseGroup(models.Model):

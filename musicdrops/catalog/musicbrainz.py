@@ -55,6 +55,7 @@ MAX_RETRY_AFTER = 60.0  # a Retry-After beyond this is a misconfiguration upstre
 NAME_LENGTH = 500
 TITLE_LENGTH = 1000
 TYPE_LENGTH = 32
+AREA_LENGTH = 200
 
 # Lucene's own QueryParser.escape escapes & and | one by one, which covers && and ||.
 _LUCENE_SPECIAL = re.compile(r'([+\-&|!(){}\[\]^"~*?:\\/])')
@@ -83,6 +84,12 @@ class ArtistHit:
     sort_name: str
     disambiguation: str
     score: int  # search relevance 0..100; 100 for a lookup by MBID
+    # What tells artists of one name apart, where MusicBrainz has it ("" where not).
+    artist_type: str = ""  # "Person", "Group", "Orchestra", "Choir", "Character" or "Other"
+    country: str = ""  # ISO 3166-1 code ("IS"), or MusicBrainz's own ("XE", "XW")
+    area: str = ""  # the area's name ("Iceland"), nicer to read than the code
+    begin: str = ""  # born or formed: a partial date, as partial_date() keeps it
+    end: str = ""  # died or dissolved
 
 
 @dataclass(frozen=True)
@@ -331,7 +338,23 @@ def _artist(entry: object, *, score: int | None) -> ArtistHit | None:
         sort_name=_text(entry.get("sort-name"), NAME_LENGTH) or name,
         disambiguation=_text(entry.get("disambiguation"), NAME_LENGTH),
         score=score if score is not None else _score(entry.get("score")),
+        **_details(entry),
     )
+
+
+def _details(entry: dict[str, Any]) -> dict[str, str]:
+    """Type, country, area and life span: each "" when missing, null or of a shape we don't know."""
+    area = entry.get("area")
+    life = entry.get("life-span")
+    life = life if isinstance(life, dict) else {}
+    country = _text(entry.get("country"), 3)
+    return {
+        "artist_type": _text(entry.get("type"), TYPE_LENGTH),
+        "country": country.upper() if country.isalpha() and len(country) == 2 else "",
+        "area": _text(area.get("name"), AREA_LENGTH) if isinstance(area, dict) else "",
+        "begin": partial_date(life.get("begin")),
+        "end": partial_date(life.get("end")),
+    }
 
 
 def _score(value: object) -> int:

@@ -55,9 +55,19 @@ def parse_mbid(value: str) -> str:
 
 
 def artist_upsert(*, hit: ArtistHit) -> Artist:
+    """Our artist for a MusicBrainz hit, created or brought up to date with what the hit says."""
     artist, _ = Artist.objects.update_or_create(
         mbid=hit.mbid,
-        defaults={"name": hit.name[:500], "sort_name": hit.sort_name[:500], "disambiguation": hit.disambiguation[:500]},
+        defaults={
+            "name": hit.name[:500],
+            "sort_name": hit.sort_name[:500],
+            "disambiguation": hit.disambiguation[:500],
+            "artist_type": hit.artist_type[:32],
+            "country": hit.country[:2],
+            "area": hit.area[:200],
+            "begin": hit.begin[:10],
+            "end": hit.end[:10],
+        },
     )
     return artist
 

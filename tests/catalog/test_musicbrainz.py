@@ -336,6 +336,10 @@ def test_get_artist(client):
         sort_name="Sigur Rós",
         disambiguation="Icelandic post-rock band",
         score=100,
+        artist_type="Group",
+        country="IS",
+        area="Iceland",
+        begin="1994",
     )
 
 
@@ -394,8 +398,46 @@ def test_search_returns_hits_with_scores(client):
     [hit] = client.search_artists("Ólafur Arnalds")
 
     assert hit == ArtistHit(
-        mbid=up.OLAFUR_ARNALDS, name="Ólafur Arnalds", sort_name="Arnalds, Ólafur", disambiguation="", score=100
+        mbid=up.OLAFUR_ARNALDS,
+        name="Ólafur Arnalds",
+        sort_name="Arnalds, Ólafur",
+        disambiguation="",
+        score=100,
+        artist_type="Person",
+        country="IS",
+        area="Iceland",
+        begin="1986-11-03",
     )
+
+
+def test_search_hits_say_what_tells_artists_apart(client):
+    [hit] = client.search_artists("坂本龍一")
+
+    assert (hit.artist_type, hit.country, hit.area, hit.begin, hit.end) == (
+        "Person",
+        "JP",
+        "Japan",
+        "1952-01-17",
+        "2023-03-28",
+    )
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"type": None, "country": None, "life-span": None, "area": None},
+        {"type": 7, "country": "Iceland", "life-span": {"begin": "yesterday", "end": 1994}, "area": "IS"},
+        {"type": ["Group"], "country": "i$", "life-span": [], "area": {"name": None}},
+    ],
+)
+def test_odd_artist_details_are_left_blank(client, upstream, odd):
+    mbid = upstream.add_artist("Oddity")
+    upstream.artists[mbid].update(odd)
+
+    hit = client.get_artist(mbid)
+
+    assert hit.name == "Oddity"
+    assert (hit.artist_type, hit.country, hit.area, hit.begin, hit.end) == ("", "", "", "", "")
 
 
 def test_special_purpose_artists_are_left_out_of_search(client, upstream):

@@ -84,22 +84,41 @@ _SECONDARY_TYPE_IDS = {
 }
 
 
+_ARTIST_TYPE_IDS = {
+    "Group": "e431f5f6-b5d2-343d-8b36-72607fffb74b",
+    "Person": "b6e035f4-3ce9-331c-97df-83397230b0df",
+    "Orchestra": "a0b36c92-3eb1-3839-a4f9-4799823f54a5",
+}
+
+
 def artist(
-    name: str, *, mbid: str | None = None, sort_name: str | None = None, disambiguation: str = ""
+    name: str,
+    *,
+    mbid: str | None = None,
+    sort_name: str | None = None,
+    disambiguation: str = "",
+    type: str | None = "Group",  # MusicBrainz's own field name
+    country: str | None = None,
+    area: str | None = None,
+    begin: str | None = None,
+    end: str | None = None,
 ) -> dict[str, Any]:
-    """An artist as a MusicBrainz lookup returns it (search adds a score)."""
-    return {
+    """An artist as a MusicBrainz lookup returns it (search adds a score); unknown fields are null, as there."""
+    entry: dict[str, Any] = {
         "id": mbid or fixture_mbid("artist", name),
         "name": name,
         "sort-name": sort_name or name,
         "disambiguation": disambiguation,
-        "type": "Group",
-        "type-id": "e431f5f6-b5d2-343d-8b36-72607fffb74b",
-        "country": "XE",
-        "life-span": {"begin": None, "end": None, "ended": False},
+        "type": type,
+        "type-id": _ARTIST_TYPE_IDS.get(type or "", fixture_mbid("type", str(type))) if type else None,
+        "country": country,
+        "life-span": {"begin": begin, "end": end, "ended": end is not None},
         "isnis": [],
         "ipis": [],
     }
+    if area is not None:
+        entry["area"] = {"id": fixture_mbid("area", area), "type": "Country", "name": area, "sort-name": area}
+    return entry
 
 
 def release_group(
@@ -149,14 +168,38 @@ def listenbrainz_artist(name: str, listen_count: int, *, mbid: str | None = "aut
 
 # Modelled on the real discographies (titles, types and date precisions), trimmed.
 DEFAULT_ARTISTS: list[dict[str, Any]] = [
-    artist("Sigur Rós", mbid=SIGUR_ROS, disambiguation="Icelandic post-rock band"),
-    artist("Ólafur Arnalds", mbid=OLAFUR_ARNALDS, sort_name="Arnalds, Ólafur"),
-    artist("坂本龍一", mbid=RYUICHI_SAKAMOTO, sort_name="Sakamoto, Ryuichi"),
-    artist("Motörhead", mbid=MOTORHEAD),
-    artist("AC/DC", mbid=AC_DC),
-    artist("Simon & Garfunkel", mbid=SIMON_AND_GARFUNKEL),
-    artist("Various Artists", mbid=VARIOUS_ARTISTS, disambiguation="add compilations to this artist"),
-    artist("[unknown]", mbid=UNKNOWN_ARTIST, disambiguation="Special Purpose Artist"),
+    artist(
+        "Sigur Rós",
+        mbid=SIGUR_ROS,
+        disambiguation="Icelandic post-rock band",
+        country="IS",
+        area="Iceland",
+        begin="1994",
+    ),
+    artist(
+        "Ólafur Arnalds",
+        mbid=OLAFUR_ARNALDS,
+        sort_name="Arnalds, Ólafur",
+        type="Person",
+        country="IS",
+        area="Iceland",
+        begin="1986-11-03",
+    ),
+    artist(
+        "坂本龍一",
+        mbid=RYUICHI_SAKAMOTO,
+        sort_name="Sakamoto, Ryuichi",
+        type="Person",
+        country="JP",
+        area="Japan",
+        begin="1952-01-17",
+        end="2023-03-28",
+    ),
+    artist("Motörhead", mbid=MOTORHEAD, country="GB", area="United Kingdom", begin="1975-06", end="2015-12-28"),
+    artist("AC/DC", mbid=AC_DC, country="AU", area="Australia", begin="1973-11"),
+    artist("Simon & Garfunkel", mbid=SIMON_AND_GARFUNKEL, country="US", area="United States", begin="1957"),
+    artist("Various Artists", mbid=VARIOUS_ARTISTS, disambiguation="add compilations to this artist", type="Other"),
+    artist("[unknown]", mbid=UNKNOWN_ARTIST, disambiguation="Special Purpose Artist", type="Other"),
 ]
 DEFAULT_RELEASE_GROUPS: dict[str, list[dict[str, Any]]] = {
     SIGUR_ROS: [
