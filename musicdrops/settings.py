@@ -13,6 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
 from musicdrops import __version__
+from musicdrops.catalog.covers import cover_art_sources
 from musicdrops.lib.env import email_provider, env_bool, env_int, env_list, env_str, mailer_config
 from musicdrops.lib.redis_client import celery_ssl_options, client_options
 from musicdrops.scheduler.schedule import beat_schedule
@@ -292,6 +293,12 @@ MUSICBRAINZ_SEARCH_CACHE_SECONDS = 600  # the same artist search again within th
 # request lines much longer than 8 KB (414); half of that leaves room (docs/catalog.md).
 MUSICBRAINZ_SEARCH_MAX_URL = 4000
 UPSTREAM_TIMEOUT = 10  # seconds per HTTP request
+# Cover art: release-group front images from the Cover Art Archive, loaded by the
+# reader's browser or mail client, never by us ("" shows the placeholder only).
+COVER_ART_URL = env_str("COVER_ART_URL", "https://coverartarchive.org").rstrip("/")
+# Where its images may come from (the CSP's img-src): the archive answers with a
+# redirect to archive.org's storage hosts.
+COVER_ART_SOURCES = cover_art_sources(COVER_ART_URL)
 
 # --- Keeping the catalog fresh (musicdrops/catalog/discovery.py, docs/catalog.md) ---
 # Every followed artist is covered by a batched search of recent and upcoming
@@ -392,7 +399,7 @@ SECURE_CSP = {
     "default-src": ["'self'"],
     "script-src": ["'self'"],
     "style-src": ["'self'"],
-    "img-src": ["'self'", "data:"],
+    "img-src": ["'self'", "data:", *COVER_ART_SOURCES],
     "connect-src": ["'self'"],
     "frame-ancestors": ["'none'"],
     "form-action": ["'self'"],

@@ -119,7 +119,7 @@ def documents(tmp_path: Path) -> dict[str, str]:
     found["/library/preferences/ (nothing ticked)"] = client.post("/library/preferences/", {}).content.decode()
 
     releases = [
-        DropRelease(title="Takk… <b>&</b>", artists="Sigur Rós", kind="Album", date="June 1, 2026", musicbrainz_url="https://musicbrainz.org/release-group/x")
+        DropRelease(title="Takk… <b>&</b>", artists="Sigur Rós", kind="Album", date="June 1, 2026", url="https://musicdrops.example/releases/x/")
     ]  # fmt: skip
     _, _, drop = DropRenderer(day=timezone.localdate()).render(user_id=user.pk, releases=releases)
     found["email: the daily drop"] = drop

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from musicdrops.catalog.musicbrainz import life_years
+
 
 class DatePrecision(models.TextChoices):
     DAY = "day", "day"
@@ -74,11 +76,19 @@ class Artist(models.Model):
         """ "1994-", "1952-2023" or "" (with an en dash): the years MusicBrainz knows, as people write them."""
         return life_years(self.begin, self.end)
 
+    @property
+    def life_span(self) -> str:
+        """In words: "born 1986", "since 1994", "until 2015", or the years; "" when MusicBrainz has none."""
+        begin, end = self.begin[:4], self.end[:4]
+        if begin and not end:
+            return f"born {begin}" if self.artist_type == "Person" else f"since {begin}"
+        if end and not begin:
+            return f"until {end}"
+        return self.years
 
-def life_years(begin: str, end: str) -> str:
-    if not begin and not end:
-        return ""
-    return f"{begin[:4]}\u2013{end[:4]}"  # an en dash
+    @property
+    def where(self) -> str:
+        return self.area or self.country
 
 
 class ReleaseGroup(models.Model):
@@ -214,8 +224,11 @@ class ImportJob(models.Model):
     message = models.CharField(max_length=500, blank=True)
     # A lease like Artist.sync_leased_until: a second delivery of the task waits its turn.
     leased_until = models.DateTimeField(null=True, blank=True)
-    # {"pending": [names still to match], "followed": [names], "not_found": [names],
-    #  "ambiguous": [{"name", "candidates": [{"mbid", "name", "disambiguation"}]}]}
+    # {"total": entries to match (set once they are known), "pending": [names still to match],
+    #  "followed": [names], "not_found": [names], "skipped": [names answered "none of these"],
+    #  "ambiguous": [{"name", "candidates": [{"mbid", and services.CANDIDATE_FIELDS}]}]}
+    # Outcomes from before "total", "skipped" and the candidates' type, country, area and
+    # years lack them; what reads an outcome copes (musicdrops/catalog/import_selectors.py).
     outcome = models.JSONField(default=dict, blank=True)
 
     class Meta:

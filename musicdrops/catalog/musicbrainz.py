@@ -91,6 +91,22 @@ class ArtistHit:
     begin: str = ""  # born or formed: a partial date, as partial_date() keeps it
     end: str = ""  # died or dissolved
 
+    @property
+    def years(self) -> str:
+        return life_years(self.begin, self.end)
+
+    @property
+    def facts(self) -> str:
+        """ "Group · Iceland · 1994-": what tells this artist from others of the same name."""
+        return " · ".join(fact for fact in (self.artist_type, self.area or self.country, self.years) if fact)
+
+
+def life_years(begin: str, end: str) -> str:
+    """ "1994-", "1952-2023", "-2015" (with an en dash) or "": the years of two partial dates."""
+    if not begin and not end:
+        return ""
+    return f"{begin[:4]}\u2013{end[:4]}"
+
 
 @dataclass(frozen=True)
 class ReleaseGroupData:

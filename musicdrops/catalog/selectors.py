@@ -3,11 +3,12 @@
 import dataclasses
 import datetime as dt
 import hashlib
+import uuid
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 from django.db.models.functions import Collate, Lower
 
 from musicdrops.accounts.models import User
@@ -95,5 +96,42 @@ def followed_mbids(*, user: User) -> set[str]:
     return {str(m) for m in Artist.objects.filter(follows__user=user).values_list("mbid", flat=True)}
 
 
+def known_mbids(*, mbids: list[str]) -> set[str]:
+    return {str(m) for m in Artist.objects.filter(mbid__in=mbids).values_list("mbid", flat=True)}
+
+
 def imports_for(*, user: User) -> QuerySet[ImportJob]:
     return ImportJob.objects.filter(user=user)[:10]
+
+
+def artist_by_mbid(*, mbid: uuid.UUID) -> Artist | None:
+    return Artist.objects.filter(mbid=mbid).first()
+
+
+def artist_releases(*, artist: Artist, today: dt.date) -> tuple[list[ReleaseGroup], QuerySet[ReleaseGroup]]:
+    """An artist's releases of every kind: upcoming (soonest first), then the rest (newest first, undated last).
+
+    Every artist credited on each is loaded with it (one query), for the links under the title.
+    """
+    credited = Artist.objects.order_by("name", "pk").only("id", "name", "mbid")
+    releases = ReleaseGroup.objects.filter(artists=artist, removed_at__isnull=True).prefetch_related(
+        Prefetch("artists", queryset=credited)
+    )
+    upcoming = list(releases.filter(first_release_date__gt=today).order_by("first_release_date", "title", "pk"))
+    released = releases.exclude(first_release_date__gt=today).order_by(
+        F("first_release_date").desc(nulls_last=True), "title", "pk"
+    )
+    return upcoming, released
+
+
+def release_by_mbid(*, mbid: uuid.UUID) -> ReleaseGroup | None:
+    """The release group, with its artists in name order; one removed upstream too (the page says so)."""
+    return (
+        ReleaseGroup.objects.filter(mbid=mbid)
+        .prefetch_related(Prefetch("artists", queryset=Artist.objects.order_by("name", "pk")))
+        .first()
+    )
+
+
+def follows(*, user: User, artist: Artist) -> bool:
+    return Follow.objects.filter(user=user, artist=artist).exists()

@@ -28,9 +28,12 @@ class DropRelease:
     artists: str  # display names of the artists it is credited to, joined
     kind: str  # "Album", "EP", ...
     date: str  # as precise as we know it
-    musicbrainz_url: str
+    url: str  # the release's page on the site
     artist_key: str = ""  # which artists (their ids): two artists can share a name
     artists_full: str = ""  # the names with MusicBrainz's disambiguation, to tell such artists apart
+    # Each credited artist as (name, name with disambiguation, page on the site), for the heading's links.
+    credits: tuple[tuple[str, str, str], ...] = ()
+    cover_url: str = ""  # the archive's front image; the email shows a plain square where it has none
 
 
 def subject_for(day: dt.date) -> str:
@@ -109,7 +112,10 @@ def _group_blocks(artist: str, releases: tuple[DropRelease, ...]) -> tuple[str, 
     """
     # Stored text is clean at the border; this keeps an email valid for a row stored before that.
     shown = [dataclasses.replace(r, title=clean_text(r.title), artists=clean_text(r.artists)) for r in releases]
-    context = {"artist": clean_text(artist), "releases": shown}
+    # The heading links each artist to their page, with the disambiguation where group_by_artist chose it.
+    full = bool(releases) and artist != releases[0].artists
+    links = [(clean_text(f if full else n), url) for n, f, url in releases[0].credits] if releases else []
+    context = {"artist": clean_text(artist), "links": links, "releases": shown}
     return get_template("emails/drop_group.txt").render(context), get_template("emails/drop_group.html").render(context)
 
 

@@ -3,12 +3,16 @@
 import datetime as dt
 import functools
 import operator
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
+from django.urls import reverse
 
 from musicdrops.accounts.models import Suppression, User
+from musicdrops.catalog.covers import cover_url
 from musicdrops.catalog.models import DEFAULT_KINDS, DatePrecision, Follow, ReleaseGroup, ReleasePreferences
 from musicdrops.drops.delivery_time import DAILY, WEEKLY, due_windows, period_of
 from musicdrops.drops.emails import DropRelease
@@ -113,22 +117,29 @@ def new_releases(*, user_ids: list[int], day: dt.date, days: int = NEW_FOR_DAYS)
 def drop_releases(*, release_ids: set[int]) -> dict[int, DropRelease]:
     """What the email shows for each release group, in two queries."""
     # The artists as plain rows: prefetch_related would build a queryset per release group.
-    credits: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
-    for release_id, artist_id, name, disambiguation in (
+    credits: dict[int, list[tuple[str, str, str, str]]] = defaultdict(list)
+    for release_id, artist_id, mbid, name, disambiguation in (
         ReleaseGroup.artists.through.objects.filter(releasegroup_id__in=release_ids)
         .order_by("artist__name", "artist_id")
-        .values_list("releasegroup_id", "artist_id", "artist__name", "artist__disambiguation")
+        .values_list("releasegroup_id", "artist_id", "artist__mbid", "artist__name", "artist__disambiguation")
     ):
-        credits[release_id].append((str(artist_id), name, f"{name} ({disambiguation})" if disambiguation else name))
+        full = f"{name} ({disambiguation})" if disambiguation else name
+        credits[release_id].append((str(artist_id), name, full, _page("front:artist", mbid)))
     return {
         rg.pk: DropRelease(
             title=rg.title,
-            artists=" & ".join(name for _, name, _ in credits[rg.pk]) or "Unknown artist",
+            artists=" & ".join(name for _, name, _, _ in credits[rg.pk]) or "Unknown artist",
             kind=rg.get_kind_display(),
             date=rg.release_date_display,
-            musicbrainz_url=f"https://musicbrainz.org/release-group/{rg.mbid}",
-            artist_key=",".join(key for key, _, _ in credits[rg.pk]),
-            artists_full=" & ".join(full for _, _, full in credits[rg.pk]),
+            url=_page("front:release", rg.mbid),
+            artist_key=",".join(key for key, _, _, _ in credits[rg.pk]),
+            artists_full=" & ".join(full for _, _, full, _ in credits[rg.pk]),
+            credits=tuple((name, full, url) for _, name, full, url in credits[rg.pk]),
+            cover_url=cover_url(rg.mbid),
         )
         for rg in ReleaseGroup.objects.filter(pk__in=release_ids)
     }
+
+
+def _page(view: str, mbid: uuid.UUID) -> str:
+    return settings.SITE_URL + reverse(view, args=[mbid])

@@ -48,8 +48,9 @@ def _by(release: ReleaseGroup) -> str:
     return ", ".join(a.name for a in release.artists.all())
 
 
-def _musicbrainz_url(release: ReleaseGroup) -> str:
-    return f"https://musicbrainz.org/release-group/{release.mbid}"
+def _page(release: ReleaseGroup) -> str:
+    """The release's page on the site (with its cover, artists and a link to MusicBrainz)."""
+    return settings.SITE_URL + reverse("front:release", args=[release.mbid])
 
 
 def _midnight(day: dt.date | None) -> dt.datetime:
@@ -98,7 +99,7 @@ class ReleasesAtomFeed(_AtomFeed):
         return clean_text(f"{item.get_kind_display()}, {item.release_date_display}")
 
     def item_link(self, item: ReleaseGroup) -> str:
-        return _musicbrainz_url(item)
+        return _page(item)
 
     def item_guid(self, item: ReleaseGroup) -> str:
         return f"urn:uuid:{item.mbid}"
@@ -125,8 +126,8 @@ def icalendar(request: HttpRequest, token: str) -> HttpResponse:
             uid=f"{release.mbid}@{domain}",
             day=release.first_release_date,
             summary=f"{release.title}, by {_by(release)}",
-            description=f"{release.get_kind_display()} by {_by(release)}. {_musicbrainz_url(release)}",
-            url=_musicbrainz_url(release),
+            description=f"{release.get_kind_display()} by {_by(release)}. {_page(release)}",
+            url=_page(release),
         )
         for release in _releases(user)
         # A release known only to the month or year is not an event on a particular day.

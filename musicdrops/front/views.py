@@ -1,10 +1,11 @@
+import uuid
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
@@ -61,3 +62,31 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "timeout_seconds": settings.TASK_POLL_TIMEOUT_SECONDS,
     }
     return render(request, "front/dashboard.html", context)
+
+
+@login_required
+def artist(request: HttpRequest, mbid: uuid.UUID) -> HttpResponse:
+    """An artist we know: who they are, everything they released or announced, and follow or unfollow."""
+    assert isinstance(request.user, User)
+    found = selectors.artist_by_mbid(mbid=mbid)
+    if found is None:
+        raise Http404("We don't know that artist yet.")
+    today = timezone.localdate()
+    upcoming, released = selectors.artist_releases(artist=found, today=today)
+    context = {
+        "artist": found,
+        "following": selectors.follows(user=request.user, artist=found),
+        "upcoming": upcoming,
+        "page": Paginator(released, 50).get_page(request.GET.get("page")),
+        "today": today,
+    }
+    return render(request, "front/artist.html", context)
+
+
+@login_required
+def release(request: HttpRequest, mbid: uuid.UUID) -> HttpResponse:
+    """A release group: its cover, title, artists, kind and date, and where to hear more."""
+    found = selectors.release_by_mbid(mbid=mbid)
+    if found is None:
+        raise Http404("We don't know that release.")
+    return render(request, "front/release.html", {"release": found, "today": timezone.localdate()})

@@ -39,9 +39,9 @@ def sections(client, **query) -> tuple[list[str], list[str]]:
     page = client.get(reverse("front:dashboard"), query).content.decode()
     import re
 
-    titles = re.findall(r'<strong class="title">([^<]+)</strong>', page)
+    titles = re.findall(r'<a class="title" href="[^"]+">([^<]+)</a>', page)
     head = page.split('id="feed-heading"')[0]
-    upcoming = re.findall(r'<strong class="title">([^<]+)</strong>', head)
+    upcoming = re.findall(r'<a class="title" href="[^"]+">([^<]+)</a>', head)
     return upcoming, titles[len(upcoming) :]
 
 

@@ -213,3 +213,22 @@ def test_followed_artists_sort_naturally(client, user):
     names = [a.name for a in selectors.followed_artists(user=user)]
 
     assert names == ["Air", "Artist 1", "artist 2", "Artist 10", "Björk", "Boards of Canada"]
+
+
+def test_search_hits_say_what_tells_them_apart_and_known_ones_link_to_our_page(client, user, upstream):
+    from musicdrops.catalog.models import Artist
+    from tests.catalog.upstream import SIGUR_ROS, fixture_mbid
+
+    Artist.objects.create(mbid=SIGUR_ROS, name="Sigur Rós")
+    upstream.add_artist(
+        "Sigur Rós", mbid=fixture_mbid("artist", "tribute"), disambiguation="a tribute act", type="Person",
+        country="DE", area="Germany",
+    )  # fmt: skip
+
+    # Words in another order: a query of its own, not one an earlier test left in the cache.
+    html = client.get(reverse("catalog:library"), {"q": "Rós Sigur"}).content.decode()
+
+    assert f'href="/artists/{SIGUR_ROS}/"' in html  # known: our page
+    assert "Group · Iceland · 1994\u2013" in html
+    assert "Person · Germany" in html
+    assert html.count('href="/artists/') == 1  # the tribute act is unknown here: no page yet

@@ -9,7 +9,9 @@ DAY = dt.date(2026, 6, 1)
 
 
 def release(title: str, artists: str = "Sigur Rós") -> DropRelease:
-    return DropRelease(title=title, artists=artists, kind="Album", date="June 1, 2026", musicbrainz_url="https://mb/x")
+    return DropRelease(
+        title=title, artists=artists, kind="Album", date="June 1, 2026", url="https://musicdrops.example/releases/x/"
+    )
 
 
 def test_a_title_that_looks_like_a_placeholder_stays_a_title():
@@ -58,4 +60,9 @@ def test_artists_who_share_a_name_get_a_heading_each_with_their_disambiguation(d
         ("Nirvana (US grunge band)", ["Record 0", "Record 3"]),
     ]
     assert "Nirvana (US grunge band)\n" in text
-    assert ">Nirvana (UK 1960s band)</h2>" in html
+    assert ">Nirvana (UK 1960s band)</a></h2>" in html
+    # Each heading and title links to the site's own pages, the twins to different ones.
+    assert f'href="http://testserver/artists/{sixties.mbid}/"' in html or f"/artists/{sixties.mbid}/" in html
+    assert f"/artists/{grunge.mbid}/" in html
+    assert f"/releases/{fixture_mbid('rg', '1')}/" in html
+    assert f"/releases/{fixture_mbid('rg', '1')}/" in text

@@ -1,0 +1,33 @@
+"""Cover art from the Cover Art Archive: where a release group's front image is, and who may serve it.
+
+We never fetch an image ourselves. The page (or the email) names the archive's
+URL and the reader's browser loads it lazily; when the archive has no image
+(404) or can't be reached, a placeholder shows instead (static/js/covers.js
+removes the broken image, and the placeholder is underneath it anyway).
+"""
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+SIZES = (250, 500, 1200)  # the thumbnails the archive makes
+# The archive answers /release-group/<mbid>/front-250 with a redirect to archive.org's storage.
+_ARCHIVE_HOSTS = ("https://archive.org", "https://*.archive.org")
+
+
+def cover_url(mbid: object, *, size: int = 250) -> str:
+    """The front image of a release group at one of ``SIZES`` (pixels), or "" when cover art is off."""
+    if not settings.COVER_ART_URL:
+        return ""
+    if size not in SIZES:
+        raise ValueError(f"the archive has no {size} px thumbnails; it has {SIZES}")
+    return f"{settings.COVER_ART_URL}/release-group/{mbid}/front-{size}"
+
+
+def cover_art_sources(base_url: str) -> list[str]:
+    """The CSP img-src sources that ``base_url``'s images come from (for settings.py)."""
+    if not base_url:
+        return []
+    parts = urlsplit(base_url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return [origin, *_ARCHIVE_HOSTS] if parts.hostname == "coverartarchive.org" else [origin]
