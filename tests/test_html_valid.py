@@ -109,6 +109,8 @@ def documents(tmp_path: Path) -> dict[str, str]:
         "/accounts/settings/",
         "/accounts/password/change/",
         f"/jobs/{job.id}/",
+        f"/artists/{SIGUR_ROS}/",
+        "/releases/40000000-0000-4000-8000-000000000000/",
     ]
     with serve() as server:
         settings.MUSICBRAINZ_URL = server.musicbrainz_url
@@ -119,7 +121,12 @@ def documents(tmp_path: Path) -> dict[str, str]:
     found["/library/preferences/ (nothing ticked)"] = client.post("/library/preferences/", {}).content.decode()
 
     releases = [
-        DropRelease(title="Takk… <b>&</b>", artists="Sigur Rós", kind="Album", date="June 1, 2026", url="https://musicdrops.example/releases/x/")
+        DropRelease(
+            title="Takk… <b>&</b>", artists="Sigur Rós", kind="Album", date="June 1, 2026",
+            url="https://musicdrops.example/releases/x/", cover_url="https://coverartarchive.org/release-group/x/front-250",
+            credits=(("Sigur Rós", "Sigur Rós (Icelandic band)", "https://musicdrops.example/artists/y/"),),
+        ),
+        DropRelease(title="No cover", artists="Sigur Rós", kind="EP", date="2026", url="https://musicdrops.example/r/")
     ]  # fmt: skip
     _, _, drop = DropRenderer(day=timezone.localdate()).render(user_id=user.pk, releases=releases)
     found["email: the daily drop"] = drop

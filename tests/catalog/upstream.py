@@ -35,9 +35,11 @@ searchable, ``max_per_second`` answers 503 to a client going over the rate, and
 import dataclasses
 import json
 import re
+import struct
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,6 +51,7 @@ import pytest
 from requests.structures import CaseInsensitiveDict
 
 MUSICBRAINZ_PREFIX = "/ws/2"
+COVER_ART_PREFIX = "/coverart"
 _FIXTURE_NAMESPACE = uuid.UUID("5d0f6a57-1b3c-4f4e-9a86-8b0f3f6a2c11")
 
 
@@ -238,6 +241,18 @@ DEFAULT_LISTENBRAINZ_USERS: dict[str, list[dict[str, Any]] | None] = {
     "newcomer": None,  # signed up, statistics not computed yet: 204
 }
 
+
+def png(width: int = 8, height: int = 8, rgb: tuple[int, int, int] = (91, 61, 245)) -> bytes:
+    """A real PNG of one colour, for the cover art archive's images."""
+    raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
 # --- Scripted replies ------------------------------------------------------------
 
 
@@ -332,6 +347,7 @@ class UpstreamServer:
         self.artists: dict[str, dict[str, Any]] = {}
         self.release_groups: dict[str, list[dict[str, Any]]] = {}
         self.listenbrainz_users: dict[str, list[dict[str, Any]] | None] = {}
+        self.covers: dict[str, bytes] = {}  # release-group MBID -> its front image (PNG)
         self._scripts: dict[str, list[Reply]] = {}
         self._always: dict[str, Reply] = {}
         # The search's view: which artists credit each group, and when the index has a group.
@@ -370,6 +386,10 @@ class UpstreamServer:
     @property
     def listenbrainz_url(self) -> str:
         return self.url
+
+    @property
+    def cover_art_url(self) -> str:
+        return self.url + COVER_ART_PREFIX
 
     def start(self) -> "UpstreamServer":
         self._thread.start()
@@ -451,6 +471,7 @@ class UpstreamServer:
             self._scripts.clear()
             self._always.clear()
             self.requests.clear()
+            self.covers.clear()
             self._rate_tat = 0.0
         self.load_defaults()
 
@@ -503,7 +524,22 @@ class UpstreamServer:
         match = re.fullmatch(r"/1/stats/user/([^/]+)/artists", request.path)
         if match:
             return self._listenbrainz_top_artists(request, match.group(1))
+        if request.path.startswith(COVER_ART_PREFIX + "/"):
+            return self._cover_art(request.path[len(COVER_ART_PREFIX) :])
         return _json(404, {"code": 404, "error": "Not found"})
+
+    def _cover_art(self, path: str) -> Reply:
+        """The Cover Art Archive: a thumbnail's URL redirects to where the image is stored, or is a 404."""
+        front = re.fullmatch(r"/release-group/([0-9a-f-]{36})/front(?:-(250|500|1200))?", path)
+        stored = re.fullmatch(r"/images/([0-9a-f-]{36})-\d+\.png", path)
+        with self._lock:
+            covers = dict(self.covers)
+        if front and front.group(1) in covers:
+            location = f"{COVER_ART_PREFIX}/images/{front.group(1)}-{front.group(2) or 1200}.png"
+            return Reply(status=307, body=b"", headers={"Location": location}, content_type="text/plain")
+        if stored and stored.group(1) in covers:
+            return Reply(body=covers[stored.group(1)], content_type="image/png")
+        return Reply(status=404, body=b"No cover art found for this release group", content_type="text/plain")
 
     def _musicbrainz(self, request: RecordedRequest, path: str) -> Reply:
         user_agent = request.headers.get("User-Agent", "")

@@ -8,7 +8,7 @@ from django.test import Client
 from django.utils import timezone
 
 from musicdrops.accounts.models import User
-from musicdrops.catalog.models import Artist, Follow, ReleaseGroup
+from musicdrops.catalog.models import Artist, Follow, ImportJob, ReleaseGroup
 from musicdrops.drops.emails import unsubscribe_token
 from musicdrops.jobs.models import Job
 from tests.catalog.upstream import SIGUR_ROS
@@ -40,6 +40,8 @@ def member_pages(user: User) -> list[str]:
         "/accounts/settings/",
         "/accounts/password/change/",
         f"/jobs/{job.id}/",
+        f"/artists/{SIGUR_ROS}/",
+        "/releases/40000000-0000-4000-8000-000000000000/",
     ]
 
 
@@ -54,6 +56,21 @@ def member() -> User:
             first_release_date=timezone.localdate(), date_precision="day",
         )  # fmt: skip
         release.artists.add(artist)
+    # A finished import with names to choose (one form of radio groups), one pasted name far longer than a phone.
+    nirvana = {"name": "Nirvana", "sort_name": "Nirvana", "artist_type": "Group", "country": "US", "begin": "1987"}
+    ImportJob.objects.create(
+        user=user, source="names", query="Nirvana\nGenesis", status="done", finished_at=timezone.now(),
+        outcome={"total": 3, "followed": ["Sigur Rós"], "not_found": ["z" * 300], "ambiguous": [
+            {"name": "Nirvana", "candidates": [
+                {**nirvana, "mbid": "50000000-0000-4000-8000-000000000001", "disambiguation": "90s US grunge band",
+                 "area": "United States", "end": "1994"},
+                {**nirvana, "mbid": "50000000-0000-4000-8000-000000000002", "disambiguation": "60s UK band"},
+            ]},
+            {"name": "g" * 300, "candidates": [  # stored before candidates kept their type, country and years
+                {"mbid": "50000000-0000-4000-8000-000000000003", "name": "g" * 300, "disambiguation": ""},
+            ]},
+        ]},
+    )  # fmt: skip
     return user
 
 
