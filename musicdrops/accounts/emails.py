@@ -40,7 +40,8 @@ def send_email_change_email(*, user: User, email: str) -> None:
     """To the new address a user asked for: following the link moves the account there."""
     token = make_verification_token(user, new_email=email)
     link = settings.SITE_URL + reverse("accounts:verify_email", args=[token])
-    _send(to=email, subject="Confirm your new email address", template="verify_email", context={"link": link})
+    context = {"link": link, "moving": True}  # says "move my account here", not "sign up"
+    _send(to=email, subject="Confirm your new email address", template="verify_email", context=context)
 
 
 def send_address_change_requested_email(*, user: User, new_email: str) -> None:

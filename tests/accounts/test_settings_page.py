@@ -50,6 +50,9 @@ def test_a_new_email_is_confirmed_at_the_new_address_before_it_counts(client, us
     ]
     send_email_change_email_task(user.pk, "new@example.com")
     assert mailoutbox[-1].to == ["new@example.com"]
+    # It asks to move an account, not to confirm a sign-up nobody made.
+    assert "move your MusicDrops account to this address" in mailoutbox[-1].body
+    assert "sign up" not in mailoutbox[-1].body
     client.get(last_link(mailoutbox))
     user.refresh_from_db()
     assert (user.email, user.email_verified) == ("new@example.com", True)
