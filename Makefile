@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 VNU := node_modules/vnu-jar/build/dist/vnu.jar
 
-.PHONY: run superuser test lint pytest bench bench-queues bench-web bench-catalog bench-search image image-test rename install clean
+.PHONY: run superuser test lint pytest bench bench-queues bench-web bench-catalog bench-search screenshots image image-test rename install clean
 
 run: $(INSTALLED)  ## Start web, beat and both workers (and a private Redis if REDIS_URL is unset)
 	$(PY) scripts/devstack.py
@@ -62,6 +62,10 @@ bench-catalog: $(INSTALLED)
 # p50 and p95 of a new query, the same again (cached), and a new one with the lane off.
 bench-search: $(INSTALLED)
 	$(PY) -m bench.search $(BENCH_ARGS)
+
+# The README's pictures (docs/images/), from the running app in Debian's chromium.
+screenshots: $(INSTALLED)
+	$(PY) scripts/screenshots.py
 
 # The production image, built with docker (or podman where docker is missing).
 image: $(INSTALLED)

@@ -294,8 +294,10 @@ MUSICBRAINZ_SEARCH_CACHE_SECONDS = 600  # the same artist search again within th
 MUSICBRAINZ_SEARCH_MAX_URL = 4000
 UPSTREAM_TIMEOUT = 10  # seconds per HTTP request
 # Cover art: release-group front images from the Cover Art Archive, loaded by the
-# reader's browser or mail client, never by us ("" shows the placeholder only).
+# reader's browser or mail client, never by us ("off": placeholders only).
 COVER_ART_URL = env_str("COVER_ART_URL", "https://coverartarchive.org").rstrip("/")
+if COVER_ART_URL.lower() == "off":  # empty means the default, as for every variable
+    COVER_ART_URL = ""
 # Where its images may come from (the CSP's img-src): the archive answers with a
 # redirect to archive.org's storage hosts.
 COVER_ART_SOURCES = cover_art_sources(COVER_ART_URL)

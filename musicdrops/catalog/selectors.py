@@ -8,7 +8,7 @@ import uuid
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import Count, F, Prefetch, QuerySet
 from django.db.models.functions import Collate, Lower
 
 from musicdrops.accounts.models import User
@@ -67,7 +67,10 @@ def feed_for_user(
         releases.distinct()
         .order_by(*order)
         .prefetch_related(
-            Prefetch("artists", queryset=Artist.objects.filter(follows__user=user).only("id", "name", "mbid"))
+            Prefetch(
+                "artists",
+                queryset=Artist.objects.filter(follows__user=user).only("id", "name", "mbid", "disambiguation"),
+            )
         )
     )
 
@@ -96,6 +99,12 @@ def followed_mbids(*, user: User) -> set[str]:
     return {str(m) for m in Artist.objects.filter(follows__user=user).values_list("mbid", flat=True)}
 
 
+def twin_names(*, user: User) -> set[str]:
+    """Names that more than one of the user's artists bear: where they appear, the disambiguation goes with them."""
+    names = Artist.objects.filter(follows__user=user).values("name").annotate(n=Count("id")).filter(n__gt=1)
+    return set(names.values_list("name", flat=True))
+
+
 def known_mbids(*, mbids: list[str]) -> set[str]:
     return {str(m) for m in Artist.objects.filter(mbid__in=mbids).values_list("mbid", flat=True)}
 
@@ -113,7 +122,7 @@ def artist_releases(*, artist: Artist, today: dt.date) -> tuple[list[ReleaseGrou
 
     Every artist credited on each is loaded with it (one query), for the links under the title.
     """
-    credited = Artist.objects.order_by("name", "pk").only("id", "name", "mbid")
+    credited = Artist.objects.order_by("name", "pk").only("id", "name", "mbid", "disambiguation")
     releases = ReleaseGroup.objects.filter(artists=artist, removed_at__isnull=True).prefetch_related(
         Prefetch("artists", queryset=credited)
     )

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -53,7 +54,7 @@ def today(request: HttpRequest) -> HttpResponse:
 _EMAIL_CSP = {
     "default-src": ["'none'"],
     "style-src": ["'unsafe-inline'"],
-    "img-src": ["'self'", "https:", "data:"],
+    "img-src": ["'self'", "https:", "data:", *settings.COVER_ART_SOURCES],
     "frame-ancestors": ["'self'"],
     "base-uri": ["'none'"],
     "form-action": ["'none'"],

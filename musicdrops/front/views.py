@@ -57,6 +57,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "upcoming_url": "?" + urlencode({**narrowed, "when": "upcoming"}),
         "extra_query": urlencode(narrowed),
         "following": following,
+        "twins": selectors.twin_names(user=request.user) if following else set(),
         "today": today,
         "drop": drop_status(user=request.user, now=timezone.now()) if following else None,
         "timeout_seconds": settings.TASK_POLL_TIMEOUT_SECONDS,
@@ -78,6 +79,8 @@ def artist(request: HttpRequest, mbid: uuid.UUID) -> HttpResponse:
         "following": selectors.follows(user=request.user, artist=found),
         "upcoming": upcoming,
         "page": Paginator(released, 50).get_page(request.GET.get("page")),
+        "page_artist": found,  # a release credited to this artist alone needs no "by"
+        "twins": selectors.twin_names(user=request.user),
         "today": today,
     }
     return render(request, "front/artist.html", context)

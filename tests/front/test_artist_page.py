@@ -42,7 +42,7 @@ def add_release(artist: Artist, title: str, days: int | None, *, kind: str = "al
 def page(client, artist: Artist, **query) -> str:
     response = client.get(reverse("front:artist", args=[artist.mbid]), query)
     assert response.status_code == 200
-    return response.content.decode()
+    return str(response.content.decode())
 
 
 def test_shows_who_the_artist_is(client, user, sakamoto):

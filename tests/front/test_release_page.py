@@ -29,7 +29,7 @@ def release(user) -> ReleaseGroup:
 def page(client, release: ReleaseGroup) -> str:
     response = client.get(reverse("front:release", args=[release.mbid]))
     assert response.status_code == 200
-    return response.content.decode()
+    return str(response.content.decode())
 
 
 def test_shows_the_release_and_links_its_artists(client, release):
@@ -87,3 +87,39 @@ def test_the_library_links_followed_artists(client, release):
     html = client.get(reverse("catalog:library")).content.decode()
 
     assert 'href="/artists/00000000-0000-4000-8000-0000000000b1/"' in html
+
+
+def test_followed_artists_who_share_a_name_are_told_apart_in_the_feed(client, user):
+    today = timezone.localdate()
+    for n, disambiguation in enumerate(["UK folk band", "US indie pop band"]):
+        twin = Artist.objects.create(mbid=f"00000000-0000-4000-8000-0000000000d{n}", name="The Paper Lanterns",
+                                     disambiguation=disambiguation)  # fmt: skip
+        Follow.objects.create(user=user, artist=twin)
+        release = ReleaseGroup.objects.create(mbid=f"00000000-0000-4000-8000-0000000000e{n}", title=f"Record {n}",
+                                              kind="album", first_release_date=today, date_precision="day")  # fmt: skip
+        release.artists.add(twin)
+    alone = Artist.objects.create(mbid="00000000-0000-4000-8000-0000000000d9", name="Mira", disambiguation="singer")
+    Follow.objects.create(user=user, artist=alone)
+    solo = ReleaseGroup.objects.create(mbid="00000000-0000-4000-8000-0000000000e9", title="Solo", kind="album",
+                                       first_release_date=today, date_precision="day")  # fmt: skip
+    solo.artists.add(alone)
+
+    html = client.get(reverse("front:dashboard")).content.decode()
+
+    assert 'The Paper Lanterns</a> <span class="muted">(UK folk band)</span>' in html
+    assert 'The Paper Lanterns</a> <span class="muted">(US indie pop band)</span>' in html
+    assert "Mira</a> <span" not in html  # a name nobody else has needs nothing more
+
+
+def test_the_artist_page_says_by_whom_only_for_shared_releases(client, release):
+    sigur = release.artists.get(name="Sigur Rós")
+    alone = ReleaseGroup.objects.create(mbid="00000000-0000-4000-8000-0000000000c2", title="Valtari", kind="album",
+                                        first_release_date=timezone.localdate(), date_precision="day")  # fmt: skip
+    alone.artists.add(sigur)
+
+    html = client.get(reverse("front:artist", args=[sigur.mbid])).content.decode()
+    valtari = html[html.index(">Valtari<") : html.index("</li>", html.index(">Valtari<"))]
+    riceboy = html[html.index(">Riceboy Sleeps<") : html.index("</li>", html.index(">Riceboy Sleeps<"))]
+
+    assert "by " not in valtari
+    assert "Jónsi" in riceboy

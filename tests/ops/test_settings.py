@@ -134,3 +134,22 @@ def test_blank_secret_key_is_as_good_as_none():
     result = run_django("", **{**PRODUCTION, "SECRET_KEY": ""})
 
     assert "SECRET_KEY is not set" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "url", "sources"),
+    [
+        ("", "https://coverartarchive.org", "https://coverartarchive.org https://archive.org https://*.archive.org"),
+        ("http://127.0.0.1:9999/caa/", "http://127.0.0.1:9999/caa", "http://127.0.0.1:9999"),
+        ("off", "", ""),
+    ],
+)
+def test_cover_art_comes_from_where_the_csp_lets_it(value, url, sources):
+    result = run_django(
+        "from django.conf import settings as s\n"
+        "print(repr(s.COVER_ART_URL)); print(' '.join(s.SECURE_CSP['img-src'][2:]))",
+        DEBUG="1",
+        COVER_ART_URL=value,
+    )
+
+    assert result.stdout.splitlines() == [repr(url), sources], result.stderr
