@@ -6,12 +6,12 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_POST
 
 from musicdrops.accounts.models import User
 from musicdrops.jobs import selectors, services
 from musicdrops.jobs.models import Job
+from musicdrops.lib.responses import no_store
 
 
 def _own_job(request: HttpRequest, job_id: uuid.UUID) -> Job:
@@ -26,20 +26,6 @@ def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-def _no_store(response: HttpResponse) -> HttpResponse:
-    """No cache may keep this: not the browser, not a proxy, not a CDN.
-
-    ``no-store`` is the rule; ``no-cache``, ``max-age=0``, ``private``,
-    ``Expires`` and ``Pragma`` are what older HTTP/1.0 caches and proxies
-    understand. Each poll URL also carries a fresh nonce (see task-status.js),
-    so even a cache that ignores all of these has nothing to match it against.
-    """
-    add_never_cache_headers(response)
-    response["Pragma"] = "no-cache"
-    response["Vary"] = "Cookie"
-    return response
-
-
 @login_required
 @require_POST
 def refresh(request: HttpRequest) -> HttpResponse:
@@ -48,7 +34,7 @@ def refresh(request: HttpRequest) -> HttpResponse:
         job = services.refresh_start(user=request.user)
     except services.TooManyJobs as error:
         if _wants_json(request):
-            return _no_store(JsonResponse({"error": str(error)}, status=429))
+            return no_store(JsonResponse({"error": str(error)}, status=429))
         messages.error(request, str(error))
         return redirect("front:dashboard")
     if _wants_json(request):
@@ -58,7 +44,7 @@ def refresh(request: HttpRequest) -> HttpResponse:
             "page_url": reverse("jobs:detail", args=[job.id]),
             "timeout_seconds": settings.TASK_POLL_TIMEOUT_SECONDS,
         }
-        return _no_store(JsonResponse(body, status=202))
+        return no_store(JsonResponse(body, status=202))
     return redirect("jobs:detail", job.id)
 
 
@@ -73,7 +59,7 @@ def detail(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
         "jobs/detail.html",
         {"job": job, "status": status, "timeout_seconds": settings.TASK_POLL_TIMEOUT_SECONDS},
     )
-    return _no_store(response)
+    return no_store(response)
 
 
 @require_GET
@@ -82,5 +68,5 @@ def status(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
     try:
         job = _own_job(request, job_id)
     except Http404:
-        return _no_store(JsonResponse({"error": "No such job"}, status=404))
-    return _no_store(JsonResponse(selectors.job_status(job=job).as_json()))
+        return no_store(JsonResponse({"error": "No such job"}, status=404))
+    return no_store(JsonResponse(selectors.job_status(job=job).as_json()))
