@@ -5,6 +5,11 @@
 // says "no-store" besides. Polls back off (0.5 s growing to 5 s), a failed
 // or hung request is retried rather than fatal, and after data-timeout-seconds
 // the element says so and stops: the state ends as SUCCESS, FAILURE or TIMEOUT.
+//
+// An element with data-done-refresh="<id>" also brings that element of the page
+// up to date when the task is over: the page is fetched again (as uncacheable
+// as a poll) and the element's content swapped for its fresh copy, so the
+// results show without a reload, which would lose what was typed elsewhere.
 (function () {
   "use strict";
 
@@ -43,19 +48,50 @@
     if (done) done.hidden = state !== "SUCCESS";
   }
 
-  async function fetchStatus(url) {
+  async function fetchFresh(url, accept) {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
     try {
       return await fetch(pollUrl(url), {
         cache: "no-store",
         credentials: "same-origin",
-        headers: { Accept: "application/json" },
+        headers: { Accept: accept },
         signal: controller.signal,
       });
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  function fetchStatus(url) {
+    return fetchFresh(url, "application/json");
+  }
+
+  function sleep(ms) {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  async function refreshWhenDone(element) {
+    const target = element.dataset.doneRefresh && document.getElementById(element.dataset.doneRefresh);
+    if (!target) return;
+    for (let attempt = 1; attempt <= 3; attempt += 1) {
+      try {
+        const response = await fetchFresh(location.pathname + location.search, "text/html");
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        const page = new DOMParser().parseFromString(await response.text(), "text/html");
+        const fresh = page.getElementById(target.id);
+        if (!fresh) return; // gone from the page since: nothing newer to show
+        target.replaceChildren(...Array.from(fresh.childNodes, (node) => document.importNode(node, true)));
+        target.querySelectorAll("[data-status-url]").forEach((other) => {
+          if (!DONE.has(other.dataset.state)) watch(other);
+        });
+        return;
+      } catch (error) {
+        await sleep(FIRST_DELAY_MS * 2 ** attempt);
+      }
+    }
+    const text = element.querySelector("[data-role=message]");
+    if (text) text.textContent += " Reload the page to see the results.";
   }
 
   function watch(element) {
@@ -85,7 +121,10 @@
         if (element.watchGeneration !== generation) return;
         failures = 0;
         show(element, status.state, status.message, status.progress);
-        if (status.done) return;
+        if (status.done) {
+          refreshWhenDone(element);
+          return;
+        }
       } catch (error) {
         failures += 1;
         // Keep the last state, say we're retrying: a dropped connection is not a failed task.
