@@ -74,6 +74,10 @@ def member() -> User:
             ],
         },
     )
+    # The newest import still runs: the page watches it (and reloads itself without JavaScript).
+    ImportJob.objects.create(
+        user=user, source="listenbrainz", query="rob", status="running", outcome={"pending": ["Genesis"], "total": 1}
+    )
     return user
 
 

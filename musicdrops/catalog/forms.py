@@ -1,6 +1,7 @@
 from typing import Any
 
 from django import forms
+from django.http import QueryDict
 
 from musicdrops.catalog.models import RELEASE_KINDS
 
@@ -35,6 +36,22 @@ class NamesImportForm(forms.Form):
     names = forms.CharField(
         label="Artist names, one per line", widget=forms.Textarea(attrs={"rows": 8}), max_length=50_000
     )
+
+
+def import_choices(data: QueryDict) -> dict[str, str]:
+    """The answers of an import's choices form: {name: the MBID picked, or "" for none of these}.
+
+    Each name comes as ``name-<n>`` beside its radio group ``pick-<n>``, so the answers pair up
+    whatever the names contain. A name with no answer is left out: it stays to be chosen.
+    """
+    choices = {}
+    for key, name in data.items():
+        number = key.removeprefix("name-")
+        if number != key and isinstance(name, str):
+            pick = data.get(f"pick-{number}")
+            if isinstance(pick, str):
+                choices[name] = pick.strip()
+    return choices
 
 
 class PreferencesForm(forms.Form):

@@ -5,6 +5,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -127,6 +128,45 @@ def preferences_update(*, user: User, kinds: set[str]) -> ReleasePreferences:
 
 # --- imports ----------------------------------------------------------------------
 
+# What an import's outcome keeps of each candidate for an ambiguous name, besides its MBID:
+# every field of the artist it would become, as MusicBrainz's search gave it, with its length.
+CANDIDATE_FIELDS = {
+    "name": 500,
+    "sort_name": 500,
+    "disambiguation": 500,
+    "artist_type": 32,
+    "country": 2,
+    "area": 200,
+    "begin": 10,
+    "end": 10,
+}
+
+
+def outcome_list(value: object) -> list[Any]:
+    """A list of an import's outcome, or [] where an older outcome has none."""
+    return value if isinstance(value, list) else []
+
+
+def candidate_artist(candidate: object) -> Artist | None:
+    """A candidate an outcome keeps, as the artist it would be (unsaved); None if it is not one.
+
+    Outcomes stored before type, country, area and years were kept have only the MBID, the
+    name and the disambiguation: the rest is blank, as for an artist MusicBrainz says little of.
+    """
+    if not isinstance(candidate, dict):
+        return None
+    try:
+        mbid = str(uuid.UUID(str(candidate.get("mbid"))))
+    except ValueError:
+        return None
+    fields = {
+        key: value[:length] if isinstance(value := candidate.get(key), str) else ""
+        for key, length in CANDIDATE_FIELDS.items()
+    }
+    if not fields["name"]:
+        return None  # an artist is named by MusicBrainz or not at all
+    return Artist(mbid=mbid, **fields)
+
 
 def import_start(*, user: User, source: str, query: str, queue_import: Queue, min_listens: int = 0) -> ImportJob:
     query = clean_text(query)
@@ -221,7 +261,7 @@ def import_run(
     outcome: dict[str, Any] = {"pending": None, "followed": [], "not_found": [], "ambiguous": [], **job.outcome}
     if outcome["pending"] is None:
         try:
-            outcome["pending"] = _first_names(job, lb_client=lb_client, outcome=outcome, queue_sync=queue_sync)
+            names = _first_names(job, lb_client=lb_client, outcome=outcome, queue_sync=queue_sync)
         except (StatsNotReady, UnknownListenBrainzUser) as error:
             _finish(job, status=ImportJob.Status.FAILED, message=str(error))
             return False
@@ -232,6 +272,8 @@ def import_run(
                 logger.exception("import %s: ListenBrainz failed", job.pk)
             _finish(job, status=ImportJob.Status.FAILED, message="ListenBrainz isn't answering right now. Try later.")
             return False
+        # Everything this import matches, known now: the percent a watching page shows is of this.
+        outcome["pending"], outcome["total"] = names, len(outcome["followed"]) + len(names)
         job.outcome = outcome
         job.save(update_fields=["outcome"])
 
@@ -276,11 +318,12 @@ def _import_one(
         follows_add(user=job.user, artists=[artist_upsert(hit=artist_hit)], queue_sync=queue_sync)
         outcome["followed"].append(artist_hit.name)
     elif candidates:
+        # All a pick needs is kept, so that following one costs no second request to MusicBrainz.
         outcome["ambiguous"].append(
             {
                 "name": item,
                 "candidates": [
-                    {"mbid": c.mbid, "name": c.name, "disambiguation": c.disambiguation} for c in candidates
+                    {"mbid": c.mbid, **{key: getattr(c, key) for key in CANDIDATE_FIELDS}} for c in candidates
                 ],
             }
         )
@@ -309,26 +352,59 @@ def _first_names(
     return to_look_up + list(dict.fromkeys(a.name for a in top if not a.mbid and a.name.strip()))
 
 
-def import_choose(
-    *, user: User, job_id: int, name: str, mbid: str, client: MusicBrainzClient, queue_sync: Queue
-) -> Artist:
-    """Follow the candidate the user picked for an ambiguous name of their own import."""
-    job = ImportJob.objects.filter(pk=job_id, user=user).first()
-    if job is None:
-        raise FollowError("That import doesn't exist.")
-    ambiguous = job.outcome.get("ambiguous", [])
-    entry = next((e for e in ambiguous if e.get("name") == name), None)
-    if entry is None or mbid not in {c.get("mbid") for c in entry.get("candidates", [])}:
-        raise FollowError("Pick one of the artists offered for that name.")
-    artist = artist_follow(user=user, mbid=mbid, client=client, queue_sync=queue_sync)
-    job.outcome["ambiguous"] = [e for e in ambiguous if e is not entry]
-    job.outcome.setdefault("followed", []).append(artist.name)
-    job.save(update_fields=["outcome"])
-    return artist
+@dataclass(frozen=True)
+class ImportResolved:
+    followed: list[str]  # the artists' names, as MusicBrainz has them
+    left_out: list[str]  # the names answered "none of these"
 
 
-def import_dismiss(*, user: User, job_id: int, name: str) -> None:
-    job = ImportJob.objects.filter(pk=job_id, user=user).first()
-    if job is not None:
-        job.outcome["ambiguous"] = [e for e in job.outcome.get("ambiguous", []) if e.get("name") != name]
+def import_resolve(*, user: User, job_id: int, choices: dict[str, str], queue_sync: Queue) -> ImportResolved:
+    """Settle the ambiguous names of a finished import at once: ``choices`` is name -> MBID, or "" for none.
+
+    A pick is followed from the candidate the outcome keeps (MusicBrainz's data, from the search
+    that matched the name), without asking MusicBrainz again; only the MBID comes from the request,
+    and it must be one offered for that name. The job's row is locked, so a double submit or two
+    tabs settle each name once: a name already settled is passed over. Nothing is followed
+    unless every pick is valid. Raises ``ImportJob.DoesNotExist`` for anyone else's import, and
+    ``FollowError`` while it still runs or for an artist not offered.
+    """
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().get(pk=job_id, user=user)
+        if job.status != ImportJob.Status.DONE:
+            raise FollowError("This import is still running: choose when it has finished.")
+        ambiguous = outcome_list(job.outcome.get("ambiguous"))
+        waiting = {e.get("name"): e for e in ambiguous if isinstance(e, dict)}
+        picked: list[Artist] = []
+        settled: set[str] = set()
+        left_out: list[str] = []
+        for name, mbid in choices.items():
+            entry = waiting.get(name)
+            if entry is None or name in settled:
+                continue
+            settled.add(name)
+            if not mbid:
+                left_out.append(name)
+                continue
+            offered = {str(a.mbid): a for a in map(candidate_artist, outcome_list(entry.get("candidates"))) if a}
+            artist = offered.get(_uuid_or_blank(mbid))
+            if artist is None:
+                raise FollowError(f"Pick one of the artists offered for “{name}”, or “None of these”.")
+            picked.append(artist)
+        # An artist we already have stays as its own sync keeps it; a new one starts from the candidate.
+        artists = [
+            Artist.objects.get_or_create(mbid=a.mbid, defaults={key: getattr(a, key) for key in CANDIDATE_FIELDS})[0]
+            for a in picked
+        ]
+        follows_add(user=user, artists=artists, queue_sync=queue_sync)
+        job.outcome["ambiguous"] = [e for e in ambiguous if not (isinstance(e, dict) and e.get("name") in settled)]
+        job.outcome["followed"] = [*outcome_list(job.outcome.get("followed")), *(a.name for a in artists)]
+        job.outcome["skipped"] = [*outcome_list(job.outcome.get("skipped")), *left_out]
         job.save(update_fields=["outcome"])
+    return ImportResolved(followed=[a.name for a in artists], left_out=left_out)
+
+
+def _uuid_or_blank(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return ""

@@ -1,16 +1,23 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from musicdrops.accounts.models import User
-from musicdrops.catalog import selectors, services, tasks
-from musicdrops.catalog.forms import ListenBrainzImportForm, NamesImportForm, PreferencesForm, SearchForm
+from musicdrops.catalog import import_selectors, selectors, services, tasks
+from musicdrops.catalog.forms import (
+    ListenBrainzImportForm,
+    NamesImportForm,
+    PreferencesForm,
+    SearchForm,
+    import_choices,
+)
 from musicdrops.catalog.models import ImportJob
 from musicdrops.catalog.musicbrainz import ArtistHit, MusicBrainzError, default_client
+from musicdrops.lib.responses import no_store
 
 
 def _user(request: HttpRequest) -> User:
@@ -99,35 +106,58 @@ def imports(request: HttpRequest) -> HttpResponse:
                 else:
                     messages.success(request, "Import started. Matching names takes about a second each.")
                     return redirect("catalog:imports")
-    return render(
+    summaries = import_selectors.import_summaries(jobs=selectors.imports_for(user=user))
+    response = render(
         request,
         "catalog/imports.html",
-        {"lb_form": lb_form, "names_form": names_form, "jobs": selectors.imports_for(user=user)},
+        {
+            "lb_form": lb_form,
+            "names_form": names_form,
+            "imports": summaries,
+            "running": any(not summary.status.done for summary in summaries),
+        },
     )
+    return no_store(response)  # it shows a running import: a page from a cache would be stale
+
+
+@require_GET
+def import_status(request: HttpRequest, job_id: int) -> HttpResponse:
+    """JSON for the polling script. Logged out, or not the owner: 404 (no redirect to a login page)."""
+    job = ImportJob.objects.filter(pk=job_id, user=request.user).first() if request.user.is_authenticated else None
+    if job is None:
+        return no_store(JsonResponse({"error": "No such import"}, status=404))
+    return no_store(JsonResponse(import_selectors.import_status(job=job).as_json()))
 
 
 @login_required
 @require_POST
-def import_choose(request: HttpRequest, job_id: int) -> HttpResponse:
-    user = _user(request)
-    get_object_or_404(ImportJob, pk=job_id, user=user)  # someone else's import: 404
-    name = request.POST.get("name", "")
-    if request.POST.get("skip"):
-        services.import_dismiss(user=user, job_id=job_id, name=name)
-        return redirect("catalog:imports")
+def import_resolve(request: HttpRequest, job_id: int) -> HttpResponse:
+    """The one form of an import's ambiguous names: follow each pick, leave out "none of these"."""
     try:
-        artist = services.import_choose(
-            user=user,
+        resolved = services.import_resolve(
+            user=_user(request),
             job_id=job_id,
-            name=name,
-            mbid=request.POST.get("mbid", ""),
-            client=default_client(interactive=True),
+            choices=import_choices(request.POST),
             queue_sync=tasks.queue_artist_sync,
         )
+    except ImportJob.DoesNotExist:
+        raise Http404("No such import") from None
     except services.FollowError as error:
         messages.error(request, str(error))
-    else:
-        messages.success(request, f"You follow {artist.name}.")
+        return redirect("catalog:imports")
+    if resolved.followed:
+        messages.success(request, f"You follow {', '.join(resolved.followed)}. Their releases will show up shortly.")
+    if resolved.left_out:
+        messages.info(request, f"Left out: {', '.join(resolved.left_out)}.")
+    if not resolved.followed and not resolved.left_out:
+        messages.info(request, "Those names were already settled.")
+    return redirect("catalog:imports")
+
+
+@login_required
+def import_choose(request: HttpRequest, job_id: int) -> HttpResponse:
+    """Where the one-name-at-a-time choice used to post (a page open from before): choose again."""
+    messages.info(request, "Choosing is now one form for all the names of an import: please choose again below.")
     return redirect("catalog:imports")
 
 

@@ -1,14 +1,18 @@
 import datetime as dt
+import threading
+import uuid
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from musicdrops.accounts.models import User
 from musicdrops.catalog import listenbrainz, musicbrainz, services, tasks
-from musicdrops.catalog.models import Follow, ImportJob
-from tests.catalog.upstream import garbage
+from musicdrops.catalog.models import Artist, Follow, ImportJob
+from tests.catalog.upstream import SIGUR_ROS, garbage
 from tests.helpers import queued_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -77,52 +81,337 @@ def test_listenbrainz_not_ready_or_unknown_user_fails_with_a_clear_message(user,
     assert message.lower() in job.message.lower()
 
 
-def test_a_pasted_list_is_matched_and_ambiguous_names_wait_for_the_user(client, user, upstream):
-    upstream.add_artist("Nirvana", disambiguation="90s US grunge band")
-    upstream.add_artist("Nirvana", mbid="11111111-2222-4333-8444-555555555555", disambiguation="60s UK band")
-    job = services.import_start(
-        queue_import=tasks.queue_import,
-        user=user,
-        source="names",
-        query="Sigur Rós\n  motörhead \n\nNirvana\nNo Such Band\n",
+NIRVANA_US = "11111111-2222-4333-8444-000000000001"
+NIRVANA_UK = "11111111-2222-4333-8444-000000000002"
+GENESIS_UK = "11111111-2222-4333-8444-000000000003"
+GENESIS_US = "11111111-2222-4333-8444-000000000004"
+
+
+def same_names(upstream) -> None:
+    """Two Nirvanas and two Geneses: the first of each is the best match (it comes first, as the better score)."""
+    upstream.add_artist(
+        "Nirvana", mbid=NIRVANA_US, disambiguation="90s US grunge band", country="US", area="United States",
+        begin="1987", end="1994",
+    )  # fmt: skip
+    upstream.add_artist(
+        "Nirvana", mbid=NIRVANA_UK, disambiguation="60s UK band", country="GB", area="United Kingdom", begin="1965"
     )
+    upstream.add_artist("Genesis", mbid=GENESIS_UK, disambiguation="English rock band", country="GB", begin="1967")
+    upstream.add_artist("Genesis", mbid=GENESIS_US, disambiguation="US gospel group", type="Group", country="US")
+
+
+def finished_import(user, upstream, names: str = "Sigur Rós\n  motörhead \n\nNirvana\nGenesis\nNo Such Band\n"):
+    same_names(upstream)
+    job = services.import_start(queue_import=tasks.queue_import, user=user, source="names", query=names)
+    run(job)
+    job.refresh_from_db()
+    return job
+
+
+def resolve(client, job: ImportJob, picks: dict[str, str], **kwargs):
+    data = {}
+    for n, (name, mbid) in enumerate(picks.items()):
+        data[f"name-{n}"] = name
+        data[f"pick-{n}"] = mbid
+    return client.post(reverse("catalog:import_resolve", args=[job.pk]), data, **kwargs)
+
+
+def test_a_pasted_list_is_matched_and_ambiguous_names_wait_for_the_user_with_what_tells_them_apart(
+    client, user, upstream
+):
+    job = finished_import(user, upstream)
+
+    assert followed(user) == {"Sigur Rós", "Motörhead"}
+    assert job.outcome["not_found"] == ["No Such Band"]
+    assert job.outcome["total"] == 5
+    nirvana, genesis = job.outcome["ambiguous"]
+    assert (nirvana["name"], genesis["name"]) == ("Nirvana", "Genesis")
+    assert nirvana["candidates"][0] == {
+        "mbid": NIRVANA_US,
+        "name": "Nirvana",
+        "sort_name": "Nirvana",
+        "disambiguation": "90s US grunge band",
+        "artist_type": "Group",
+        "country": "US",
+        "area": "United States",
+        "begin": "1987",
+        "end": "1994",
+    }
+    page = client.get(reverse("catalog:imports")).content.decode()
+    # One form, one button, a fieldset per name, the best match picked.
+    assert page.count('<form method="post" action="/library/import/') == 1
+    assert page.count("Follow the chosen artists") == 1
+    assert "Which “Nirvana”?" in page
+    assert "Which “Genesis”?" in page
+    assert f'value="{NIRVANA_US}" checked' in page
+    assert f'value="{NIRVANA_UK}">' in page
+    assert f'value="{GENESIS_UK}" checked' in page
+    assert page.count(">None of these<") == 2
+    assert "Group · United States · 1987\u20131994" in page
+    assert "Group · United Kingdom · 1965\u2013" in page
+    assert "Group · US" in page  # no area: the country code
+
+
+def test_every_ambiguous_name_is_settled_by_one_post_without_asking_musicbrainz(client, user, upstream, redis_client):
+    job = finished_import(user, upstream)
+    requests_before = len(upstream.requests)
+
+    response = resolve(client, job, {"Nirvana": NIRVANA_UK, "Genesis": ""}, follow=True)
+
+    assert followed(user) == {"Sigur Rós", "Motörhead", "Nirvana"}
+    assert Follow.objects.get(user=user, artist__name="Nirvana").artist.mbid == uuid.UUID(NIRVANA_UK)
+    artist = Artist.objects.get(mbid=NIRVANA_UK)
+    assert (artist.disambiguation, artist.country, artist.area, artist.begin) == (
+        "60s UK band",
+        "GB",
+        "United Kingdom",
+        "1965",
+    )
+    assert not Artist.objects.filter(mbid__in=[NIRVANA_US, GENESIS_UK, GENESIS_US]).exists()
+    assert len(upstream.requests) == requests_before  # the candidate kept in the outcome is the artist
+    assert queued_tasks(redis_client, "important").count("musicdrops.catalog.tasks.sync_artist_now_task") >= 1
+    page = response.content.decode()
+    assert "You follow Nirvana." in page
+    assert "Left out: Genesis." in page
+    assert "Which “" not in page
+    job.refresh_from_db()
+    assert job.outcome["ambiguous"] == []
+    assert job.outcome["skipped"] == ["Genesis"]
+    assert job.outcome["followed"][-1] == "Nirvana"
+
+
+def test_an_artist_not_offered_for_that_name_is_a_clear_error_and_nothing_is_followed(client, user, upstream):
+    job = finished_import(user, upstream)
+    before = followed(user)
+
+    for bad in (GENESIS_UK, "89ad4ac3-39f7-470e-963a-56509c546377", "not-an-id", "\x00"):
+        response = resolve(client, job, {"Genesis": "", "Nirvana": bad}, follow=True)
+
+        assert response.status_code == 200
+        assert "Pick one of the artists offered for “Nirvana”" in response.content.decode()
+    assert followed(user) == before
+    job.refresh_from_db()
+    assert [e["name"] for e in job.outcome["ambiguous"]] == ["Nirvana", "Genesis"]  # nothing settled, not even Genesis
+
+
+def test_a_double_submit_settles_each_name_once(client, user, upstream):
+    job = finished_import(user, upstream)
+
+    resolve(client, job, {"Nirvana": NIRVANA_US, "Genesis": GENESIS_US})
+    again = resolve(client, job, {"Nirvana": NIRVANA_UK, "Genesis": ""}, follow=True)
+
+    assert "already settled" in again.content.decode()
+    assert set(Follow.objects.filter(user=user).values_list("artist__mbid", flat=True)) >= {
+        uuid.UUID(NIRVANA_US),
+        uuid.UUID(GENESIS_US),
+    }
+    assert not Follow.objects.filter(user=user, artist__mbid=NIRVANA_UK).exists()
+    job.refresh_from_db()
+    assert job.outcome["followed"].count("Nirvana") == 1
+    assert job.outcome.get("skipped", []) == []
+
+
+def test_two_submits_at_once_settle_each_name_once(user, upstream):
+    job = finished_import(user, upstream)
+    results: list[services.ImportResolved] = []
+
+    def submit(mbid: str) -> None:
+        try:
+            results.append(
+                services.import_resolve(
+                    user=user, job_id=job.pk, choices={"Nirvana": mbid}, queue_sync=lambda artist_id: None
+                )
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit, args=(mbid,)) for mbid in (NIRVANA_US, NIRVANA_UK)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(len(r.followed) for r in results) == [0, 1]  # the row lock made them one after the other
+    assert Follow.objects.filter(user=user, artist__name="Nirvana").count() == 1
+
+
+def test_a_name_left_unanswered_stays_to_be_chosen(client, user, upstream):
+    job = finished_import(user, upstream)
+
+    resolve(client, job, {"Genesis": GENESIS_UK})
+
+    job.refresh_from_db()
+    assert [e["name"] for e in job.outcome["ambiguous"]] == ["Nirvana"]
+    assert "Which “Nirvana”?" in client.get(reverse("catalog:imports")).content.decode()
+
+
+def test_you_cannot_choose_for_someone_elses_import_nor_for_one_still_running(client, user, upstream):
+    other = User.objects.create_user("other@example.com", "another-long-passphrase-1")
+    offered = {"ambiguous": [{"name": "X", "candidates": [{"mbid": NIRVANA_US, "name": "X"}]}]}
+    theirs = ImportJob.objects.create(user=other, source="names", query="X", status="done", outcome=offered)
+    running = ImportJob.objects.create(user=user, source="names", query="X", status="running", outcome=offered)
+
+    assert resolve(client, theirs, {"X": NIRVANA_US}).status_code == 404
+    response = resolve(client, running, {"X": NIRVANA_US}, follow=True)
+    assert "still running" in response.content.decode()
+    assert Follow.objects.count() == 0
+
+
+def test_an_outcome_stored_before_candidates_kept_their_facts_still_shows_and_resolves(client, user):
+    old = {
+        "pending": [],
+        "followed": ["Sigur Rós"],
+        "not_found": [],
+        "ambiguous": [
+            {
+                "name": "Nirvana",
+                "candidates": [
+                    {"mbid": NIRVANA_US, "name": "Nirvana", "disambiguation": "90s US grunge band"},
+                    {"mbid": NIRVANA_UK, "name": "Nirvana", "disambiguation": "60s UK band"},
+                    {"mbid": GENESIS_UK},  # no name: never offered (an artist is named by MusicBrainz)
+                ],
+            }
+        ],
+    }
+    job = ImportJob.objects.create(user=user, source="names", query="Sigur Rós\nNirvana", status="done", outcome=old)
+
+    page = client.get(reverse("catalog:imports")).content.decode()
+    assert "Which “Nirvana”?" in page
+    assert f'value="{NIRVANA_US}" checked' in page
+    assert "60s UK band" in page
+    assert GENESIS_UK not in page
+    assert "All done: 2 names matched: 1 followed, 1 to choose below." in page
+
+    resolve(client, job, {"Nirvana": NIRVANA_UK})
+    assert followed(user) == {"Nirvana"}
+    assert Artist.objects.get(mbid=NIRVANA_UK).disambiguation == "60s UK band"
+    assert resolve(client, job, {"Nirvana": GENESIS_UK}, follow=True).status_code == 200  # settled: nothing to do
+
+
+def test_an_existing_artist_is_followed_as_it_is(client, user, upstream):
+    job = finished_import(user, upstream)
+    known = Artist.objects.create(
+        mbid=NIRVANA_UK, name="Nirvana", disambiguation="kept as synced", synced_at=timezone.now()
+    )
+
+    resolve(client, job, {"Nirvana": NIRVANA_UK})
+
+    assert Follow.objects.filter(user=user, artist=known).exists()
+    known.refresh_from_db()
+    assert known.disambiguation == "kept as synced"
+
+
+def test_a_form_from_before_one_form_for_all_names_asks_to_choose_again(client, user, upstream):
+    job = finished_import(user, upstream)
+
+    response = client.post(reverse("catalog:import_choose", args=[job.pk]), {"name": "Nirvana", "mbid": NIRVANA_UK})
+
+    assert response.status_code == 302
+    assert "choose again" in client.get(response["Location"]).content.decode()
+    assert "Nirvana" not in followed(user)
+
+
+# --- the status a page polls ---------------------------------------------------------
+
+
+def status_of(client, job: ImportJob):
+    return client.get(reverse("catalog:import_status", args=[job.pk]), {"nonce": "abc123"})
+
+
+def test_only_the_owner_reads_an_imports_status_and_no_cache_may_keep_it(client, user):
+    job = ImportJob.objects.create(user=user, source="names", query="Sigur Rós")
+    other = User.objects.create_user("other@example.com", "another-long-passphrase-1")
+    theirs = ImportJob.objects.create(user=other, source="names", query="Sigur Rós")
+
+    mine = status_of(client, job)
+    assert mine.status_code == 200
+    cache_control = {part.strip() for part in mine["Cache-Control"].split(",")}
+    assert {"no-store", "no-cache", "max-age=0", "must-revalidate", "private"} <= cache_control
+    assert mine["Pragma"] == "no-cache"
+    assert "ETag" not in mine
+
+    for response in (status_of(client, theirs), status_of(Client(), job)):  # another's, and logged out
+        assert response.status_code == 404
+        assert response.json() == {"error": "No such import"}  # JSON, not a login page
+        assert "no-store" in response["Cache-Control"]
+
+
+def test_the_status_says_in_words_how_far_the_import_is(client, user, upstream):
+    job = services.import_start(
+        queue_import=tasks.queue_import, user=user, source="names", query="Sigur Rós\nNirvana\nGenesis\nNo Such Band"
+    )
+    assert status_of(client, job).json() == {
+        "id": str(job.pk),
+        "state": "PENDING",
+        "done": False,
+        "message": "Waiting for a free worker…",
+        "progress": None,
+        "finished_at": None,
+    }
+
+    same_names(upstream)
+    ImportJob.objects.filter(pk=job.pk).update(status="running")
+    assert status_of(client, job).json()["message"] == "Starting…"
+    while run(job, seconds=0.0001) and ImportJob.objects.get(pk=job.pk).outcome["pending"] != ["No Such Band"]:
+        pass
+    body = status_of(client, job).json()
+    assert body["state"] == "PROGRESS"
+    assert body["done"] is False
+    assert body["message"] == "Matched 3 of 4 names: 1 followed, 2 to choose, 0 not found…"
+    assert body["progress"] == 75
+
+    while run(job):
+        pass
+    body = status_of(client, job).json()
+    assert body["state"] == "SUCCESS"
+    assert body["done"] is True
+    assert body["progress"] == 100
+    assert body["message"] == "All done: 4 names matched: 1 followed, 2 to choose below, 1 not found."
+    assert body["finished_at"]
+
+
+def test_the_percent_counts_listenbrainz_artists_followed_at_once(client, user, upstream):
+    Artist.objects.create(mbid=SIGUR_ROS, name="Sigur Rós")
+    job = services.import_start(queue_import=tasks.queue_import, user=user, source="listenbrainz", query="rob")
+
+    run(job, seconds=0)  # ListenBrainz read, no name matched yet
+
+    job.refresh_from_db()
+    assert job.outcome["total"] == 4  # Sigur Rós followed at once, three to look up or search
+    body = status_of(client, job).json()
+    assert body["message"] == "Matched 1 of 4 artists: 1 followed, 0 to choose, 0 not found…"
+    assert body["progress"] == 25
+
+
+def test_a_failed_import_ends_as_a_failure_with_its_reason(client, user, upstream):
+    job = services.import_start(queue_import=tasks.queue_import, user=user, source="listenbrainz", query="nobody-here")
 
     run(job)
 
-    job.refresh_from_db()
-    assert followed(user) == {"Sigur Rós", "Motörhead"}
-    assert job.outcome["not_found"] == ["No Such Band"]
-    [ambiguous] = job.outcome["ambiguous"]
-    assert {c["disambiguation"] for c in ambiguous["candidates"]} == {"90s US grunge band", "60s UK band"}
+    body = status_of(client, job).json()
+    assert body["state"] == "FAILURE"
+    assert body["done"] is True
+    assert "ListenBrainz user" in body["message"]
+
+
+def test_the_page_watches_a_running_import_and_reloads_itself_only_without_javascript(client, user):
+    job = ImportJob.objects.create(user=user, source="names", query="Sigur Rós\nNirvana", status="running")
+
+    response = client.get(reverse("catalog:imports"))
+    page = response.content.decode()
+
+    assert 'data-testid="task-status"' in page
+    assert f'data-status-url="/library/import/{job.pk}/status/"' in page
+    assert f'data-done-refresh="import-{job.pk}"' in page
+    assert f'<article class="job" id="import-{job.pk}">' in page
+    assert '<noscript><meta http-equiv="refresh"' in page
+    assert "no-store" in response["Cache-Control"]
+
+    ImportJob.objects.filter(pk=job.pk).update(status="done")
     page = client.get(reverse("catalog:imports")).content.decode()
-    assert "Which “Nirvana”?" in page
-
-    chosen = "11111111-2222-4333-8444-555555555555"
-    client.post(reverse("catalog:import_choose", args=[job.pk]), {"name": "Nirvana", "mbid": chosen})
-
-    assert "Nirvana" in followed(user)
-    job.refresh_from_db()
-    assert job.outcome["ambiguous"] == []
-
-
-def test_you_cannot_choose_for_someone_elses_import_or_an_artist_not_offered(client, user, upstream):
-    other = User.objects.create_user("other@example.com", "another-long-passphrase-1")
-    theirs = ImportJob.objects.create(user=other, source="names", query="x", outcome={"ambiguous": []})
-    mine = ImportJob.objects.create(
-        user=user,
-        source="names",
-        query="x",
-        outcome={"ambiguous": [{"name": "X", "candidates": [{"mbid": "11111111-2222-4333-8444-555555555555"}]}]},
-    )
-
-    assert client.post(reverse("catalog:import_choose", args=[theirs.pk]), {"name": "X"}).status_code == 404
-    response = client.post(
-        reverse("catalog:import_choose", args=[mine.pk]),
-        {"name": "X", "mbid": "89ad4ac3-39f7-470e-963a-56509c546377"},
-        follow=True,
-    )
-    assert "Pick one of the artists offered" in response.content.decode()
-    assert Follow.objects.count() == 0
+    assert 'data-state="SUCCESS"' in page
+    assert "data-status-url" not in page
+    assert "<noscript>" not in page
 
 
 def test_a_long_list_continues_in_slices_and_a_second_delivery_does_nothing_twice(user, upstream):

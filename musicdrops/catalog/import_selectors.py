@@ -1,0 +1,152 @@
+"""What an import is doing and what it still asks, as its page and its status poll show them.
+
+The status has the shape of a watched job's (``musicdrops.jobs.selectors.JobStatus``), so
+the page watches an import with the same script as "refresh now" (static/js/task-status.js).
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from musicdrops.catalog.models import Artist, ImportJob
+from musicdrops.catalog.services import MAX_LISTENBRAINZ_ARTISTS, candidate_artist, outcome_list
+from musicdrops.jobs.selectors import JobStatus
+
+# A page stops watching after this much per entry still to match (beyond the usual time-out):
+# each is a MusicBrainz request at the one a second the whole site shares with its syncs.
+SECONDS_PER_ENTRY = 3
+
+
+@dataclass(frozen=True)
+class Candidate:
+    artist: Artist  # unsaved: the artist a pick would follow
+
+    @property
+    def mbid(self) -> str:
+        return str(self.artist.mbid)
+
+    @property
+    def name(self) -> str:
+        return self.artist.name
+
+    @property
+    def disambiguation(self) -> str:
+        return self.artist.disambiguation
+
+    @property
+    def facts(self) -> str:
+        """ "Group · United States · 1987-1994" (an en dash): what tells it from the others of its name."""
+        artist = self.artist
+        return " · ".join(fact for fact in (artist.artist_type, artist.area or artist.country, artist.years) if fact)
+
+
+@dataclass(frozen=True)
+class Question:
+    """An ambiguous name and the artists it may mean, best match first."""
+
+    name: str
+    candidates: list[Candidate]
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    job: ImportJob
+    status: JobStatus
+    questions: list[Question]  # only once the import is done: the outcome is the task's until then
+    poll_seconds: int  # how long a page watches it before saying it takes too long
+
+    @property
+    def pk(self) -> str:
+        return str(self.job.pk)  # for element ids made in the template
+
+
+def import_questions(*, job: ImportJob) -> list[Question]:
+    """The names of a finished import that wait for the user to choose, in the order they came."""
+    if job.status != ImportJob.Status.DONE:
+        return []
+    questions = []
+    for entry in outcome_list(job.outcome.get("ambiguous")):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            continue
+        artists = map(candidate_artist, outcome_list(entry.get("candidates")))
+        candidates = [Candidate(artist) for artist in artists if artist is not None]
+        if candidates:
+            questions.append(Question(name=entry["name"], candidates=candidates))
+    return questions
+
+
+def import_total(outcome: dict[str, Any]) -> int:
+    """How many entries the import matches: recorded when they were first known, else counted."""
+    total = outcome.get("total")
+    if isinstance(total, int) and total >= 0:
+        return total
+    lists = ("pending", "followed", "not_found", "ambiguous", "skipped")
+    return sum(len(outcome_list(outcome.get(key))) for key in lists)
+
+
+def import_status(*, job: ImportJob) -> JobStatus:
+    """The import's state, in the words and shape the watching page shows."""
+    outcome = job.outcome if isinstance(job.outcome, dict) else {}
+    job_id = str(job.pk)
+    if job.status == ImportJob.Status.FAILED:
+        message = job.message or "The import stopped because of an error on our side."
+        return JobStatus(job_id, "FAILURE", True, message, None, _date(job))
+    if job.status == ImportJob.Status.PENDING:
+        return JobStatus(job_id, "PENDING", False, "Waiting for a free worker…", None)
+    counts = {key: len(outcome_list(outcome.get(key))) for key in ("followed", "ambiguous", "not_found", "skipped")}
+    total = import_total(outcome)
+    noun = "artist" if job.source == ImportJob.Source.LISTENBRAINZ else "name"
+    if job.status == ImportJob.Status.RUNNING:
+        pending = outcome.get("pending")
+        if not isinstance(pending, list):
+            first = "Asking ListenBrainz for your top artists…" if noun == "artist" else "Starting…"
+            return JobStatus(job_id, "PROGRESS", False, first, None)
+        matched = max(0, total - len(pending))
+        message = (
+            f"Matched {matched} of {_count(total, noun)}: {counts['followed']} followed, "
+            f"{counts['ambiguous']} to choose, {counts['not_found']} not found…"
+        )
+        return JobStatus(job_id, "PROGRESS", False, message, round(100 * matched / total) if total else None)
+    parts = [f"{counts['followed']} followed"]
+    if counts["ambiguous"]:
+        parts.append(f"{counts['ambiguous']} to choose below")
+    if counts["skipped"]:
+        parts.append(f"{counts['skipped']} left out")
+    if counts["not_found"]:
+        parts.append(f"{counts['not_found']} not found")
+    message = f"All done: {_count(total, noun)} matched: {', '.join(parts)}."
+    return JobStatus(job_id, "SUCCESS", True, message, 100, _date(job))
+
+
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
+def _date(job: ImportJob) -> str | None:
+    return job.finished_at.isoformat() if job.finished_at else None
+
+
+def import_poll_seconds(*, job: ImportJob) -> int:
+    """How long a page watches the import before saying it takes longer than it should."""
+    pending = job.outcome.get("pending") if isinstance(job.outcome, dict) else None
+    if isinstance(pending, list):
+        left = len(pending)
+    elif job.source == ImportJob.Source.NAMES:
+        left = len(job.query.splitlines())
+    else:
+        left = MAX_LISTENBRAINZ_ARTISTS
+    return int(settings.TASK_POLL_TIMEOUT_SECONDS) + SECONDS_PER_ENTRY * left
+
+
+def import_summaries(*, jobs: Iterable[ImportJob]) -> list[ImportSummary]:
+    return [
+        ImportSummary(
+            job=job,
+            status=import_status(job=job),
+            questions=import_questions(job=job),
+            poll_seconds=import_poll_seconds(job=job),
+        )
+        for job in jobs
+    ]
