@@ -65,12 +65,13 @@ def page(browser) -> Iterator[object]:
 
 @dataclass
 class Site:
-    """The web process (gunicorn, from the Procfile) and, if asked for, the important-queue worker."""
+    """The web process (gunicorn, from the Procfile) and, if asked for, the important- and regular-queue workers."""
 
     url: str
     upstream: UpstreamServer
     web: Process
     worker: Process | None
+    regular_worker: Process | None = None
 
     def at(self, path: str) -> str:
         return self.url + path
@@ -84,9 +85,10 @@ def upstream_server() -> Iterator[UpstreamServer]:
 
 @pytest.fixture
 def site(start_process, upstream_server) -> Callable[..., Site]:
-    """Start the site: ``site()`` with a worker, ``site(worker=False)`` without one; extra env for both."""
+    """Start the site: ``site()`` with the important-queue worker, ``site(worker=False)`` without it,
+    ``site(regular=True)`` with the regular-queue one too (imports run there); extra env for all."""
 
-    def start(*, worker: bool = True, **env: str) -> Site:
+    def start(*, worker: bool = True, regular: bool = False, **env: str) -> Site:
         port = free_port()
         common = {
             "MUSICBRAINZ_URL": upstream_server.musicbrainz_url,
@@ -96,12 +98,14 @@ def site(start_process, upstream_server) -> Callable[..., Site]:
         }
         web = start_process("web", PORT=str(port), WEB_CONCURRENCY="1", **common)
         important = start_process("worker-important", **common) if worker else None
+        regular_worker = start_process("worker-regular", **common) if regular else None
         url = f"http://127.0.0.1:{port}"
         web.wait_for("Booting worker", timeout=30)
         wait_until(lambda: _answers(url), 30, "the web process to answer", web)
-        if important is not None:
-            important.wait_for("ready.", timeout=60)
-        return Site(url=url, upstream=upstream_server, web=web, worker=important)
+        for started in (important, regular_worker):
+            if started is not None:
+                started.wait_for("ready.", timeout=60)
+        return Site(url=url, upstream=upstream_server, web=web, worker=important, regular_worker=regular_worker)
 
     return start
 
