@@ -4,6 +4,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from musicdrops.accounts.models import User
@@ -38,6 +39,7 @@ def library(request: HttpRequest) -> HttpResponse:
             search_error = "MusicBrainz isn't answering right now. Please try again in a minute."
     page = Paginator(selectors.followed_artists(user=user), 50).get_page(request.GET.get("page"))
     following = selectors.followed_mbids(user=user)
+    known = selectors.known_mbids(mbids=[hit.mbid for hit in hits])  # those have a page of ours
     unfollowed = selectors.artist_by_id(request.GET.get("unfollowed", ""))
     if unfollowed is not None and str(unfollowed.mbid) in following:
         unfollowed = None  # followed again since
@@ -50,6 +52,7 @@ def library(request: HttpRequest) -> HttpResponse:
             "searched": form.is_valid(),
             "search_error": search_error,
             "following": following,
+            "known": known,
             "page": page,
             "unfollowed": unfollowed,
         },
@@ -70,16 +73,30 @@ def follow(request: HttpRequest) -> HttpResponse:
         messages.error(request, str(error))
     else:
         messages.success(request, f"You follow {artist.name}. Their releases will show up shortly.")
-    return redirect("catalog:library")
+    return redirect(_back(request, reverse("catalog:library")))
 
 
 @login_required
 @require_POST
 def unfollow(request: HttpRequest, artist_id: int) -> HttpResponse:
-    if services.artist_unfollow(user=_user(request), artist_id=artist_id):
+    back = _back(request, "")
+    unfollowed = services.artist_unfollow(user=_user(request), artist_id=artist_id)
+    if back:  # the artist's own page: its button says "Follow" again, which is the undo
+        if unfollowed:
+            messages.success(request, f"Unfollowed {selectors.artist_by_id(str(artist_id))}.")
+        return redirect(back)
+    if unfollowed:
         # The library says whom, with an undo (a follow again, of an artist we know: no lookup).
         return redirect(f"{reverse('catalog:library')}?unfollowed={artist_id}")
     return redirect("catalog:library")
+
+
+def _back(request: HttpRequest, default: str) -> str:
+    """The page the form was on (an artist page), if it is a path of this site; else ``default``."""
+    path = request.POST.get("next", "")
+    if path.startswith("/") and url_has_allowed_host_and_scheme(path, allowed_hosts=None) and "?" not in path:
+        return path
+    return default
 
 
 @login_required
