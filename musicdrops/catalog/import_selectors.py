@@ -37,9 +37,7 @@ class Candidate:
 
     @property
     def facts(self) -> str:
-        """ "Group · United States · 1987-1994" (an en dash): what tells it from the others of its name."""
-        artist = self.artist
-        return " · ".join(fact for fact in (artist.artist_type, artist.area or artist.country, artist.years) if fact)
+        return self.artist.facts
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,11 @@ class Artist(models.Model):
     def where(self) -> str:
         return self.area or self.country
 
+    @property
+    def facts(self) -> str:
+        """ "Group · Iceland · 1994-" (an en dash): what tells this artist from others of the same name."""
+        return " · ".join(fact for fact in (self.artist_type, self.where, self.years) if fact)
+
 
 class ReleaseGroup(models.Model):
     """An album, EP, single... as MusicBrainz groups its releases."""
