@@ -273,8 +273,14 @@ DROPS_OVERDUE_SECONDS = env_int("DROPS_OVERDUE_SECONDS", 1800)  # /healthz: due 
 DROPS_RETRY_HOURS = env_int("DROPS_RETRY_HOURS", 12)  # chunks retry, and the sweep re-queues, this long after a send
 DROPS_RETRY_BACKOFF_MAX = env_int("DROPS_RETRY_BACKOFF_MAX", 60)  # seconds between a chunk's retries, at most
 # Every periodic job: musicdrops/scheduler/schedule.py
+# Every queue gets a no-op this often, so that one nobody consumes shows in /healthz (queue-stuck).
+QUEUE_PING_SECONDS = env_int("QUEUE_PING_SECONDS", 60)
 CELERY_BEAT_SCHEDULE = beat_schedule(
-    drops_cron=MUSIC_DROPS_CRON, drops_every_seconds=MUSIC_DROPS_EVERY_SECONDS, sweep_seconds=DROPS_SWEEP_SECONDS
+    drops_cron=MUSIC_DROPS_CRON,
+    drops_every_seconds=MUSIC_DROPS_EVERY_SECONDS,
+    sweep_seconds=DROPS_SWEEP_SECONDS,
+    ping_seconds=QUEUE_PING_SECONDS,
+    queues=(QUEUE_REGULAR, QUEUE_IMPORTANT, QUEUE_DROPS),
 )
 
 # --- Upstream music services ---------------------------------------------------

@@ -15,7 +15,9 @@
   ``worker-stalled`` (a worker has held a message longer than the hard time
   limit plus WORKER_STALL_MARGIN_SECONDS: it is frozen, dead until the
   visibility timeout gives the message back, or wedged), ``queue-stuck`` (a
-  queue's oldest message has waited longer than QUEUE_AGE_ALERT_SECONDS),
+  queue's oldest message has waited longer than QUEUE_AGE_ALERT_SECONDS; the
+  beat's pings, musicdrops/ops/tasks.py, make that true of a queue no worker
+  consumes even when no real work waits),
   ``redis-may-evict`` (Redis's maxmemory-policy may evict keys without an expiry,
   queued tasks and the schedule among them: musicdrops/ops/redis_memory.py);
 - ``failing`` (HTTP 503): the database or Redis is unreachable, or no beat is

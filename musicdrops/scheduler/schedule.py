@@ -29,7 +29,12 @@ SEND_ENTRY = "send-music-drops"
 
 
 def beat_schedule(
-    *, drops_cron: str, drops_every_seconds: int = 0, sweep_seconds: int = 300
+    *,
+    drops_cron: str,
+    drops_every_seconds: int = 0,
+    sweep_seconds: int = 300,
+    ping_seconds: int = 60,
+    queues: tuple[str, ...] = ("regular", "important", "drops"),
 ) -> dict[str, dict[str, Any]]:
     return {
         # The email, every hour on the hour: each hour serves the users whose delivery hour it is
@@ -56,5 +61,15 @@ def beat_schedule(
             "task": "musicdrops.accounts.tasks.clear_expired_sessions_task",
             "schedule": crontab(minute="17", hour="3"),
             "options": {"expires": 3600},
+        },
+        # A message into every queue: one that nobody takes grows old, and /healthz says so
+        # (queue-stuck) even when no real work is waiting. Expired ones are dropped unrun.
+        **{
+            f"ping-{queue}": {
+                "task": "musicdrops.ops.tasks.ping_queue_task",
+                "schedule": float(ping_seconds),
+                "options": {"queue": queue, "expires": max(1, ping_seconds - 1)},
+            }
+            for queue in queues
         },
     }

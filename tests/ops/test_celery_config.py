@@ -36,6 +36,14 @@ def test_every_periodic_task_exists_and_expires():
         assert entry["options"]["expires"] > 0, name
 
 
+def test_every_queue_gets_a_ping_that_nothing_consumes_but_a_worker_of_that_queue():
+    pings = {
+        entry["options"]["queue"] for entry in app.conf.beat_schedule.values() if "ping_queue_task" in entry["task"]
+    }
+
+    assert pings == {queue.name for queue in app.conf.task_queues}
+
+
 def test_json_only_acks_late_and_results_off_by_default():
     conf = app.conf
     assert conf.accept_content == ["json"]

@@ -101,6 +101,9 @@ def test_overview_shows_beats_lock_holder_entries_and_problems(entries, redis_cl
         "sweep-music-drops": (True, True, False),
         "sync-stale-artists": (True, True, True),
         "clear-expired-sessions": (False, False, False),
+        "ping-regular": (True, True, False),
+        "ping-important": (True, True, False),
+        "ping-drops": (True, True, False),
     }
     assert overview.problems == ["several-beats"]
 
