@@ -4,8 +4,9 @@ The status has the shape of a watched job's (``musicdrops.jobs.selectors.JobStat
 the page watches an import with the same script as "refresh now" (static/js/task-status.js).
 """
 
+from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -54,6 +55,8 @@ class ImportSummary:
     status: JobStatus
     questions: list[Question]  # only once the import is done: the outcome is the task's until then
     poll_seconds: int  # how long a page watches it before saying it takes too long
+    # The names it followed, each with the artist's page where the name is one artist the user follows.
+    followed: list[tuple[str, Artist | None]] = field(default_factory=list)
 
     @property
     def pk(self) -> str:
@@ -139,12 +142,35 @@ def import_poll_seconds(*, job: ImportJob) -> int:
 
 
 def import_summaries(*, jobs: Iterable[ImportJob]) -> list[ImportSummary]:
+    jobs = list(jobs)
+    pages = _followed_artists(jobs)
     return [
         ImportSummary(
             job=job,
             status=import_status(job=job),
             questions=import_questions(job=job),
             poll_seconds=import_poll_seconds(job=job),
+            followed=[(name, pages.get(name)) for name in _followed_names(job)],
         )
         for job in jobs
     ]
+
+
+def _followed_names(job: ImportJob) -> list[str]:
+    outcome = job.outcome if isinstance(job.outcome, dict) else {}
+    return [name for name in outcome_list(outcome.get("followed")) if isinstance(name, str)]
+
+
+def _followed_artists(jobs: list[ImportJob]) -> dict[str, Artist]:
+    """Each followed name that is exactly one artist its importer follows, in one query for all the imports.
+
+    The outcome keeps names (as MusicBrainz has them), not ids: a name two followed artists share gets no link.
+    """
+    names = {name for job in jobs for name in _followed_names(job)}
+    if not names:
+        return {}
+    found: dict[str, list[Artist]] = defaultdict(list)
+    users = {job.user_id for job in jobs}
+    for artist in Artist.objects.filter(follows__user_id__in=users, name__in=names).only("name", "mbid"):
+        found[artist.name].append(artist)
+    return {name: artists[0] for name, artists in found.items() if len(artists) == 1}

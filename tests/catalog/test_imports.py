@@ -551,3 +551,19 @@ def test_the_import_page_says_why_a_second_import_waits(client, user):
     assert page.status_code == 200
     assert "Your last import is still running" in page.content.decode()
     assert ImportJob.objects.filter(user=user).count() == 1
+
+
+def test_followed_names_link_to_the_artist_page_unless_two_followed_artists_share_the_name(client, user):
+    mbids = ["00000000-0000-4000-8000-0000000000f1", "00000000-0000-4000-8000-0000000000f2"]
+    one = Artist.objects.create(mbid="00000000-0000-4000-8000-0000000000f0", name="Lumen Choir")
+    twins = [Artist.objects.create(mbid=mbid, name="Halcyon") for mbid in mbids]
+    for artist in (one, *twins):
+        Follow.objects.create(user=user, artist=artist)
+    ImportJob.objects.create(
+        user=user, source="names", query="Lumen Choir\nHalcyon\nGone", status="done",
+        outcome={"total": 3, "pending": [], "followed": ["Lumen Choir", "Halcyon", "Gone"], "not_found": []},
+    )  # fmt: skip
+
+    page = client.get(reverse("catalog:imports")).content.decode()
+
+    assert f'<a href="/artists/{one.mbid}/">Lumen Choir</a>, Halcyon, Gone</p>' in page
