@@ -1,6 +1,7 @@
 """The send by hourly slot: whom each slot serves, one email per period, weekly digests, catch-up, the reasons."""
 
 import datetime as dt
+import io
 import json
 
 import pytest
@@ -122,6 +123,22 @@ def test_the_command_queues_one_slot_as_the_beat_would_and_refuses_a_bad_one(red
     assert message["headers"]["task"] == "musicdrops.drops.tasks.send_music_drops_task"
     assert message["headers"]["musicdrops_entry"] == "send-music-drops"  # the beat's own entry: one run per slot
     assert message["headers"]["musicdrops_slot"] == "2026-12-02T07:00:00+00:00"
+
+
+def test_a_slot_that_already_ran_is_not_queued_again_nor_reported_as_a_duplicate(redis_client):
+    from musicdrops.scheduler.models import DuplicateDispatch, ScheduledRun
+
+    ScheduledRun.objects.create(entry="send-music-drops", slot=utc(2026, 12, 2, 7), task_id="t-1")
+    out = io.StringIO()
+
+    call_command("send_music_drops", slot="2026-12-02T07:00Z", stdout=out)
+
+    assert "already ran (task t-1" in out.getvalue()
+    assert "--resume" in out.getvalue()
+    assert redis_client.llen("drops") == 0
+    assert not DuplicateDispatch.objects.exists()
+    call_command("send_music_drops", slot="2026-12-02T08:00Z", stdout=out)  # another slot goes
+    assert redis_client.llen("drops") == 1
 
 
 @pytest.mark.parametrize(

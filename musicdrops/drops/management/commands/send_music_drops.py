@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from musicdrops.drops import services
 from musicdrops.drops.tasks import queue_chunk, send_music_drops_task
 from musicdrops.scheduler import slots
+from musicdrops.scheduler.models import ScheduledRun
 from musicdrops.scheduler.schedule import SEND_ENTRY
 
 
@@ -47,6 +48,16 @@ class Command(BaseCommand):
         self._send(entry="send-music-drops-day", slot=midnight, kwargs={"day": day.isoformat()}, what=str(day))
 
     def _send(self, *, entry: str, slot: dt.datetime, kwargs: dict[str, str], what: str) -> None:
+        # A slot that already ran would only be refused by the worker, and recorded as a duplicate
+        # dispatch that /healthz reports until someone acknowledges it: say so here instead.
+        # (Racing the beat for a slot still in flight stays what it is, a duplicate the worker refuses.)
+        done = ScheduledRun.objects.filter(entry=entry, slot=slot).first()
+        if done is not None:
+            self.stdout.write(
+                f"the send for {what} already ran (task {done.task_id}, taken {done.received_at:%Y-%m-%d %H:%M} UTC):"
+                " nothing queued. To queue whoever is still due, use --resume."
+            )
+            return
         headers = slots.stamp(
             entry=entry,
             slot=slot,
