@@ -280,7 +280,7 @@ CELERY_BEAT_SCHEDULE = beat_schedule(
     drops_every_seconds=MUSIC_DROPS_EVERY_SECONDS,
     sweep_seconds=DROPS_SWEEP_SECONDS,
     ping_seconds=QUEUE_PING_SECONDS,
-    queues=(QUEUE_REGULAR, QUEUE_IMPORTANT, QUEUE_DROPS),
+    queues=tuple(queue.name for queue in CELERY_TASK_QUEUES),  # a queue added there gets its ping too
 )
 
 # --- Upstream music services ---------------------------------------------------

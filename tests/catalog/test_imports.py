@@ -12,7 +12,7 @@ from django.utils import timezone
 from musicdrops.accounts.models import User
 from musicdrops.catalog import listenbrainz, musicbrainz, services, tasks
 from musicdrops.catalog.models import Artist, Follow, ImportJob
-from tests.catalog.upstream import SIGUR_ROS, garbage
+from tests.catalog.upstream import GENESIS_UK, GENESIS_US, NIRVANA_UK, NIRVANA_US, SIGUR_ROS, garbage, same_names
 from tests.helpers import queued_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -79,25 +79,6 @@ def test_listenbrainz_not_ready_or_unknown_user_fails_with_a_clear_message(user,
     job.refresh_from_db()
     assert job.status == "failed"
     assert message.lower() in job.message.lower()
-
-
-NIRVANA_US = "11111111-2222-4333-8444-000000000001"
-NIRVANA_UK = "11111111-2222-4333-8444-000000000002"
-GENESIS_UK = "11111111-2222-4333-8444-000000000003"
-GENESIS_US = "11111111-2222-4333-8444-000000000004"
-
-
-def same_names(upstream) -> None:
-    """Two Nirvanas and two Geneses: the first of each is the best match (it comes first, as the better score)."""
-    upstream.add_artist(
-        "Nirvana", mbid=NIRVANA_US, disambiguation="90s US grunge band", country="US", area="United States",
-        begin="1987", end="1994",
-    )  # fmt: skip
-    upstream.add_artist(
-        "Nirvana", mbid=NIRVANA_UK, disambiguation="60s UK band", country="GB", area="United Kingdom", begin="1965"
-    )
-    upstream.add_artist("Genesis", mbid=GENESIS_UK, disambiguation="English rock band", country="GB", begin="1967")
-    upstream.add_artist("Genesis", mbid=GENESIS_US, disambiguation="US gospel group", type="Group", country="US")
 
 
 def finished_import(user, upstream, names: str = "Sigur Rós\n  motörhead \n\nNirvana\nGenesis\nNo Such Band\n"):

@@ -242,6 +242,26 @@ DEFAULT_LISTENBRAINZ_USERS: dict[str, list[dict[str, Any]] | None] = {
 }
 
 
+# Two artists to each of two names, for imports that must ask which one was meant.
+NIRVANA_US = "11111111-2222-4333-8444-000000000001"
+NIRVANA_UK = "11111111-2222-4333-8444-000000000002"
+GENESIS_UK = "11111111-2222-4333-8444-000000000003"
+GENESIS_US = "11111111-2222-4333-8444-000000000004"
+
+
+def same_names(server: "UpstreamServer") -> None:
+    """Two Nirvanas and two Geneses: the first of each is the best match (it comes first, as the better score)."""
+    server.add_artist(
+        "Nirvana", mbid=NIRVANA_US, disambiguation="90s US grunge band", country="US", area="United States",
+        begin="1987", end="1994",
+    )  # fmt: skip
+    server.add_artist(
+        "Nirvana", mbid=NIRVANA_UK, disambiguation="60s UK band", country="GB", area="United Kingdom", begin="1965"
+    )
+    server.add_artist("Genesis", mbid=GENESIS_UK, disambiguation="English rock band", country="GB", begin="1967")
+    server.add_artist("Genesis", mbid=GENESIS_US, disambiguation="US gospel group", type="Group", country="US")
+
+
 def png(width: int = 8, height: int = 8, rgb: tuple[int, int, int] = (91, 61, 245)) -> bytes:
     """A real PNG of one colour, for the cover art archive's images."""
     raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))

@@ -73,8 +73,24 @@ def test_running_a_days_send_again_is_a_no_op(start_process, smtp_server):
     worker = start_process("worker-drops", EMAIL_URL=smtp_server.url, MUSICBRAINZ_URL=NOWHERE)
     worker.wait_for("ready.")
 
+    start_process("release", command="python manage.py send_music_drops").popen.wait(60)
+    smtp_server.wait_for(expected)
+    again = start_process("release", command="python manage.py send_music_drops")
+    again.popen.wait(60)
+    time.sleep(1)
+
+    assert "already ran" in again.output()  # said at once, nothing queued
+    assert len(smtp_server.messages) == expected
+    assert not DuplicateDispatch.objects.exists()  # nothing for /healthz to report
+
+
+def test_a_rerun_sent_before_the_first_ran_is_refused_by_the_worker(start_process, smtp_server):
+    expected = seed(5)
+    # Both queued while no worker runs: neither has run when the second is sent.
     for _ in range(2):
         start_process("release", command="python manage.py send_music_drops").popen.wait(60)
+    worker = start_process("worker-drops", EMAIL_URL=smtp_server.url, MUSICBRAINZ_URL=NOWHERE)
+
     smtp_server.wait_for(expected)
     wait_until(lambda: DuplicateDispatch.objects.filter(reason="same-slot").exists(), 30, "the rerun", worker)
     time.sleep(1)

@@ -7,28 +7,14 @@ from django.utils import timezone
 
 from musicdrops.accounts.models import User
 from musicdrops.catalog.models import Follow, ImportJob
-from tests.catalog.upstream import MOTORHEAD, SIGUR_ROS
+from tests.catalog.upstream import GENESIS_UK, MOTORHEAD, NIRVANA_UK, NIRVANA_US, SIGUR_ROS, same_names
 from tests.integration.browser.test_refresh_now import FINISHED, PASSWORD, log_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-NIRVANA_US = "11111111-2222-4333-8444-000000000001"
-NIRVANA_UK = "11111111-2222-4333-8444-000000000002"
-GENESIS_UK = "11111111-2222-4333-8444-000000000003"
-GENESIS_US = "11111111-2222-4333-8444-000000000004"
-
 
 def test_an_import_shows_its_progress_and_then_every_choice_in_one_form_without_a_reload(page, site, upstream_server):
-    # Same-name artists; the first added of each name comes first in the search, as the best match.
-    upstream_server.add_artist(
-        "Nirvana", mbid=NIRVANA_US, disambiguation="90s US grunge band", country="US", area="United States",
-        begin="1987", end="1994",
-    )  # fmt: skip
-    upstream_server.add_artist(
-        "Nirvana", mbid=NIRVANA_UK, disambiguation="60s UK band", country="GB", area="United Kingdom", begin="1965"
-    )
-    upstream_server.add_artist("Genesis", mbid=GENESIS_UK, disambiguation="English rock band", country="GB")
-    upstream_server.add_artist("Genesis", mbid=GENESIS_US, disambiguation="US gospel group", country="US")
+    same_names(upstream_server)  # the first added of each name comes first in the search, as the best match
     fan = User.objects.create_user("fan@example.com", PASSWORD, email_verified_at=timezone.now())
     live = site(worker=False, regular=True)  # imports run on "regular"; the follows' syncs wait on "important"
     polls: list[str] = []
