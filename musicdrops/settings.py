@@ -272,9 +272,9 @@ DROPS_SWEEP_SECONDS = env_int("DROPS_SWEEP_SECONDS", 300)  # how often the sweep
 DROPS_OVERDUE_SECONDS = env_int("DROPS_OVERDUE_SECONDS", 1800)  # /healthz: due this long and not sent is overdue
 DROPS_RETRY_HOURS = env_int("DROPS_RETRY_HOURS", 12)  # chunks retry, and the sweep re-queues, this long after a send
 DROPS_RETRY_BACKOFF_MAX = env_int("DROPS_RETRY_BACKOFF_MAX", 60)  # seconds between a chunk's retries, at most
-# Every periodic job: musicdrops/scheduler/schedule.py
 # Every queue gets a no-op this often, so that one nobody consumes shows in /healthz (queue-stuck).
 QUEUE_PING_SECONDS = env_int("QUEUE_PING_SECONDS", 60)
+# Every periodic job: musicdrops/scheduler/schedule.py
 CELERY_BEAT_SCHEDULE = beat_schedule(
     drops_cron=MUSIC_DROPS_CRON,
     drops_every_seconds=MUSIC_DROPS_EVERY_SECONDS,

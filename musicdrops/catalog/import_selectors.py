@@ -68,7 +68,7 @@ def import_questions(*, job: ImportJob) -> list[Question]:
     if job.status != ImportJob.Status.DONE:
         return []
     questions = []
-    for entry in outcome_list(job.outcome.get("ambiguous")):
+    for entry in outcome_list(_outcome(job).get("ambiguous")):
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             continue
         artists = map(candidate_artist, outcome_list(entry.get("candidates")))
@@ -89,7 +89,7 @@ def import_total(outcome: dict[str, Any]) -> int:
 
 def import_status(*, job: ImportJob) -> JobStatus:
     """The import's state, in the words and shape the watching page shows."""
-    outcome = job.outcome if isinstance(job.outcome, dict) else {}
+    outcome = _outcome(job)
     job_id = str(job.pk)
     if job.status == ImportJob.Status.FAILED:
         message = job.message or "The import stopped because of an error on our side."
@@ -131,7 +131,7 @@ def _date(job: ImportJob) -> str | None:
 
 def import_poll_seconds(*, job: ImportJob) -> int:
     """How long a page watches the import before saying it takes longer than it should."""
-    pending = job.outcome.get("pending") if isinstance(job.outcome, dict) else None
+    pending = _outcome(job).get("pending")
     if isinstance(pending, list):
         left = len(pending)
     elif job.source == ImportJob.Source.NAMES:
@@ -157,8 +157,12 @@ def import_summaries(*, jobs: Iterable[ImportJob]) -> list[ImportSummary]:
 
 
 def _followed_names(job: ImportJob) -> list[str]:
-    outcome = job.outcome if isinstance(job.outcome, dict) else {}
-    return [name for name in outcome_list(outcome.get("followed")) if isinstance(name, str)]
+    return [name for name in outcome_list(_outcome(job).get("followed")) if isinstance(name, str)]
+
+
+def _outcome(job: ImportJob) -> dict[str, Any]:
+    """The job's outcome, or {} where the row holds anything else: what reads it never fails on it."""
+    return job.outcome if isinstance(job.outcome, dict) else {}
 
 
 def _followed_artists(jobs: list[ImportJob]) -> dict[str, Artist]:

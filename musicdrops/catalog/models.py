@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from musicdrops.catalog.musicbrainz import life_years
+from musicdrops.catalog.musicbrainz import artist_facts, life_years
 
 
 class DatePrecision(models.TextChoices):
@@ -92,8 +92,7 @@ class Artist(models.Model):
 
     @property
     def facts(self) -> str:
-        """ "Group · Iceland · 1994-" (an en dash): what tells this artist from others of the same name."""
-        return " · ".join(fact for fact in (self.artist_type, self.where, self.years) if fact)
+        return artist_facts(self.artist_type, self.where, self.years)
 
 
 class ReleaseGroup(models.Model):
@@ -231,7 +230,7 @@ class ImportJob(models.Model):
     leased_until = models.DateTimeField(null=True, blank=True)
     # {"total": entries to match (set once they are known), "pending": [names still to match],
     #  "followed": [names], "not_found": [names], "skipped": [names answered "none of these"],
-    #  "ambiguous": [{"name", "candidates": [{"mbid", and services.CANDIDATE_FIELDS}]}]}
+    #  "ambiguous": [{"name", "candidates": [{"mbid", and services.ARTIST_FIELDS}]}]}
     # Outcomes from before "total", "skipped" and the candidates' type, country, area and
     # years lack them; what reads an outcome copes (musicdrops/catalog/import_selectors.py).
     outcome = models.JSONField(default=dict, blank=True)

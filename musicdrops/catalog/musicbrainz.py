@@ -97,8 +97,7 @@ class ArtistHit:
 
     @property
     def facts(self) -> str:
-        """ "Group · Iceland · 1994-": what tells this artist from others of the same name."""
-        return " · ".join(fact for fact in (self.artist_type, self.area or self.country, self.years) if fact)
+        return artist_facts(self.artist_type, self.area or self.country, self.years)
 
 
 def life_years(begin: str, end: str) -> str:
@@ -106,6 +105,11 @@ def life_years(begin: str, end: str) -> str:
     if not begin and not end:
         return ""
     return f"{begin[:4]}\u2013{end[:4]}"
+
+
+def artist_facts(artist_type: str, where: str, years: str) -> str:
+    """ "Group · Iceland · 1994-" (an en dash): what tells an artist from others of the same name."""
+    return " · ".join(fact for fact in (artist_type, where, years) if fact)
 
 
 @dataclass(frozen=True)

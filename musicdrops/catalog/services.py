@@ -25,6 +25,7 @@ from musicdrops.catalog.musicbrainz import (
     ArtistNotFound,
     MusicBrainzClient,
     MusicBrainzError,
+    canonical_mbid,
 )
 from musicdrops.lib.text import clean_text
 
@@ -55,21 +56,25 @@ def parse_mbid(value: str) -> str:
         raise FollowError("That is not a MusicBrainz artist id.") from None
 
 
+# What an artist takes from MusicBrainz besides its MBID (an ArtistHit's fields of the same
+# names), with the length of the field it is stored in. An import's outcome keeps the same
+# of each candidate for an ambiguous name, so that a pick needs no second request.
+ARTIST_FIELDS = {
+    "name": 500,
+    "sort_name": 500,
+    "disambiguation": 500,
+    "artist_type": 32,
+    "country": 2,
+    "area": 200,
+    "begin": 10,
+    "end": 10,
+}
+
+
 def artist_upsert(*, hit: ArtistHit) -> Artist:
     """Our artist for a MusicBrainz hit, created or brought up to date with what the hit says."""
-    artist, _ = Artist.objects.update_or_create(
-        mbid=hit.mbid,
-        defaults={
-            "name": hit.name[:500],
-            "sort_name": hit.sort_name[:500],
-            "disambiguation": hit.disambiguation[:500],
-            "artist_type": hit.artist_type[:32],
-            "country": hit.country[:2],
-            "area": hit.area[:200],
-            "begin": hit.begin[:10],
-            "end": hit.end[:10],
-        },
-    )
+    defaults = {key: getattr(hit, key)[:length] for key, length in ARTIST_FIELDS.items()}
+    artist, _ = Artist.objects.update_or_create(mbid=hit.mbid, defaults=defaults)
     return artist
 
 
@@ -128,19 +133,6 @@ def preferences_update(*, user: User, kinds: set[str]) -> ReleasePreferences:
 
 # --- imports ----------------------------------------------------------------------
 
-# What an import's outcome keeps of each candidate for an ambiguous name, besides its MBID:
-# every field of the artist it would become, as MusicBrainz's search gave it, with its length.
-CANDIDATE_FIELDS = {
-    "name": 500,
-    "sort_name": 500,
-    "disambiguation": 500,
-    "artist_type": 32,
-    "country": 2,
-    "area": 200,
-    "begin": 10,
-    "end": 10,
-}
-
 
 def outcome_list(value: object) -> list[Any]:
     """A list of an import's outcome, or [] where an older outcome has none."""
@@ -155,13 +147,12 @@ def candidate_artist(candidate: object) -> Artist | None:
     """
     if not isinstance(candidate, dict):
         return None
-    try:
-        mbid = str(uuid.UUID(str(candidate.get("mbid"))))
-    except ValueError:
+    mbid = canonical_mbid(candidate.get("mbid"))
+    if mbid is None:
         return None
     fields = {
         key: value[:length] if isinstance(value := candidate.get(key), str) else ""
-        for key, length in CANDIDATE_FIELDS.items()
+        for key, length in ARTIST_FIELDS.items()
     }
     if not fields["name"]:
         return None  # an artist is named by MusicBrainz or not at all
@@ -322,9 +313,7 @@ def _import_one(
         outcome["ambiguous"].append(
             {
                 "name": item,
-                "candidates": [
-                    {"mbid": c.mbid, **{key: getattr(c, key) for key in CANDIDATE_FIELDS}} for c in candidates
-                ],
+                "candidates": [{"mbid": c.mbid, **{key: getattr(c, key) for key in ARTIST_FIELDS}} for c in candidates],
             }
         )
     else:
@@ -386,13 +375,13 @@ def import_resolve(*, user: User, job_id: int, choices: dict[str, str], queue_sy
                 left_out.append(name)
                 continue
             offered = {str(a.mbid): a for a in map(candidate_artist, outcome_list(entry.get("candidates"))) if a}
-            artist = offered.get(_uuid_or_blank(mbid))
+            artist = offered.get(canonical_mbid(mbid) or "")
             if artist is None:
                 raise FollowError(f"Pick one of the artists offered for “{name}”, or “None of these”.")
             picked.append(artist)
         # An artist we already have stays as its own sync keeps it; a new one starts from the candidate.
         artists = [
-            Artist.objects.get_or_create(mbid=a.mbid, defaults={key: getattr(a, key) for key in CANDIDATE_FIELDS})[0]
+            Artist.objects.get_or_create(mbid=a.mbid, defaults={key: getattr(a, key) for key in ARTIST_FIELDS})[0]
             for a in picked
         ]
         follows_add(user=user, artists=artists, queue_sync=queue_sync)
@@ -401,10 +390,3 @@ def import_resolve(*, user: User, job_id: int, choices: dict[str, str], queue_sy
         job.outcome["skipped"] = [*outcome_list(job.outcome.get("skipped")), *left_out]
         job.save(update_fields=["outcome"])
     return ImportResolved(followed=[a.name for a in artists], left_out=left_out)
-
-
-def _uuid_or_blank(value: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return ""
