@@ -24,6 +24,8 @@ lint: $(INSTALLED)
 	# The django-stubs plugin imports the settings: development ones will do.
 	DEBUG=1 $(VENV)/bin/mypy .
 	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/deptry .
+	find musicdrops tests bench scripts *.py -name '*.py' -print0 | xargs -0 $(VENV)/bin/django-upgrade --target-version 6.1 --check
 
 pytest: $(INSTALLED) $(VNU)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

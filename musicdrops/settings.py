@@ -116,7 +116,6 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: broker, result backend, RedBeat and cache share one server -------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -26,7 +26,7 @@ def client_address(request: HttpRequest) -> str:
     the client cannot forge. Anywhere else the header is the client's say, so it is ignored.
     """
     if settings.SECURE_PROXY_SSL_HEADER:
-        last = request.META.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
+        last = request.headers.get("x-forwarded-for", "").rsplit(",", 1)[-1].strip()
         if last:
             return str(last[:64])
     return str(request.META.get("REMOTE_ADDR", ""))

@@ -106,7 +106,7 @@ class ReleaseGroup(models.Model):
     # The first day the date can mean ("2024" -> 2024-01-01) plus its real
     # precision, so "2024" is never shown or treated as "January 1st".
     first_release_date = models.DateField(null=True, blank=True)
-    date_precision = models.CharField(max_length=8, choices=DatePrecision.choices, default=DatePrecision.UNKNOWN)
+    date_precision = models.CharField(max_length=8, choices=DatePrecision, default=DatePrecision.UNKNOWN)
     # Our preference kind (album, ep, single, live, compilation, remix, other), derived
     # from the two type fields by release_kind(); stored so feeds filter in SQL.
     kind = models.CharField(max_length=12, choices=KIND_CHOICES, default="other")
