@@ -263,9 +263,9 @@ MUSIC_DROPS_CRON = env_str("MUSIC_DROPS_CRON", "0 * * * *")
 MUSIC_DROPS_EVERY_SECONDS = env_int("MUSIC_DROPS_EVERY_SECONDS", 0)
 # A slot also serves whoever's delivery time passed this many hours back without their email (missed slots).
 DROPS_CATCH_UP_HOURS = env_int("DROPS_CATCH_UP_HOURS", 3)
-# The send's clocks (musicdrops/drops/services.py). Drills set them short; never skip them.
-DROPS_CHUNK_SECONDS = env_int("DROPS_CHUNK_SECONDS", 60)  # a chunk hands the rest on after this (soft limit: 120)
-DROPS_LEASE_SECONDS = env_int("DROPS_LEASE_SECONDS", 120)  # a claim lasts a chunk's time plus one slow message
+# The send's clocks (musicdrops/drops/services.py), checked together at start (musicdrops/drops/checks.py).
+DROPS_CHUNK_SECONDS = env_int("DROPS_CHUNK_SECONDS", 60)  # a chunk hands the rest on after this
+DROPS_LEASE_SECONDS = env_int("DROPS_LEASE_SECONDS", CELERY_TASK_SOFT_TIME_LIMIT)  # as long as its task may run
 DROPS_PICKUP_SECONDS = env_int("DROPS_PICKUP_SECONDS", 600)  # a queued chunk's users wait this long before the sweep
 DROPS_SWEEP_SECONDS = env_int("DROPS_SWEEP_SECONDS", 300)  # how often the sweep looks for users left behind
 DROPS_OVERDUE_SECONDS = env_int("DROPS_OVERDUE_SECONDS", 1800)  # /healthz: due this long and not sent is overdue
