@@ -7,7 +7,7 @@ VNU := node_modules/vnu-jar/build/dist/vnu.jar
 
 .PHONY: run superuser test lint pytest bench bench-queues bench-web bench-catalog bench-search screenshots image image-test rename install clean
 
-run: $(INSTALLED)  ## Start web, beat and both workers (and a private Redis if REDIS_URL is unset)
+run: $(INSTALLED)  ## Start web, beat and the three workers (and a private Redis if REDIS_URL is unset)
 	$(PY) scripts/devstack.py
 
 # An admin of your own in make run's database; it asks for an email and a password

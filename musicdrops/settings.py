@@ -172,6 +172,9 @@ CELERY_RESULT_ACCEPT_CONTENT = ["json"]
 
 CELERY_TASK_ACKS_LATE = True  # acked once done: a worker killed mid-task leaves the message for another
 CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a killed pool child requeues its task
+# A task that raised or hit its hard time limit is acknowledged, not requeued to fail again (docs/choices.md).
+CELERY_TASK_ACKS_ON_FAILURE = True
+CELERY_TASK_ACKS_ON_TIMEOUT = True
 # Remote control (`celery inspect`, `celery control`) holds two more Redis
 # connections in every worker; on the smallest Heroku plan (20 in all) that is
 # a fifth of the budget. Off unless WORKER_REMOTE_CONTROL=1 (compose.yaml turns

@@ -1,5 +1,6 @@
 import pytest
 from celery.backends.redis import RedisBackend
+from redbeat.schedulers import ensure_conf
 
 from musicdrops.celery import app
 from musicdrops.lib.cache import cache_pool
@@ -51,6 +52,7 @@ def test_json_only_acks_late_and_results_off_by_default():
     assert conf.task_serializer == conf.result_serializer == "json"
     assert conf.task_acks_late
     assert conf.task_reject_on_worker_lost
+    assert conf.task_acks_on_failure is conf.task_acks_on_timeout is True  # docs/choices.md
     assert conf.worker_prefetch_multiplier == 1
     assert conf.task_ignore_result
     assert conf.result_expires == 3600
@@ -71,7 +73,7 @@ def test_visibility_timeout_outlasts_every_task():
 
 
 def test_standby_beat_takes_over_within_ten_seconds():
-    lock_timeout = app.conf.redbeat_lock_timeout
+    lock_timeout = ensure_conf(app).lock_timeout
     interval = app.conf.beat_max_loop_interval
     assert lock_timeout + interval <= 10
     assert lock_timeout >= 3 * interval  # renewal has slack: no LockNotOwnedError on a slow tick
