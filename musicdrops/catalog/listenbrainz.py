@@ -7,7 +7,6 @@ this client simply waits and retries.
 """
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from django.conf import settings
 
 from musicdrops.catalog.http import BadBody, Retry, get_json
 from musicdrops.catalog.musicbrainz import NAME_LENGTH, canonical_mbid
+from musicdrops.lib.http import retry_after_seconds
 from musicdrops.lib.text import clean_text
 
 logger = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class ListenBrainzClient:
             if status == 404:
                 raise UnknownListenBrainzUser(f"no ListenBrainz user {user_name!r}")
             if status == 429:
-                reset_in = _seconds(response.headers.get("X-RateLimit-Reset-In"))
+                reset_in = retry_after_seconds(response.headers.get("X-RateLimit-Reset-In"), longest=MAX_RESET_IN)
                 if reset_in is None:
                     return Retry("HTTP 429")
                 return Retry(f"HTTP 429, X-RateLimit-Reset-In {reset_in:g} s", delay=reset_in)
@@ -128,18 +128,6 @@ class ListenBrainzClient:
             before_each=before_each,
             sleep=self._sleep,
         )
-
-
-def _seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    if not math.isfinite(seconds):
-        return None
-    return min(max(seconds, 0.0), MAX_RESET_IN)
 
 
 def _parse_top_artists(data: Any) -> list[TopArtist]:
