@@ -11,7 +11,7 @@ from django.core.management.base import SystemCheckError
 from musicdrops.drops.checks import drops_clocks
 
 
-def ids() -> list[str]:
+def ids() -> list[str | None]:
     return [check.id for check in drops_clocks()]
 
 
