@@ -1,9 +1,4 @@
-"""An authentication backend that authenticates nobody: it refuses log-ins while they are throttled.
-
-Listed first in AUTHENTICATION_BACKENDS, so a refused try costs no password hash (about 0.5 s of
-CPU each); ModelBackend, after it, does the real work. Raising (instead of returning None, which
-would let the next backend try) is what stops ``authenticate()``.
-"""
+"""Refuses throttled log-ins before ModelBackend, next in AUTHENTICATION_BACKENDS, spends a password hash on them."""
 
 from typing import Any
 
@@ -18,5 +13,5 @@ class ThrottleBackend:
         self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
     ) -> None:
         if username is not None:
-            check_login(request=request, username=username)
+            check_login(request=request, username=username)  # raises: None would let the next backend try
         return None

@@ -1,8 +1,4 @@
-"""Counters in the cache (Redis, shared by every process) for limiting how often an action runs.
-
-``allow`` is a plain fixed window. ``hit`` and ``blocked_for`` block a key for a whole period
-once it was used up, so the answer can say how long to wait ("try again in 15 minutes").
-"""
+"""Counters in the cache (Redis, shared by every process) for limiting how often an action runs."""
 
 import logging
 import math
@@ -28,8 +24,7 @@ def allow(key: str, *, limit: int, period: int) -> bool:
         cache.add(full_key, 0, timeout=period)
         return cache.incr(full_key) <= limit
     except Exception:
-        # Without Redis nothing can be queued either; let the caller's own
-        # error handling speak instead of failing the page here.
+        # Without Redis nothing can be queued either: let the caller's own error handling speak.
         logger.warning("throttle unavailable for %s", key, exc_info=True)
         return True
 
@@ -47,7 +42,7 @@ def hit(key: str, *, limit: int, period: int) -> None:
 
 
 def blocked_for(*keys: str) -> int:
-    """Seconds until none of ``keys`` is blocked any more; 0 when none is. One round trip."""
+    """Seconds until none of ``keys`` is blocked any more; 0 when none is."""
     try:
         ends: list[float] = list(cache.get_many([f"throttle:{key}:until" for key in keys]).values())
     except Exception:
@@ -57,7 +52,6 @@ def blocked_for(*keys: str) -> int:
 
 
 def clear(*keys: str) -> None:
-    """Forget the uses of ``keys`` (and any block)."""
     try:
         cache.delete_many([name for key in keys for name in (f"throttle:{key}", f"throttle:{key}:until")])
     except Exception:

@@ -46,21 +46,20 @@ class UserManager(BaseUserManager["User"]):
 
 
 class User(AbstractBaseUser, PermissionsMixin):
-    """A person who follows artists. The email address is the login."""
+    """A person who follows artists; the email address, stored lower-cased so "unique" ignores case, is the login."""
 
-    # Stored lower-cased (see normalize_email), so "unique" is case-insensitive.
     email = models.EmailField("email address", max_length=254, unique=True)
     email_verified_at = models.DateTimeField(null=True, blank=True)
     receives_drops = models.BooleanField(
         "send me the daily email", default=True, help_text="One email a day with the new releases."
     )
-    # When the email goes out: delivery_hour:00 in time_zone, every day or on digest_weekday (drops/delivery_time.py).
+    # The email goes out at delivery_hour:00 in time_zone, daily or on digest_weekday (drops/delivery_time.py).
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     delivery_hour = models.PositiveSmallIntegerField(
         default=DEFAULT_DELIVERY_HOUR, choices=[(h, f"{h:02d}:00") for h in range(24)]
     )
     digest = models.CharField(max_length=8, default=DAILY, choices=[(DAILY, "every day"), (WEEKLY, "once a week")])
-    digest_weekday = models.PositiveSmallIntegerField(default=0, choices=WEEKDAYS)  # Monday = 0, as date.weekday()
+    digest_weekday = models.PositiveSmallIntegerField(default=0, choices=WEEKDAYS)
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
@@ -89,11 +88,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 
 class Suppression(models.Model):
-    """An address we no longer email: it bounced for good, its owner complained, or unsubscribed at the provider.
-
-    Kept by address, not by account: a user who moves to another address
-    gets email again, and confirming this one again lifts it (accounts/suppression.py).
-    """
+    """An address we no longer email; by address, not account, so moving to another address gets email again."""
 
     class Reason(models.TextChoices):
         BOUNCED = "bounced", "the address bounced"
@@ -104,7 +99,7 @@ class Suppression(models.Model):
 
     email = models.EmailField(max_length=254, unique=True)  # lower-cased, as User.email
     reason = models.CharField(max_length=16, choices=Reason.choices)
-    detail = models.CharField(max_length=500, blank=True)  # what the provider said
+    detail = models.CharField(max_length=500, blank=True)
     provider = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -117,7 +112,7 @@ class MailEvent(models.Model):
 
     key = models.CharField(max_length=200, unique=True)  # provider and its event id (or a digest of the event)
     email = models.EmailField(max_length=254, db_index=True)
-    event_type = models.CharField(max_length=20)  # anymail's normalised type: bounced, deferred, delivered...
+    event_type = models.CharField(max_length=20)
     soft = models.BooleanField(default=False)  # a temporary bounce: several in a row suppress the address
     received_at = models.DateTimeField(default=timezone.now)
 

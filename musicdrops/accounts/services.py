@@ -19,11 +19,7 @@ def _may_email(kind: str, address: str) -> bool:
 
 @transaction.atomic
 def user_sign_up(*, email: str, password: str, time_zone: str = "UTC") -> None:
-    """Create an account and queue its verification; for an address that has one, tell its owner.
-
-    The caller answers the same either way, after about as long (a password is hashed either
-    way), so sign-up tells nobody which addresses have accounts.
-    """
+    """Create an account and verify it, or tell the address's owner: alike and as slow, so nobody learns who has one."""
     address = normalize_email(email)
     owner = User.objects.filter(email=address).first()
     if owner is not None:
@@ -39,16 +35,12 @@ def user_sign_up(*, email: str, password: str, time_zone: str = "UTC") -> None:
 
 
 def _tell_owner(owner: User) -> None:
-    """Email an address's owner that someone tried to sign up with it, or move another account to it."""
     if owner.is_active and _may_email("in-use", owner.email):
         enqueue_on_commit(tasks.send_address_in_use_email_task, user_id=owner.pk)
 
 
 def user_request_verification(*, user: User) -> bool:
-    """Queue a verification email. False if the address is verified (and not suppressed) or was emailed too often.
-
-    A suppressed address may be confirmed again: that is how its owner lifts the suppression.
-    """
+    """Queue a verification email; False if verified (unless suppressed: confirming lifts it) or emailed too often."""
     if (user.email_verified and not is_suppressed(user.email)) or not _may_email("verify", user.email):
         return False
     enqueue_on_commit(tasks.send_verification_email_task, user_id=user.pk)
@@ -56,10 +48,7 @@ def user_request_verification(*, user: User) -> bool:
 
 
 def user_verify_email(*, token: str) -> User | None:
-    """Confirm the address in ``token`` (moving the account to it, for a move). Idempotent.
-
-    None for a bad, stale or superseded link, or a move to an address another account took since.
-    """
+    """Confirm the address in ``token`` (moving the account, for a move); idempotent. None for a link no longer good."""
     claim = read_verification_token(token)
     if claim is None:
         return None
@@ -75,7 +64,7 @@ def user_verify_email(*, token: str) -> User | None:
         try:
             with transaction.atomic():
                 User.objects.filter(pk=user.pk, email=claim.email).update(email=target, email_verified_at=now)
-        except IntegrityError:  # another account has the address now
+        except IntegrityError:
             return None
     else:
         User.objects.filter(pk=user.pk, email_verified_at__isnull=True).update(email_verified_at=now)
@@ -86,11 +75,7 @@ def user_verify_email(*, token: str) -> User | None:
 
 
 def password_reset_request(*, email: str) -> None:
-    """Queue a reset link if the address is an active account's, confirmed.
-
-    The caller shows the same answer either way, so the form does not tell
-    strangers which addresses have accounts.
-    """
+    """Queue a reset link if the address is an active account's, confirmed; the caller answers alike either way."""
     address = normalize_email(email)
     # Only to a confirmed address: an unconfirmed one may be a typo, or someone else's.
     user = User.objects.filter(email=address, is_active=True, email_verified_at__isnull=False).first()
@@ -101,11 +86,7 @@ def password_reset_request(*, email: str) -> None:
 
 @transaction.atomic
 def user_update_settings(*, user: User, email: str, receives_drops: bool) -> str | None:
-    """Save the settings form. Returns the new address asked for, if any: it becomes the account's once confirmed.
-
-    The answer is the same whether or not another account has that address (its owner is told
-    instead of a link being sent), so the form tells nobody which addresses have accounts.
-    """
+    """Save the settings form; return the new address (the account's once confirmed), the same if it is taken."""
     address = normalize_email(email)
     user.receives_drops = receives_drops
     user.save(update_fields=["receives_drops"])
@@ -116,7 +97,6 @@ def user_update_settings(*, user: User, email: str, receives_drops: bool) -> str
         _tell_owner(owner)
     elif _may_email("verify", address):
         enqueue_on_commit(tasks.send_email_change_email_task, user_id=user.pk, email=address)
-    # The address the account has now hears of it too, whichever of the above happened.
     if _may_email("move", user.email):
         enqueue_on_commit(tasks.send_address_change_requested_task, user_id=user.pk, new_email=address)
     return address

@@ -1,17 +1,4 @@
-"""The suppression list, fed by the email provider's tracking webhooks (django-anymail's ``tracking`` signal).
-
-Rules:
-- a hard bounce, a spam complaint, an unsubscribe at the provider, or the
-  provider refusing the address: suppressed at once, for good;
-- a soft bounce (deferred, mailbox full, DNS trouble): counted; SOFT_BOUNCES
-  in a row, with no delivery in between, suppress the address;
-- until the user moves to another address or confirms this one again.
-
-Every event is applied once: a replayed webhook finds its key in MailEvent
-and changes nothing. Events for addresses we don't know, and types we don't
-act on (opened, clicked...), are recorded or ignored and answered 2xx as
-anymail expects: the provider must not retry them forever.
-"""
+"""The suppression list, fed by the email provider's tracking webhooks; the rules are in docs/email-providers.md."""
 
 import hashlib
 import json

@@ -1,10 +1,4 @@
-"""How often one account, or one client address, may try to log in, reset a password or ask for a link.
-
-Failed log-ins are counted through Django's ``user_login_failed`` signal and refused, before any
-password is hashed, by ``ThrottleBackend`` (musicdrops/accounts/backends.py); both log-in pages
-(ours and the admin's) go through them. The counts live in the cache, Redis, so every web process
-shares them. ``musicdrops.accounts.middleware`` turns ``Throttled`` into the 429 page.
-"""
+"""How often one account, or one client address, may try to log in, reset a password or ask for a link."""
 
 import hashlib
 from typing import Any
@@ -19,12 +13,7 @@ from musicdrops.accounts.models import normalize_email
 
 
 def client_address(request: HttpRequest) -> str:
-    """The client's IP address.
-
-    Behind Heroku's router (production: SECURE_PROXY_SSL_HEADER is set) REMOTE_ADDR is the
-    router, which appends the address it saw to X-Forwarded-For: the last hop is the only one
-    the client cannot forge. Anywhere else the header is the client's say, so it is ignored.
-    """
+    # Behind Heroku's router, X-Forwarded-For's last hop is the one the client cannot forge; elsewhere it is theirs.
     if settings.SECURE_PROXY_SSL_HEADER:
         last = request.headers.get("x-forwarded-for", "").rsplit(",", 1)[-1].strip()
         if last:
@@ -41,17 +30,13 @@ def _keys(action: str, account: str, request: HttpRequest | None) -> list[str]:
 
 
 def check_login(*, request: HttpRequest | None, username: str) -> None:
-    """Raise ``Throttled`` while this account, or this client address, is refused log-ins."""
     seconds = blocked_for(*_keys("login", username, request))
     if seconds:
         raise Throttled(seconds)
 
 
 def limit_request(*, request: HttpRequest, action: str, account: str, per_account: int) -> None:
-    """Count one request (a password reset, a new link) for ``account``; raise ``Throttled`` once used up.
-
-    Counted whether or not an account has the address, so the answer tells nobody which do.
-    """
+    """Count one request for ``account``, an account's or not (no enumeration); raise ``Throttled`` once used up."""
     keys = _keys(action, account, request)
     seconds = blocked_for(*keys)
     if seconds:

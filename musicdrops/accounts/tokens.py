@@ -1,10 +1,4 @@
-"""Signed links for email verification, and for moving an account to a new address.
-
-The token names the user and the address the account had when it was sent: once the account's
-address changes, every link sent before stops working. A link for a move also names the new
-address, which becomes the account's only when that link is followed, and a mark of the
-password it was asked for under: changing the password voids a move someone else asked for.
-"""
+"""Signed links to verify an address or move to one: void once the address, or (for a move) the password, changes."""
 
 from dataclasses import dataclass
 
@@ -21,8 +15,8 @@ _SALT = "musicdrops.accounts.verify-email"
 class Claim:
     user_id: int
     email: str  # the account's address when the link was sent
-    new_email: str | None  # for a move: the address the link was sent to
-    password_mark: str | None = None  # for a move: which password the account had
+    new_email: str | None
+    password_mark: str | None = None
 
 
 def password_mark(user: User) -> str:

@@ -13,12 +13,7 @@ logger = logging.getLogger(__name__)
 
 
 def webhook_guard(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """anymail's view, except that a body it cannot read is a 400, not a 500.
-
-    anymail answers a bad signature or password itself (400, as providers
-    expect); a body that is not the provider's JSON, or an inbound event
-    posted to the tracking URL, would otherwise end as a server error.
-    """
+    """anymail's view, but a body it cannot read (not the provider's JSON, an inbound event) is a 400, not a 500."""
 
     @functools.wraps(view)
     def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

@@ -1,8 +1,6 @@
-"""Artists, follows and imports in the admin: to look things up when someone writes in.
+"""Artists, follows and imports in the admin, to look things up when someone writes in.
 
-Artists and release groups come from MusicBrainz and the sync keeps them;
-follows and imports are the users' own. So all of them are read-only here,
-except that a follow can be removed (a user who asks for it by email).
+Read-only (MusicBrainz's data, or the users' own), except that a follow can be removed for a user who asks.
 """
 
 from typing import Any

@@ -1,22 +1,15 @@
-"""Cover art from the Cover Art Archive: where a release group's front image is, and who may serve it.
-
-We never fetch an image ourselves. The page (or the email) names the archive's
-URL and the reader's browser loads it lazily; when the archive has no image
-(404) or can't be reached, a placeholder shows instead (static/js/covers.js
-removes the broken image, and the placeholder is underneath it anyway).
-"""
+"""Cover Art Archive URLs, which the reader's browser loads (a placeholder shows without one): we never fetch."""
 
 from urllib.parse import urlsplit
 
 from django.conf import settings
 
-SIZES = (250, 500, 1200)  # the thumbnails the archive makes
+SIZES = (250, 500, 1200)
 # The archive answers /release-group/<mbid>/front-250 with a redirect to archive.org's storage.
 _ARCHIVE_HOSTS = ("https://archive.org", "https://*.archive.org")
 
 
 def cover_url(mbid: object, *, size: int = 250) -> str:
-    """The front image of a release group at one of ``SIZES`` (pixels), or "" when cover art is off."""
     if not settings.COVER_ART_URL:
         return ""
     if size not in SIZES:

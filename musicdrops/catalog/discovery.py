@@ -1,23 +1,4 @@
-"""Finding new releases for many artists at once, with MusicBrainz's release-group search.
-
-The per-artist browse (``musicdrops.catalog.sync``) costs a request or more
-per artist; one search ``arid:(A OR B OR …) AND firstreleasedate:[… TO …]``
-checks about a hundred artists for recent and upcoming release groups. So:
-
-- every followed artist is searched in batches, in two windows: the *near*
-  one (two weeks back to a month ahead: what the email and the feed announce)
-  every ``CATALOG_SEARCH_SECONDS``, or every ``CATALOG_HOT_SEARCH_SECONDS`` for
-  artists with many followers or an upcoming release; the *far* one (further
-  ahead, announcements) once a day;
-- what a search finds goes through the browse's rules: the same upsert, and a
-  group found for a collaboration is linked to every artist we hold in its credit;
-- the search is not the authority (its index lags edits, and a merge or a
-  date moved out of the window is invisible to it). Whatever it cannot settle
-  marks the artist ``browse_wanted_at``, and the browse sweep takes those first.
-
-Batches are claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` and a lease
-(the due time pushed forward), so two runs never search the same artists.
-"""
+"""Finding new releases for many artists at once with batched release-group searches (see docs/catalog.md)."""
 
 import datetime as dt
 import logging
@@ -44,9 +25,7 @@ logger = logging.getLogger(__name__)
 
 # How long a claimed batch stays claimed: longer than its pages take at 1 request/s.
 SEARCH_LEASE = dt.timedelta(minutes=10)
-# How early an artist may join a batch that is going anyway: without it, artists
-# falling due a few a second would each cost a search of a batch of three.
-# Shorter than the lease, or a batch being searched could be claimed again.
+# Artists due this soon fill a batch going anyway; shorter than the lease, or a batch in flight is claimed again.
 SEARCH_EARLY = dt.timedelta(minutes=5)
 # A search index that has not caught up with a browse of this age is lag, not news.
 INDEX_LAG_GRACE = dt.timedelta(hours=6)
@@ -68,18 +47,17 @@ class Window:
 
 # What the email and the feed announce: dated in the last two weeks (entered late) or within the month.
 NEAR = Window("near", "search_due_at", first_day=-14, last_day=31)
-# Announcements further ahead: found within a day, long before they are news.
 FAR = Window("far", "far_search_due_at", first_day=32, last_day=730)
 
 
 @dataclass
 class DiscoveryFigures:
-    searches: int = 0  # batches searched to the last page
-    failed: int = 0  # batches a failure cut short (their pages so far are kept)
+    searches: int = 0
+    failed: int = 0  # batches a failure cut short; their pages so far are kept
     artists: int = 0
-    found: int = 0  # release groups in the answers
+    found: int = 0
     created: int = 0
-    linked: int = 0  # artist-release links added (collaborations included)
+    linked: int = 0
     browse_wanted: int = 0
     requests: int = 0
     errors: list[str] = field(default_factory=list)
@@ -91,19 +69,12 @@ def followed() -> Exists:
 
 
 def batch_claim(*, window: Window, now: dt.datetime, limit: int) -> dict[str, int]:
-    """Claim up to ``limit`` followed artists due for ``window``'s search, most overdue first: {mbid: pk}.
-
-    Artists due within ``SEARCH_EARLY`` fill the batch, which is only
-    searched when it is full or someone in it is due: a full search of 96
-    costs the same request as one of three. Only artists whose first browse
-    is done: their back catalogue came from it, and a search must not be the
-    first to see an artist.
-    """
+    """Claim up to ``limit`` due artists, most overdue first, as {mbid: pk}; {} unless full or one is due."""
     due = window.due_field
     with transaction.atomic():
         rows = list(
             Artist.objects.select_for_update(skip_locked=True)
-            .filter(followed(), synced_at__isnull=False)
+            .filter(followed(), synced_at__isnull=False)  # the browse, not a search, sees an artist first
             .filter(Q(**{f"{due}__isnull": True}) | Q(**{f"{due}__lte": now + SEARCH_EARLY}))
             .order_by(F(due).asc(nulls_first=True), "pk")
             .values_list("mbid", "pk", due)[:limit]
@@ -115,10 +86,7 @@ def batch_claim(*, window: Window, now: dt.datetime, limit: int) -> dict[str, in
 
 
 def release_groups_upsert(*, groups: list[ReleaseGroupData], now: dt.datetime) -> None:
-    """Insert or update release groups as MusicBrainz describes them; ``first_seen_at`` only on insert.
-
-    The one upsert of the catalogue: the browse (sync.py) and the search write through it.
-    """
+    """Insert or update release groups (``first_seen_at`` only on insert): the one upsert, for browse and search."""
     rows = []
     for group in groups:
         date, precision = parse_partial_date(group.first_release_date)
@@ -142,13 +110,7 @@ def release_groups_upsert(*, groups: list[ReleaseGroupData], now: dt.datetime) -
 
 @transaction.atomic
 def found_apply(*, found: list[FoundReleaseGroup], now: dt.datetime) -> tuple[int, int, set[int]]:
-    """Write one page of search results: (created, links added, artists whose browse is wanted).
-
-    The browse's upsert, but never an unlink: a search sees only part of an
-    artist's catalogue. A new id whose title and date match a group one of
-    its artists already has is probably a merge upstream; only the browse can
-    tell, so it is not inserted and the artist is browsed instead.
-    """
+    """Write one page of search results, never unlinking: (created, links added, artists whose browse is wanted)."""
     credited = {mbid for f in found for mbid in f.artist_mbids}
     ours = {str(m): pk for m, pk in Artist.objects.filter(mbid__in=credited).values_list("mbid", "pk")}
     groups = {f.group.mbid: f for f in found if any(m in ours for m in f.artist_mbids)}
@@ -158,6 +120,7 @@ def found_apply(*, found: list[FoundReleaseGroup], now: dt.datetime) -> tuple[in
 
     browse_wanted: set[int] = set()
     new = {mbid: f for mbid, f in groups.items() if mbid not in known}
+    # A new id with the title and date of a held group is likely a merge upstream: the browse decides.
     if new:
         artist_ids = {ours[m] for f in new.values() for m in f.artist_mbids if m in ours}
         held = defaultdict(set)
@@ -192,12 +155,7 @@ def found_apply(*, found: list[FoundReleaseGroup], now: dt.datetime) -> tuple[in
 def _left_the_window(
     *, artist_ids: list[int], returned: set[str], start: dt.date, end: dt.date, now: dt.datetime
 ) -> set[int]:
-    """Artists holding a group dated in the window that a complete search did not return.
-
-    Moved out of the window, deleted or merged upstream, or the index not yet
-    caught up with a recent browse: only the browse can tell, so it is asked
-    for, unless the artist's last browse is too recent for the index to know.
-    """
+    """Artists holding a group in the window a complete search did not return, unless browsed within the index lag."""
     held = ReleaseGroup.artists.through.objects.filter(
         artist_id__in=artist_ids,
         releasegroup__first_release_date__gte=start,
@@ -242,11 +200,7 @@ def _reschedule(*, artist_ids: list[int], window: Window, now: dt.datetime) -> N
 def batch_search(
     *, batch: dict[str, int], window: Window, client: MusicBrainzClient, now: dt.datetime, figures: DiscoveryFigures
 ) -> None:
-    """Search one claimed batch to its last page, keeping every page that arrived.
-
-    A failure mid-way keeps the pages so far and leaves the batch claimed:
-    its lease runs out and a later run searches it again. A 414 splits it.
-    """
+    """Search one claimed batch to its last page; a failure keeps the pages so far and the lease, a 414 splits it."""
     start, end = window.dates(now.date())
     returned: set[str] = set()
     try:
@@ -292,11 +246,9 @@ def batch_size(*, client: MusicBrainzClient, window: Window, today: dt.date) -> 
 def releases_discover(
     *, client: MusicBrainzClient, keep_going: Callable[[], bool], now: Callable[[], dt.datetime] = timezone.now
 ) -> DiscoveryFigures:
-    """Search every due batch, near window first, while ``keep_going()`` says there is time.
+    """Search every due batch, near window first, while ``keep_going()``; safe twice at once, batches are claimed.
 
-    Safe to run twice at once: each batch is claimed before it is searched.
-    Stops at the first failure: MusicBrainz is struggling, the batch's lease
-    brings it back later, and the rest of the budget is better left alone.
+    Stops at the first failure: the batch's lease brings it back, and a struggling upstream gets no more requests.
     """
     figures = DiscoveryFigures()
     start_requests = client.requests_made

@@ -1,8 +1,4 @@
-"""Getting JSON from an upstream HTTP API, with retries: the loop every upstream client shares.
-
-What differs between services — which statuses mean what, how they say
-"slow down" — stays in each client, as the ``on_status`` it passes in.
-"""
+"""Getting JSON from an upstream HTTP API with retries; what each service's statuses mean is its ``on_status``."""
 
 import json
 import logging
@@ -14,16 +10,15 @@ import requests
 
 logger = logging.getLogger(__name__)
 
-BACKOFF_FIRST = 1.0  # seconds before the first retry the server gave no delay for; doubles each time
+BACKOFF_FIRST = 1.0  # when the server names no delay; doubles each time
 BACKOFF_MAX = 30.0
 MAX_BAD_BODIES = 3  # an unreadable 200 is retried twice (a proxy hiccup), then it's a real problem
 
-# Failures of the connection rather than of the request: the same request can succeed next time.
 TRANSIENT_ERRORS = (
     requests.ConnectionError,
     requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,  # the body was cut off mid-way
-    requests.exceptions.ContentDecodingError,  # a proxy mangled the compression
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
 )
 
 
@@ -33,10 +28,10 @@ class BadBody(ValueError):
 
 @dataclass(frozen=True)
 class Retry:
-    """An ``on_status`` answer: this status is worth another try."""
+    """An ``on_status`` answer: worth another try, after ``delay`` seconds if given, else the backoff."""
 
     problem: str
-    delay: float | None = None  # seconds to wait before it, instead of the backoff
+    delay: float | None = None
 
 
 def backoff(attempt: int) -> float:
@@ -58,11 +53,7 @@ def get_json[T](
     before_each: Callable[[], None],
     sleep: Callable[[float], None],
 ) -> T:
-    """GET ``url`` until ``parse`` accepts a 200's JSON, or raise ``error`` after ``max_attempts``.
-
-    ``on_status`` sees every other answer: it raises (no retry) or returns a
-    ``Retry``. ``before_each`` runs before every request, retries included.
-    """
+    """GET until ``parse`` accepts a 200's JSON, else raise ``error``; ``before_each`` runs before every try."""
     bad_bodies = 0
     problem = ""
     attempt = 0

@@ -1,8 +1,4 @@
-"""What an import is doing and what it still asks, as its page and its status poll show them.
-
-The status has the shape of a watched job's (``musicdrops.jobs.selectors.JobStatus``), so
-the page watches an import with the same script as "refresh now" (static/js/task-status.js).
-"""
+"""What an import is doing and still asks, as a watched job's ``JobStatus`` (the same script as "refresh now")."""
 
 from collections import defaultdict
 from collections.abc import Iterable
@@ -15,8 +11,7 @@ from musicdrops.catalog.models import Artist, ImportJob
 from musicdrops.catalog.services import MAX_LISTENBRAINZ_ARTISTS, candidate_artist, outcome_list
 from musicdrops.jobs.selectors import JobStatus
 
-# A page stops watching after this much per entry still to match (beyond the usual time-out):
-# each is a MusicBrainz request at the one a second the whole site shares with its syncs.
+# Watching time per entry still to match: each is a request at the one a second the whole site shares.
 SECONDS_PER_ENTRY = 3
 
 
@@ -54,7 +49,7 @@ class ImportSummary:
     job: ImportJob
     status: JobStatus
     questions: list[Question]  # only once the import is done: the outcome is the task's until then
-    poll_seconds: int  # how long a page watches it before saying it takes too long
+    poll_seconds: int
     # The names it followed, each with the artist's page where the name is one artist the user follows.
     followed: list[tuple[str, Artist | None]] = field(default_factory=list)
 

@@ -1,9 +1,6 @@
 """ListenBrainz listening statistics: whom a user listens to most, to suggest artists to follow.
 
-Statistics need no API key. ListenBrainz rate-limits per client and says how
-long to wait in ``X-RateLimit-Reset-In``; the few calls we make (one per user
-who asks for suggestions) don't need a shared budget like MusicBrainz's, so
-this client simply waits and retries.
+One call per asking user needs no shared budget like MusicBrainz's: the client waits ``X-RateLimit-Reset-In``.
 """
 
 import logging
@@ -81,7 +78,7 @@ class ListenBrainzClient:
         self.max_attempts = max_attempts
         self.session = session if session is not None else requests.Session()
         self._sleep = sleep
-        self.requests_made = 0  # HTTP requests sent, retries included
+        self.requests_made = 0  # retries included
 
     def top_artists(self, user_name: str, *, count: int = 100, range_: str = "all_time") -> list[TopArtist]:
         """The user's most listened artists over ``range_``, most listened first."""
@@ -158,8 +155,7 @@ def _top_artist(entry: object) -> TopArtist | None:
         return None
     mbid = canonical_mbid(entry.get("artist_mbid"))
     if mbid is None:
-        # Older answers carry a list instead. Several ids are a collaboration
-        # credited as one name ("A & B"): no single artist to suggest then.
+        # Older answers carry a list; several ids are a collaboration credited as one name, no single artist.
         mbids = entry.get("artist_mbids")
         if isinstance(mbids, list) and len(mbids) == 1:
             mbid = canonical_mbid(mbids[0])

@@ -33,27 +33,20 @@ class Artist(models.Model):
     name = models.CharField(max_length=500)
     sort_name = models.CharField(max_length=500, blank=True)
     disambiguation = models.CharField(max_length=500, blank=True)
-    # As MusicBrainz has them ("" where it doesn't): what the artist page shows, and
-    # what tells apart the artists of one name when an import has to ask which.
-    artist_type = models.CharField("type", max_length=32, blank=True)  # Person, Group, Orchestra, ...
-    country = models.CharField(max_length=2, blank=True)  # ISO 3166-1 code
-    area = models.CharField(max_length=200, blank=True)  # "Iceland"
+    artist_type = models.CharField("type", max_length=32, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+    area = models.CharField(max_length=200, blank=True)
     begin = models.CharField("born or formed", max_length=10, blank=True)  # "1994", "1975-06", "1952-01-17"
     end = models.CharField("died or dissolved", max_length=10, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
-    # Null until the first sync; the periodic sync takes the stalest first.
     synced_at = models.DateTimeField(null=True, blank=True)
-    # A lease: whoever set it is fetching this artist until then. A second
-    # dispatch of the sync skips leased artists instead of fetching them twice.
+    # A lease: whoever set it is fetching this artist until then, and other syncs skip it.
     sync_leased_until = models.DateTimeField(null=True, blank=True)
-    # When the batched search of recent and upcoming releases is next due for
-    # this artist (near window), and of releases announced further ahead (far
-    # window); null: at once. A search in flight pushes it forward as its lease.
+    # When the near and far windows' batched searches are next due (null: at once); a search in flight leases it.
     search_due_at = models.DateTimeField(null=True, blank=True)
     far_search_due_at = models.DateTimeField(null=True, blank=True)
-    searched_at = models.DateTimeField(null=True, blank=True)  # the last complete search that covered it
-    # Set when a search saw something only the authoritative browse can settle
-    # (a possible merge, a release that left the window); the sweep takes these first.
+    searched_at = models.DateTimeField(null=True, blank=True)
+    # A search saw something only the browse can settle (a possible merge, a release that left the window).
     browse_wanted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -101,14 +94,12 @@ class ReleaseGroup(models.Model):
     mbid = models.UUIDField("MusicBrainz id", unique=True)
     artists = models.ManyToManyField(Artist, related_name="release_groups")
     title = models.CharField(max_length=1000)
-    primary_type = models.CharField(max_length=32, blank=True)  # Album, Single, EP, Broadcast, Other or ""
-    secondary_types = models.JSONField(default=list, blank=True)  # ["Live", "Compilation", ...]
-    # The first day the date can mean ("2024" -> 2024-01-01) plus its real
-    # precision, so "2024" is never shown or treated as "January 1st".
+    primary_type = models.CharField(max_length=32, blank=True)
+    secondary_types = models.JSONField(default=list, blank=True)
+    # The first day the date can mean ("2024" -> 2024-01-01); the precision keeps "2024" from being "January 1st".
     first_release_date = models.DateField(null=True, blank=True)
     date_precision = models.CharField(max_length=8, choices=DatePrecision, default=DatePrecision.UNKNOWN)
-    # Our preference kind (album, ep, single, live, compilation, remix, other), derived
-    # from the two type fields by release_kind(); stored so feeds filter in SQL.
+    # Derived from the types by release_kind(), stored so feeds filter in SQL.
     kind = models.CharField(max_length=12, choices=KIND_CHOICES, default="other")
     first_seen_at = models.DateTimeField(default=timezone.now)
     # Set when it disappeared upstream (deleted, or merged into another we could not match).
@@ -200,11 +191,7 @@ def parse_partial_date(value: str | None) -> tuple[dt.date | None, str]:
 
 
 class ImportJob(models.Model):
-    """Following many artists at once, from ListenBrainz or a pasted list.
-
-    The work runs in a task (matching names is one rate-limited MusicBrainz
-    search each); this row is where its outcome waits for the user.
-    """
+    """Following many artists at once, from ListenBrainz or a pasted list: its outcome waits here for the user."""
 
     class Source(models.TextChoices):
         LISTENBRAINZ = "listenbrainz", "ListenBrainz"
@@ -220,7 +207,6 @@ class ImportJob(models.Model):
     source = models.CharField(max_length=16, choices=Source.choices)
     # The ListenBrainz user name, or the pasted names, one per line.
     query = models.TextField()
-    # ListenBrainz only: artists listened to fewer times than this are left out.
     min_listens = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(default=timezone.now)
@@ -228,11 +214,8 @@ class ImportJob(models.Model):
     message = models.CharField(max_length=500, blank=True)
     # A lease like Artist.sync_leased_until: a second delivery of the task waits its turn.
     leased_until = models.DateTimeField(null=True, blank=True)
-    # {"total": entries to match (set once they are known), "pending": [names still to match],
-    #  "followed": [names], "not_found": [names], "skipped": [names answered "none of these"],
-    #  "ambiguous": [{"name", "candidates": [{"mbid", and services.ARTIST_FIELDS}]}]}
-    # Outcomes from before "total", "skipped" and the candidates' type, country, area and
-    # years lack them; what reads an outcome copes (musicdrops/catalog/import_selectors.py).
+    # {"total": entries to match, "pending": [entries], "followed", "not_found", "skipped" ("none of these"): [names],
+    #  "ambiguous": [{"name", "candidates": [{"mbid", *services.ARTIST_FIELDS}]}]}; older ones lack some keys.
     outcome = models.JSONField(default=dict, blank=True)
 
     class Meta:

@@ -1,14 +1,4 @@
-"""The MusicBrainz web service (v2): find artists and list their release groups.
-
-Every HTTP request, retries included, first takes a slot from the shared
-``RateLimiter``: MusicBrainz allows about one request per second per IP, and
-every process of the app shares one IP. When MusicBrainz says "slow down"
-(503 or 429 with ``Retry-After``) the pause goes into the limiter too, so
-every process backs off, not only the one that was told.
-
-Nothing here touches the database: the client returns plain frozen
-dataclasses, and the catalog services decide what to store.
-"""
+"""The MusicBrainz web service (v2): artists and release groups, every request through the shared ``RateLimiter``."""
 
 import datetime as dt
 import logging
@@ -32,26 +22,25 @@ logger = logging.getLogger(__name__)
 
 RATE_LIMIT_KEY = "musicdrops:ratelimit:musicbrainz"
 
-# MusicBrainz's "special purpose artists": placeholders credited on
-# compilations, unknown or anonymous works. Nobody wants to follow them, and
-# syncing Various Artists alone would mean hundreds of thousands of release groups.
+# Various Artists, [unknown], [anonymous], [data], [no artist], [traditional], [dialogue], in this order:
+# placeholders nobody follows (Various Artists alone has hundreds of thousands of release groups).
 SPECIAL_PURPOSE_ARTISTS: frozenset[str] = frozenset(
     {
-        "89ad4ac3-39f7-470e-963a-56509c546377",  # Various Artists
-        "125ec42a-7229-4250-afc5-e057484327fe",  # [unknown]
-        "f731ccc4-e22a-43af-a747-64213329e088",  # [anonymous]
-        "33cf029c-63b0-41a0-9855-be2a3665fb3b",  # [data]
-        "eec63d3c-3b81-4ad4-b1e4-7c147d4d2b61",  # [no artist]
-        "9be7f096-97ec-4615-8957-8d40b5dcbc41",  # [traditional]
-        "314e1c25-dde7-4e4d-b2f4-0a7b9f7c56dc",  # [dialogue]
+        "89ad4ac3-39f7-470e-963a-56509c546377",
+        "125ec42a-7229-4250-afc5-e057484327fe",
+        "f731ccc4-e22a-43af-a747-64213329e088",
+        "33cf029c-63b0-41a0-9855-be2a3665fb3b",
+        "eec63d3c-3b81-4ad4-b1e4-7c147d4d2b61",
+        "9be7f096-97ec-4615-8957-8d40b5dcbc41",
+        "314e1c25-dde7-4e4d-b2f4-0a7b9f7c56dc",
     }
 )
 
-PAGE_SIZE = 100  # the most MusicBrainz returns per page; fewer pages, fewer rate-limited seconds
+PAGE_SIZE = 100  # MusicBrainz's maximum: fewer pages, fewer rate-limited seconds
 MAX_SEARCH_LIMIT = 100
-MAX_QUERY_LENGTH = 200  # longer user input makes URLs MusicBrainz refuses (414) and matches nothing anyway
-MAX_RETRY_AFTER = 60.0  # a Retry-After beyond this is a misconfiguration upstream, not a plan worth following
-# The lengths of the fields this text is stored in (catalog/models.py): longer text is cut here, at the border.
+MAX_QUERY_LENGTH = 200  # longer input makes URLs MusicBrainz refuses (414) and matches nothing anyway
+MAX_RETRY_AFTER = 60.0  # longer is a misconfiguration upstream, not a plan worth following
+# The field lengths of catalog/models.py: longer text is cut here, at the border.
 NAME_LENGTH = 500
 TITLE_LENGTH = 1000
 TYPE_LENGTH = 32
@@ -59,8 +48,7 @@ AREA_LENGTH = 200
 
 # Lucene's own QueryParser.escape escapes & and | one by one, which covers && and ||.
 _LUCENE_SPECIAL = re.compile(r'([+\-&|!(){}\[\]^"~*?:\\/])')
-# Upper-case AND/OR/NOT are operators: "Love AND" would be a syntax error.
-# The search is case-insensitive, so lower-casing them keeps the meaning.
+# Upper-case AND/OR/NOT are operators ("Love AND" is a syntax error); the search ignores case.
 _LUCENE_OPERATORS = re.compile(r"\b(?:AND|OR|NOT)\b")
 _PARTIAL_DATE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
 
@@ -84,12 +72,11 @@ class ArtistHit:
     sort_name: str
     disambiguation: str
     score: int  # search relevance 0..100; 100 for a lookup by MBID
-    # What tells artists of one name apart, where MusicBrainz has it ("" where not).
-    artist_type: str = ""  # "Person", "Group", "Orchestra", "Choir", "Character" or "Other"
+    artist_type: str = ""
     country: str = ""  # ISO 3166-1 code ("IS"), or MusicBrainz's own ("XE", "XW")
-    area: str = ""  # the area's name ("Iceland"), nicer to read than the code
-    begin: str = ""  # born or formed: a partial date, as partial_date() keeps it
-    end: str = ""  # died or dissolved
+    area: str = ""
+    begin: str = ""  # begin and end are partial dates, as partial_date() keeps them
+    end: str = ""
 
     @property
     def years(self) -> str:
@@ -116,15 +103,13 @@ def artist_facts(artist_type: str, where: str, years: str) -> str:
 class ReleaseGroupData:
     mbid: str
     title: str
-    primary_type: str  # "Album", "Single", "EP", "Broadcast", "Other" or ""
-    secondary_types: tuple[str, ...]  # ("Live", "Compilation", ...)
+    primary_type: str
+    secondary_types: tuple[str, ...]
     first_release_date: str  # "", "YYYY", "YYYY-MM" or "YYYY-MM-DD", as MusicBrainz has it
 
 
 @dataclass(frozen=True)
 class FoundReleaseGroup:
-    """A release group as the search finds it: the group, and every artist its credit names."""
-
     group: ReleaseGroupData
     artist_mbids: tuple[str, ...]
 
@@ -135,10 +120,7 @@ def release_group_query(artist_mbids: Sequence[str], *, start: dt.date, end: dt.
 
 
 def artists_per_search(*, base_url: str, start: dt.date, end: dt.date, max_url: int) -> int:
-    """How many artists one release-group search can name with its URL, paging included, within ``max_url`` bytes.
-
-    Every MBID has the same length, so the count depends only on the rest of the URL.
-    """
+    """How many artists one release-group search URL, paging included, can name within ``max_url`` bytes."""
     example = "00000000-0000-0000-0000-000000000000"
 
     def length(count: int) -> int:
@@ -207,18 +189,14 @@ class MusicBrainzClient:
             raise ValueError("max_attempts must be at least 1")
         self.base_url = base_url.rstrip("/")
         self.user_agent = user_agent
-        # How long to wait for a turn in the shared budget (None: as long as it takes).
-        self.wait_for_turn = wait_for_turn
+        self.wait_for_turn = wait_for_turn  # None: wait for a turn as long as it takes
         self.ahead = ahead  # someone is waiting: take the lane ahead of background work (ratelimit.py)
         self.rate_limiter = rate_limiter
         self.timeout = timeout
         self.max_attempts = max_attempts
-        # One session: the TLS connection to MusicBrainz is kept between requests.
         self.session = session if session is not None else requests.Session()
         self._sleep = sleep
-        self.requests_made = 0  # HTTP requests sent, retries included
-
-    # --- the API ------------------------------------------------------------
+        self.requests_made = 0  # retries included
 
     def search_artists(self, query: str, *, limit: int = 25) -> list[ArtistHit]:
         """Artists matching what a person typed, best first, special-purpose artists left out."""
@@ -229,11 +207,7 @@ class MusicBrainzClient:
         return self._get("artist", {"query": escape_lucene(text), "limit": limit}, _parse_search)
 
     def get_artist(self, mbid: str) -> ArtistHit:
-        """Look one artist up.
-
-        The returned ``mbid`` can differ from the one asked for: MusicBrainz
-        answers a merged artist's old MBID with the artist it was merged into.
-        """
+        """Look one artist up; a merged artist's old MBID answers with the new one, so ``mbid`` can differ."""
         canonical = canonical_mbid(mbid)
         if canonical is None:
             # MusicBrainz would answer 400; for a caller it is simply not an artist.
@@ -252,8 +226,7 @@ class MusicBrainzClient:
             page = self._get("release-group", params, _parse_release_group_page, not_found=ArtistNotFound)
             total, entries, groups = page
             for group in groups:
-                # A release group added while we page shifts the others by one:
-                # the same group can come back on the next page.
+                # A group added while we page shifts the others: the same one can come back on the next page.
                 found.setdefault(group.mbid, group)
             # Count entries, not kept groups: skipped malformed ones still took a place.
             offset += entries
@@ -264,12 +237,7 @@ class MusicBrainzClient:
     def search_release_groups(
         self, artist_mbids: Sequence[str], *, start: dt.date, end: dt.date
     ) -> Iterator[list[FoundReleaseGroup]]:
-        """Release groups credited to any of these artists and first released in [start, end], a page at a time.
-
-        A generator, so that a caller keeps the pages it got when a later one
-        fails (``MusicBrainzError`` from the ``next()`` that asked for it).
-        Special-purpose artists are left out of the query and of the credits.
-        """
+        """Pages of release groups by these artists, first released in [start, end]; a failed page keeps the earlier."""
         wanted = sorted({m for m in (canonical_mbid(a) for a in artist_mbids) if m} - SPECIAL_PURPOSE_ARTISTS)
         if not wanted:
             return
@@ -279,15 +247,12 @@ class MusicBrainzClient:
         while True:
             params: dict[str, str | int] = {"query": query, "limit": PAGE_SIZE, "offset": offset}
             total, entries, found = self._get("release-group", params, _parse_release_group_search)
-            # Results added while paging shift the rest: a group can come back on the next page.
             fresh = [f for f in found if f.group.mbid not in seen]
             seen.update(f.group.mbid for f in fresh)
             yield fresh
             offset += entries
             if entries == 0 or offset >= total:
                 return
-
-    # --- HTTP ---------------------------------------------------------------
 
     def _get[T](
         self,
@@ -336,9 +301,7 @@ class MusicBrainzClient:
         )
 
 
-# --- reading the JSON ------------------------------------------------------------
-# Every parser raises BadBody (a ValueError) for a shape it does not know, so
-# a surprise upstream is a retried MusicBrainzError, never a KeyError in a task.
+# Parsers raise BadBody for a shape they don't know: a retried MusicBrainzError, never a KeyError in a task.
 
 
 def _text(value: object, length: int) -> str:
@@ -470,12 +433,7 @@ def _release_group(entry: object) -> ReleaseGroupData | None:
 
 
 def default_client(*, interactive: bool = False, max_attempts: int | None = None) -> MusicBrainzClient:
-    """A client for the configured MusicBrainz, sharing the app-wide request budget.
-
-    ``interactive``: someone is waiting on a web page, so try twice with short
-    time-outs and then say so, instead of retrying for a minute like a task.
-    ``max_attempts``: fewer retries for a task someone is watching.
-    """
+    """A client sharing the app-wide budget; ``interactive``: someone waits, so two short tries in the lane ahead."""
     return MusicBrainzClient(
         base_url=settings.MUSICBRAINZ_URL,
         user_agent=settings.MUSICBRAINZ_USER_AGENT,
@@ -487,5 +445,5 @@ def default_client(*, interactive: bool = False, max_attempts: int | None = None
         timeout=5 if interactive else settings.UPSTREAM_TIMEOUT,
         max_attempts=max_attempts or (2 if interactive else 5),
         wait_for_turn=5 if interactive else None,
-        ahead=interactive,  # someone is waiting: the lane ahead of background work (ratelimit.py)
+        ahead=interactive,
     )

@@ -1,26 +1,4 @@
-"""A request rate shared by every process, kept in Redis.
-
-MusicBrainz allows about one request per second per client IP, and every web
-and worker process of a deployment shares that IP. Celery's ``rate_limit``
-counts per worker, so two workers (or a web request and a worker) would
-together go over it; this limiter keeps one budget for all of them.
-
-The budget is a single Redis key holding the next moment a request may start.
-A Lua script reads Redis's own clock (``TIME``), reserves the next free slot
-and moves the key one interval further, atomically: callers in any process
-get slots exactly one interval apart, whatever their own clocks say. Callers
-sleep on their side until their slot, so Redis is never blocked.
-
-A person waiting on a page should not queue behind background work: with
-``ahead=True`` a request takes the budget's next slot *now* and moves the
-background's next slot one interval later, so the average stays at the rate.
-That lane has its own allowance (``ahead_per_second``, in bursts of
-``ahead_burst``, a generic cell rate algorithm on a second key): beyond it,
-people queue like everyone else, so they can never starve the background.
-
-If Redis is unreachable, ``acquire`` raises Redis's own error: going ahead
-without the shared budget would get the whole IP blocked upstream.
-"""
+"""One request rate for every process, kept in Redis (Celery's ``rate_limit`` counts per worker); docs/catalog.md."""
 
 import math
 import time
@@ -30,14 +8,9 @@ import redis
 
 from musicdrops.lib.redis_client import get_client
 
-# Times are integer microseconds on the Redis clock: one Lua number (a double)
-# holds them exactly, and no float rounding creeps into the spacing.
-#
-# KEYS[1]  next allowed start
-# ARGV[1]  interval between two requests
-# ARGV[2]  longest wait the caller accepts, negative for no limit
-# Returns {reserved (1 or 0), wait}: with 0 nothing was reserved, so a caller
-# that gives up does not leave an unused slot that delays everyone after it.
+# Integer microseconds on Redis's clock: exact in a Lua double, and the same for every process.
+# KEYS[1] next allowed start; ARGV[1] interval; ARGV[2] longest wait accepted, negative for no limit.
+# Returns {reserved (1 or 0), wait}: a caller that gives up leaves no unused slot to delay everyone after it.
 _ACQUIRE = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
@@ -55,8 +28,7 @@ redis.call('SET', KEYS[1], string.format('%.0f', next_allowed),
 return {1, wait}
 """
 
-# KEYS[1]  next allowed start;  KEYS[2]  the lane's theoretical arrival time
-# ARGV[1..2] as _ACQUIRE;  ARGV[3]  the lane's interval;  ARGV[4]  how far ahead of now its time may run
+# As _ACQUIRE, plus a GCRA lane: KEYS[2] its arrival time, ARGV[3] its interval, ARGV[4] how far ahead it may run.
 _ACQUIRE_AHEAD = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
@@ -80,9 +52,7 @@ redis.call('SET', KEYS[1], string.format('%.0f', slot + interval),
 return {1, wait}
 """
 
-# KEYS[1]  next allowed start;  ARGV[1]  pause length.
-# Only ever moves the key later: a short Retry-After from one process must not
-# cancel a longer one another process already honoured.
+# Only ever moves KEYS[1] later: a short Retry-After must not cancel a longer one another process honoured.
 _PAUSE = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
@@ -129,8 +99,7 @@ class RateLimiter:
         self._interval_us = max(1, round(_MICROSECONDS / per_second))
         self._client = client if client is not None else get_client()
         self._sleep = sleep
-        # register_script sends EVALSHA and reloads the script by itself if
-        # Redis lost it (a restart, a failover).
+        # register_script reloads the script by itself if Redis lost it (a restart, a failover).
         self._acquire = self._client.register_script(_ACQUIRE)
         self._acquire_ahead = self._client.register_script(_ACQUIRE_AHEAD)
         self._pause = self._client.register_script(_PAUSE)
@@ -138,11 +107,9 @@ class RateLimiter:
         self._ahead_tolerance_us = self._ahead_interval_us * max(0, ahead_burst - 1)
 
     def acquire(self, *, timeout: float | None = None, ahead: bool = False) -> float:
-        """Wait for this caller's slot; return the seconds waited.
+        """Wait for this caller's slot; return the seconds waited. Redis errors propagate: no budget, no request.
 
-        With ``timeout``, raise ``RateLimitTimeout`` at once (without waiting or
-        taking a slot) if the slot is further away than that. With ``ahead``
-        (someone is waiting on a page), go first while the lane's allowance lasts.
+        ``timeout``: raise ``RateLimitTimeout`` at once, taking no slot; ``ahead``: go first while the lane allows.
         """
         longest = -1 if timeout is None else max(0, math.floor(timeout * _MICROSECONDS))
         if ahead and self._ahead_interval_us:
@@ -160,10 +127,7 @@ class RateLimiter:
         return wait
 
     def pause(self, seconds: float) -> None:
-        """Let nobody start a request for ``seconds`` from now (an upstream asked us to back off).
-
-        Never brings the next allowed time earlier than it already is.
-        """
+        """Let nobody start a request for ``seconds`` from now; never brings the next allowed time earlier."""
         if not math.isfinite(seconds) or seconds <= 0:
             return
         self._pause(keys=[self.key], args=[math.ceil(seconds * _MICROSECONDS)])

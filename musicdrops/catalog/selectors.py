@@ -20,11 +20,7 @@ FEED_DAYS_BACK = 90
 
 
 def artist_search(*, query: str, client: MusicBrainzClient, limit: int = 15) -> list[ArtistHit]:
-    """MusicBrainz's artists for what someone typed; the same words again within a few minutes come from the cache.
-
-    People retype, go back, and search what others just searched: each of
-    those would otherwise spend a second of the shared 1 request/s.
-    """
+    """MusicBrainz's artists for what someone typed, cached: each retype would spend a second of the shared budget."""
     words = " ".join(clean_text(query).casefold().split())
     key = "mb:artist-search:" + hashlib.sha256(f"{limit}:{words}".encode()).hexdigest()
     cached = cache.get(key)
@@ -45,8 +41,7 @@ def feed_for_user(
 ) -> QuerySet[ReleaseGroup]:
     """New and upcoming releases by the artists the user follows, of the kinds they want, newest first.
 
-    Narrowed to one ``kind`` (of those wanted), one followed ``artist_id``, or ``when`` "out"
-    (released by ``today``) or "upcoming" (after it, soonest first).
+    Narrowed to one wanted ``kind``, one followed ``artist_id``, or ``when`` "out" or "upcoming" (soonest first).
     """
     followed = Follow.objects.filter(user=user).values("artist_id")
     if artist_id is not None:
@@ -87,8 +82,7 @@ def followed_artists(*, user: User) -> QuerySet[Artist]:
 def _natural(field: str) -> Collate | Lower:
     """Order by ``field`` as people read it: "Artist 2" before "Artist 10", "björk" beside "Björk".
 
-    PostgreSQL has the ICU collation of migration 0003 for it; SQLite (make run) has no ICU,
-    so there it is case-insensitive, numbers compared as text.
+    With the ICU collation of migration 0003; SQLite (make run) has no ICU, so there only case is ignored.
     """
     if connection.vendor == "postgresql":
         return Collate(field, "natural")
@@ -118,10 +112,7 @@ def artist_by_mbid(*, mbid: uuid.UUID) -> Artist | None:
 
 
 def artist_releases(*, artist: Artist, today: dt.date) -> tuple[list[ReleaseGroup], QuerySet[ReleaseGroup]]:
-    """An artist's releases of every kind: upcoming (soonest first), then the rest (newest first, undated last).
-
-    Every artist credited on each is loaded with it (one query), for the links under the title.
-    """
+    """An artist's releases, with credits: upcoming (soonest first), then the rest (newest first, undated last)."""
     credited = Artist.objects.order_by("name", "pk").only("id", "name", "mbid", "disambiguation")
     releases = ReleaseGroup.objects.filter(artists=artist, removed_at__isnull=True).prefetch_related(
         Prefetch("artists", queryset=credited)

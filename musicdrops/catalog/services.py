@@ -33,15 +33,13 @@ logger = logging.getLogger(__name__)
 
 MAX_IMPORT_NAMES = 500
 MAX_LISTENBRAINZ_ARTISTS = 100
-# Each name is a MusicBrainz search, at the 1 request/s everyone shares: one account may not
-# book hours of it (30 lists of 500 names were 4 hours). One import at a time, this many a day.
+# Each name is a search at the 1 request/s everyone shares: one account may not book hours of it.
 MAX_IMPORT_NAMES_PER_DAY = 1000
-MAX_IMPORTS_PER_HOUR = 5  # and this many started an hour: small lists one after the other are still bulk work
-IMPORT_SLICE_SECONDS = 60  # per task run; the rest continues in a new run
+MAX_IMPORTS_PER_HOUR = 5  # small lists one after the other are still bulk work
+IMPORT_SLICE_SECONDS = 60
 IMPORT_LEASE = dt.timedelta(minutes=3)
 
-# How work is queued: tasks.py passes its queue_* functions in (as the drops do), so that
-# this module never imports the tasks that call it. Each takes the id of what to work on.
+# tasks.py passes its queue_* functions in (taking an id), so this module never imports the tasks that call it.
 Queue = Callable[[int], None]
 
 
@@ -56,9 +54,7 @@ def parse_mbid(value: str) -> str:
         raise FollowError("That is not a MusicBrainz artist id.") from None
 
 
-# What an artist takes from MusicBrainz besides its MBID (an ArtistHit's fields of the same
-# names), with the length of the field it is stored in. An import's outcome keeps the same
-# of each candidate for an ambiguous name, so that a pick needs no second request.
+# What an artist takes from an ArtistHit (fields of the same names), with each field's stored length.
 ARTIST_FIELDS = {
     "name": 500,
     "sort_name": 500,
@@ -79,11 +75,9 @@ def artist_upsert(*, hit: ArtistHit) -> Artist:
 
 
 def artist_for_mbid(*, mbid: str, client: MusicBrainzClient) -> Artist:
-    """Our artist with this MBID, created from a MusicBrainz lookup if we don't know it yet.
+    """Our artist with this MBID, created from a MusicBrainz lookup if new (``ArtistNotFound``, ``MusicBrainzError``).
 
-    The only way an artist comes to be: its name is MusicBrainz's, never text from a request,
-    a paste or ListenBrainz, so nobody can name an artist for everyone else.
-    Raises ``ArtistNotFound`` or ``MusicBrainzError``.
+    The only way an artist comes to be, so its name is MusicBrainz's: nobody can name an artist for everyone else.
     """
     artist = Artist.objects.filter(mbid=mbid).first()
     return artist if artist is not None else artist_upsert(hit=client.get_artist(mbid))
@@ -131,20 +125,13 @@ def preferences_update(*, user: User, kinds: set[str]) -> ReleasePreferences:
     return preferences
 
 
-# --- imports ----------------------------------------------------------------------
-
-
 def outcome_list(value: object) -> list[Any]:
     """A list of an import's outcome, or [] where an older outcome has none."""
     return value if isinstance(value, list) else []
 
 
 def candidate_artist(candidate: object) -> Artist | None:
-    """A candidate an outcome keeps, as the artist it would be (unsaved); None if it is not one.
-
-    Outcomes stored before type, country, area and years were kept have only the MBID, the
-    name and the disambiguation: the rest is blank, as for an artist MusicBrainz says little of.
-    """
+    """A candidate an outcome keeps, as the unsaved artist it would be (older ones lack fields); None if not one."""
     if not isinstance(candidate, dict):
         return None
     mbid = canonical_mbid(candidate.get("mbid"))
@@ -243,8 +230,7 @@ def import_run(
 ) -> bool:
     """Work on an import for about ``seconds``. True when it has more to do (run again).
 
-    Safe to run twice: the job is leased, and progress is saved after each
-    name, so a second delivery neither repeats nor loses work.
+    Safe to run twice: the job is leased and progress saved after each name, so nothing is repeated or lost.
     """
     job = _claim(job_id)
     if job is None:
@@ -343,19 +329,15 @@ def _first_names(
 
 @dataclass(frozen=True)
 class ImportResolved:
-    followed: list[str]  # the artists' names, as MusicBrainz has them
+    followed: list[str]
     left_out: list[str]  # the names answered "none of these"
 
 
 def import_resolve(*, user: User, job_id: int, choices: dict[str, str], queue_sync: Queue) -> ImportResolved:
-    """Settle the ambiguous names of a finished import at once: ``choices`` is name -> MBID, or "" for none.
+    """Settle a finished import's ambiguous names at once: ``choices`` is name -> MBID, or "" for none.
 
-    A pick is followed from the candidate the outcome keeps (MusicBrainz's data, from the search
-    that matched the name), without asking MusicBrainz again; only the MBID comes from the request,
-    and it must be one offered for that name. The job's row is locked, so a double submit or two
-    tabs settle each name once: a name already settled is passed over. Nothing is followed
-    unless every pick is valid. Raises ``ImportJob.DoesNotExist`` for anyone else's import, and
-    ``FollowError`` while it still runs or for an artist not offered.
+    Only the MBID comes from the request, and it must be one offered for the name; the row lock settles each
+    name once (a double submit, two tabs), and nothing is followed unless every pick is valid.
     """
     with transaction.atomic():
         job = ImportJob.objects.select_for_update().get(pk=job_id, user=user)

@@ -1,15 +1,4 @@
-"""Bring our copy of an artist's release groups in line with MusicBrainz.
-
-The per-artist browse is the authority: an artist's first sync (the back
-catalogue), whatever a batched search could not settle, and a slow sweep of
-everyone. New releases are found sooner by the batched search
-(``musicdrops.catalog.discovery``); ``stale_artists_sync`` runs both, in order.
-
-One artist at a time, under a lease (so two syncs never fetch the same
-artist at once), with a fixed number of queries however many release groups
-the artist has: the writes are bulk upserts. Every sync also looks the artist
-up, so the name people see is MusicBrainz's of today, whoever first named it.
-"""
+"""Bring our copy of an artist's release groups (and name) in line with MusicBrainz: the browse, the authority."""
 
 import datetime as dt
 import logging
@@ -28,11 +17,9 @@ from musicdrops.catalog.musicbrainz import ArtistHit, MusicBrainzClient, MusicBr
 
 logger = logging.getLogger(__name__)
 
-# How long one sync of one artist may hold its lease: longer than the slowest
-# paged fetch at 1 request/s, shorter than a user would notice if a worker died.
+# Longer than the slowest paged fetch at 1 request/s, shorter than a user would notice after a worker died.
 SYNC_LEASE = dt.timedelta(minutes=5)
-# After an upstream failure the artist waits this long before the next try,
-# so one broken artist cannot sit at the head of the stalest-first queue.
+# So that one broken artist cannot sit at the head of the stalest-first queue.
 FAILURE_BACKOFF = dt.timedelta(hours=1)
 # A newly followed artist synced more recently than this is not fetched again.
 RESYNC_AFTER = dt.timedelta(hours=12)
@@ -54,11 +41,7 @@ def _merge_key(title: str, date: dt.date | None) -> tuple[str, dt.date | None]:
 def artist_claim(
     *, artist_id: int, only_if_synced_before: dt.datetime | None = None, lease: dt.timedelta = SYNC_LEASE
 ) -> bool:
-    """Take the artist's sync lease. False if another sync holds it (or it is backing off).
-
-    With ``only_if_synced_before``, also False when a sync finished after that
-    time: a list of due artists goes stale while another run works through it.
-    """
+    """Take the artist's sync lease: False if held, backing off, or synced after ``only_if_synced_before``."""
     now = timezone.now()
     due = Artist.objects.filter(Q(sync_leased_until__isnull=True) | Q(sync_leased_until__lt=now), pk=artist_id)
     if only_if_synced_before is not None:
@@ -70,10 +53,7 @@ def artist_claim(
 def release_groups_apply(
     *, artist: Artist, groups: list[ReleaseGroupData], now: dt.datetime, names: ArtistHit | None = None
 ) -> SyncResult:
-    """Write what MusicBrainz says the artist's release groups (and, given ``names``, name) are.
-
-    A constant number of queries, however many release groups there are.
-    """
+    """Write the artist's release groups (and ``names``) as MusicBrainz has them, in a fixed number of queries."""
     result = SyncResult()
     incoming = {group.mbid: group for group in groups}
     known = {
@@ -84,10 +64,7 @@ def release_groups_apply(
     )
     vanished = {str(mbid): pk for mbid, pk in linked.items() if str(mbid) not in incoming}
 
-    # A merge upstream looks like "one group vanished, another appeared" with
-    # the same title and date. Keep our row (and with it the history of who
-    # was told about it) and give it the new id, instead of announcing the
-    # same record twice.
+    # An upstream merge (one group gone, one new, same title and date): our row, with who was told, gets the new id.
     if vanished:
         vanished_rows = ReleaseGroup.objects.in_bulk(list(vanished.values()))
         by_key = {_merge_key(rg.title, rg.first_release_date): rg for rg in vanished_rows.values()}
@@ -115,7 +92,7 @@ def release_groups_apply(
     Through.objects.bulk_create(
         [Through(artist_id=artist.pk, releasegroup_id=pk) for pk in ids], batch_size=500, ignore_conflicts=True
     )
-    # Back from the dead (re-added upstream): no longer removed.
+    # Re-added upstream: no longer removed.
     ReleaseGroup.objects.filter(pk__in=ids, removed_at__isnull=False).update(removed_at=None)
 
     if vanished:
@@ -181,14 +158,9 @@ def urgent_artist_ids(*, limit: int, now: dt.datetime | None = None) -> list[int
 
 
 def stale_artists_sync(*, client: MusicBrainzClient, seconds: float, max_artists: int = 500) -> dict[str, int]:
-    """Keep the followed artists' catalogue fresh for about ``seconds``; the rate limit sets the pace.
+    """Keep the catalogue fresh for about ``seconds``: urgent browses, due searches, then the sweep.
 
-    In order of what matters: first browses (and those a search asked for),
-    then every batch of artists due for a search, then the browse sweep in
-    what is left of the time.
-
-    Safe to run twice at once: each artist is claimed before it is browsed,
-    and each batch before it is searched, so two runs share the work.
+    Safe twice at once: each artist is claimed before its browse, each batch before its search.
     """
     deadline = time.monotonic() + seconds
     figures = {"synced": 0, "skipped": 0, "failed": 0, "searches": 0, "searched": 0, "found": 0, "requests": 0}
@@ -221,17 +193,15 @@ def stale_artists_sync(*, client: MusicBrainzClient, seconds: float, max_artists
     return figures
 
 
-# "Refresh now" skips artists synced more recently than this: a second click
-# a minute later should not spend the shared MusicBrainz budget again.
+# A second "refresh now" within this does not spend the shared MusicBrainz budget again.
 REFRESH_AFTER = dt.timedelta(minutes=10)
-# How often a refresh looks again at an artist another sync is fetching.
 REFRESH_WAIT_STEP = 0.25
 
 
 @dataclass
 class RefreshResult:
-    total: int = 0  # artists the user follows
-    checked: int = 0  # fetched from MusicBrainz just now
+    total: int = 0
+    checked: int = 0
     fresh: int = 0  # synced recently, or by another sync while the refresh waited for it
     failed: int = 0
     left: int = 0  # not reached before the deadline; the periodic sync gets them
@@ -276,8 +246,7 @@ def library_refresh(
 ) -> RefreshResult:
     """Sync the artists one user follows, stalest first, for up to ``seconds``.
 
-    Safe twice or concurrently: each artist goes through the same lease as
-    every other sync, and one synced since the refresh began counts as fresh.
+    Safe twice or concurrently: each artist takes the usual lease, and one synced since the refresh began is fresh.
     """
     deadline = time.monotonic() + seconds
     synced_before = timezone.now() - REFRESH_AFTER
@@ -288,9 +257,7 @@ def library_refresh(
     )
     result = RefreshResult(total=len(artist_ids))
     on_progress(result)
-    # Artists another sync is fetching right now (a follow's own sync, the
-    # periodic one): done after the others, by waiting for that sync to end,
-    # since counting them as fresh would report "all done" before they are.
+    # Another sync is fetching these: wait for it at the end, as counting them fresh would report "all done" too soon.
     busy: list[int] = []
     for position, artist_id in enumerate(artist_ids):
         if time.monotonic() >= deadline:

@@ -12,7 +12,6 @@ urlpatterns = [
     path("import/", views.imports, name="imports"),
     path("import/<id:job_id>/status/", views.import_status, name="import_status"),
     path("import/<id:job_id>/resolve/", views.import_resolve, name="import_resolve"),
-    # The old one-name form posted here: it now asks to choose again (a page open from before).
     path("import/<id:job_id>/choose/", views.import_choose, name="import_choose"),
     path("preferences/", views.preferences, name="preferences"),
 ]
