@@ -2,8 +2,8 @@
 
 ``smtp-sink`` (a small C program in Debian's ``postfix`` package) is an SMTP
 server written by someone else: it cannot share a misreading of SMTP (of
-PIPELINING, say) with our client, as our own Python sink
-(``bench/smtp_sink.py``) could.
+PIPELINING, say) with our client, as a Python sink of our own
+(``tests.integration.conftest.SmtpSink``) could.
 
 It keeps no counts that say who got what, so it appends each transaction
 (envelope and message) to one dump file in memory (/dev/shm when there is
@@ -11,10 +11,10 @@ one), each behind a marker line. While a run is timed only the markers are
 counted (one ``bytes.count`` over what is new); the recipients are read, and
 duplicates found, afterwards. The dump is not free: smtp-sink writes each
 transaction to a temporary file first, about 25 system calls per message,
-which brings it to about 0.11 ms of CPU per message here, the same as our
+which brings it to about 0.11 ms of CPU per message here, the same as that
 Python sink (without the dump it takes about 0.07 ms, but counts nothing).
 
-Same interface as ``SmtpSink`` for the benchmark: ``url``, ``pid``,
+What the benchmark asks of a sink (as ``bench/postmark_server.py`` too): ``url``, ``pid``,
 ``reset()``, ``wait_for(count)`` and ``stats()``.
 """
 

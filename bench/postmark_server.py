@@ -3,7 +3,7 @@
 ``POST /email`` (one message; 422 with ErrorCode 300 for a bad address, 406 for an inactive one) and
 ``POST /email/batch`` (up to 500 messages, HTTP 200 with one result per message, ErrorCode 0 for
 accepted). Every accepted message is kept; the server can be told to answer 429 (with Retry-After),
-500, garbage, or to drop the connection after accepting a batch.
+500, 422, garbage, or to drop the connection after accepting a batch.
 
     with serve_postmark() as server:
         EMAIL_URL = f"postmark://{server.token}?api_url={server.url}"
@@ -37,7 +37,8 @@ class FakePostmark:
     last_at: float | None = None  # when the last message was accepted (time.time())
 
     def script(self, answer: str, *, times: int = 1) -> None:
-        """The next ``times`` requests get ``answer``: "429", "500", "garbage", or "drop" (accept, then hang up)."""
+        """The next ``times`` requests get ``answer``: "429", "500", "422" (the request refused whole), "garbage",
+        or "drop" (accept, then hang up)."""
         self._scripted += [answer] * times
 
     def recipients(self) -> list[str]:
@@ -84,6 +85,8 @@ class FakePostmark:
                 return 429, {"Retry-After": "1"}, _json({"ErrorCode": 429, "Message": "Rate limit exceeded"})
             if scripted == "500":
                 return 500, {}, _json({"ErrorCode": 500, "Message": "Internal server error"})
+            if scripted == "422":
+                return 422, {}, _json({"ErrorCode": 402, "Message": "Invalid JSON"})
             if scripted == "garbage":
                 return 200, {"Content-Type": "text/html"}, b"<html>Service Unavailable</html>"
             results = [self._one(m) for m in messages]

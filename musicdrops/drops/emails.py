@@ -16,7 +16,7 @@ from django.template.loader import get_template
 from django.urls import reverse
 from django.utils.html import escape
 
-from musicdrops.lib.mime import PrebuiltEmail
+from musicdrops.drops.mailer import Email
 from musicdrops.lib.text import clean_text
 
 _UNSUBSCRIBE_SALT = "musicdrops.drops.unsubscribe"
@@ -172,14 +172,12 @@ class DropRenderer:
         )
         return self.subject, text, html
 
-    def build(
-        self, *, user_id: int, email: str, releases: list[DropRelease], message_id_: str | None = None
-    ) -> PrebuiltEmail:
+    def build(self, *, user_id: int, email: str, releases: list[DropRelease], message_id_: str | None = None) -> Email:
         """``message_id_``: the one the ledger stored for this (user, day), so every attempt sends the same."""
         before, after = self._unsubscribe_around
         unsubscribe = before + unsubscribe_token(user_id) + after
         subject, text, html = self.render(user_id=user_id, releases=releases, unsubscribe=unsubscribe)
-        return PrebuiltEmail(
+        return Email(
             subject=subject,
             text=text,
             html=html,

@@ -5,9 +5,10 @@
    time the slot serves (delivery_time.py) and who has something new
    (ledger.deliveries_queue), then a chunk task per CHUNK_SIZE users.
 2. ``drop_chunk_send`` (one chunk task) claims its users' rows with a token of
-   its own, sends on one SMTP connection, and records each message under that
-   token. It stops after DROPS_CHUNK_SECONDS, at a lost claim, or when the
-   server says "try later", and hands back what it did not send.
+   its own, hands their emails to the mailer (mailer.py), and records each
+   one under that token as the mailer answers for it. It stops after
+   DROPS_CHUNK_SECONDS, at a lost claim, or when the server says "try
+   later", and hands back what it did not send.
 3. ``drops_sweep`` (every DROPS_SWEEP_SECONDS) queues again every row still
    due whose claim or reservation ran out: a chunk lost with Redis, a worker
    killed or frozen, retries that could not be published.
@@ -17,18 +18,16 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.core.mail import mailers
 from django.utils import timezone
 
 from musicdrops.accounts.models import User
-from musicdrops.drops import emails, ledger, selectors
+from musicdrops.drops import emails, ledger, mailer, selectors
 from musicdrops.drops.delivery_time import slot_label
 from musicdrops.drops.models import DropSend
-from musicdrops.lib import mail
-from musicdrops.lib.mime import PrebuiltEmail
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +158,7 @@ def drops_resume(*, day: dt.date, queue: Queue) -> int:
 
 
 def drop_chunk_send(*, slot: dt.datetime, user_ids: list[int], token: str) -> ChunkOutcome:
-    """Send the drops of these users in ``slot`` under ``token``: claim, build, send on one connection, record each.
+    """Send the drops of these users in ``slot`` under ``token``: claim, build, send, record each.
 
     Safe twice or concurrently: only the attempt whose token holds a row
     sends to it, and each message is recorded under that token (ledger.py).
@@ -178,8 +177,7 @@ def drop_chunk_send(*, slot: dt.datetime, user_ids: list[int], token: str) -> Ch
     renderers: dict[dt.date, emails.DropRenderer] = {}  # a slot serves one or two local dates
     unsent = {c.delivery_id: user for user, c in claimed.items()}
 
-    def build(item: tuple[int, ledger.Claim]) -> PrebuiltEmail:
-        user_id, claim = item
+    def build(user_id: int, claim: ledger.Claim) -> mailer.Email:
         releases = [shown[r] for r in claim.release_ids if r in shown]
         if (renderer := renderers.get(claim.day)) is None:
             renderer = renderers[claim.day] = emails.DropRenderer(day=claim.day)
@@ -187,20 +185,18 @@ def drop_chunk_send(*, slot: dt.datetime, user_ids: list[int], token: str) -> Ch
             user_id=user_id, email=addresses[user_id], releases=releases, message_id_=claim.message_id or None
         )
 
-    def while_it_may() -> Iterator[tuple[int, ledger.Claim]]:
-        for item in claimed.items():
+    def while_it_may() -> Iterator[tuple[tuple[int, ledger.Claim], mailer.Email]]:
+        for user_id, claim in claimed.items():
             # The lease too: a worker resumed after a freeze finds it spent and sends nothing more.
             if time.monotonic() > deadline or timezone.now() >= lease_until:
                 outcome.time_up = True
                 return
-            yield item
+            yield (user_id, claim), build(user_id, claim)
 
-    connection = mailers.default
     in_a_row = 0
     try:
-        connection.open()
-        try:
-            for (user_id, claim), error in mail.send_each(connection, while_it_may(), build):
+        with closing(mailer.send_each(while_it_may())) as results:
+            for (user_id, claim), error in results:
                 delivery_id = claim.delivery_id
                 if error is None:
                     in_a_row = 0
@@ -212,7 +208,7 @@ def drop_chunk_send(*, slot: dt.datetime, user_ids: list[int], token: str) -> Ch
                         unsent.clear()
                         break
                     outcome.sent += 1
-                elif mail.is_permanent(error):
+                elif mailer.is_permanent(error):
                     in_a_row = 0
                     ledger.delivery_mark_failed(delivery_id=delivery_id, token=token, error=str(error))
                     logger.warning("drops for %s: user %s refused for good: %s", slot_label(slot), user_id, error)
@@ -224,8 +220,6 @@ def drop_chunk_send(*, slot: dt.datetime, user_ids: list[int], token: str) -> Ch
                         break
                     continue  # stays unsent: handed back below
                 unsent.pop(delivery_id, None)
-        finally:
-            connection.close()
     except BaseException:
         # Anything else (the server or a database gone, the soft time limit): give back what we hold,
         # if the database lets us; otherwise the leases run out and the sweep finds them.

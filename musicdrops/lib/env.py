@@ -50,7 +50,7 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 # EMAIL_URL schemes of email providers: django-anymail's backend for each, and what the URL's parts are.
 PROVIDERS = {
-    "postmark": "musicdrops.lib.postmark.PostmarkBackend",  # postmark://SERVER_TOKEN (anymail's, batched)
+    "postmark": "anymail.backends.postmark.EmailBackend",  # postmark://SERVER_TOKEN (the drops: drops/mailer.py)
     "ses": "anymail.backends.amazon_ses.EmailBackend",  # ses://ACCESS_KEY:SECRET@REGION (needs boto3)
     "mailgun": "anymail.backends.mailgun.EmailBackend",  # mailgun://API_KEY@SENDER_DOMAIN
     "sendgrid": "anymail.backends.sendgrid.EmailBackend",  # sendgrid://API_KEY
@@ -78,7 +78,7 @@ def mailer_config(url: str) -> dict[str, Any]:
     scheme = parts.scheme.lower()
     backends = "django.core.mail.backends."
     if scheme == "console":
-        return {"BACKEND": "musicdrops.lib.mail.ReadableConsoleBackend"}
+        return {"BACKEND": "musicdrops.drops.mailer.ConsoleBackend"}
     if scheme == "file":
         return {"BACKEND": backends + "filebased.EmailBackend", "OPTIONS": {"file_path": unquote(parts.path)}}
     if scheme == "locmem":
@@ -98,7 +98,7 @@ def mailer_config(url: str) -> dict[str, Any]:
         raise ImproperlyConfigured("EMAIL_URL has an invalid port") from None
     implicit_tls = scheme == "smtps"
     return {
-        "BACKEND": "musicdrops.lib.mail.SmtpBackend",
+        "BACKEND": backends + "smtp.EmailBackend",
         "OPTIONS": {
             "host": parts.hostname,
             "port": port or (465 if implicit_tls else 25),

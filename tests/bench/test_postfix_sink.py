@@ -2,15 +2,15 @@
 
 import smtplib
 from collections.abc import Iterator
+from contextlib import closing
 
 import pytest
-from django.core import mail
 from django.test import override_settings
 
 from bench import daily_send
 from bench.postfix_sink import PostfixSink, find_smtp_sink
+from musicdrops.drops.mailer import Email, send_each
 from musicdrops.lib.env import mailer_config
-from musicdrops.lib.mime import PrebuiltEmail
 
 needs_smtp_sink = pytest.mark.skipif(find_smtp_sink() is None, reason="smtp-sink (Debian package postfix) missing")
 
@@ -21,8 +21,8 @@ def sink() -> Iterator[PostfixSink]:
         yield sink
 
 
-def email(to: str) -> PrebuiltEmail:
-    return PrebuiltEmail(
+def email(to: str) -> Email:
+    return Email(
         subject="New music", text="X-Rcpt-Args: <not-a-recipient@example.com>\n", html="<p>h</p>",
         from_email="MusicDrops <drops@example.com>", to=to, headers={"Message-ID": f"<{to}>"},
     )  # fmt: skip
@@ -31,9 +31,12 @@ def email(to: str) -> PrebuiltEmail:
 @needs_smtp_sink
 def test_every_message_and_recipient_is_counted_and_a_repeat_is_reported(sink: PostfixSink) -> None:
     recipients = [f"fan{n}@example.com" for n in range(50)]
-    with override_settings(MAILERS={"sink": mailer_config(sink.url)}):
-        connection = mail.mailers["sink"]
-        assert connection.send_messages([email(to) for to in [*recipients, "fan7@example.com"]]) == 51
+    messages = ((to, email(to)) for to in [*recipients, "fan7@example.com"])
+    with (
+        override_settings(MAILERS={"sink": mailer_config(sink.url)}),
+        closing(send_each(messages, using="sink")) as sent,
+    ):
+        assert [error for _, error in sent] == [None] * 51
 
     assert sink.wait_for(51, timeout=10) == 51
     stats = sink.stats()
@@ -73,16 +76,13 @@ def test_without_smtp_sink_the_benchmark_says_what_to_install(monkeypatch) -> No
 
 @needs_smtp_sink
 def test_a_pipelined_stream_of_messages_arrives_once_each(sink: PostfixSink) -> None:
-    from musicdrops.lib.mail import send_each
-
     recipients = [f"fan{n}@example.com" for n in range(300)]
-    with override_settings(MAILERS={"sink": mailer_config(sink.url)}):
-        connection = mail.mailers["sink"]
-        connection.open()
-        try:
-            results = list(send_each(connection, recipients, email))
-        finally:
-            connection.close()
+    messages = ((to, email(to)) for to in recipients)
+    with (
+        override_settings(MAILERS={"sink": mailer_config(sink.url)}),
+        closing(send_each(messages, using="sink")) as sent,
+    ):
+        results = list(sent)
 
     assert results == [(to, None) for to in recipients]
     sink.wait_for(300)

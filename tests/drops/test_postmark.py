@@ -6,10 +6,9 @@ from django.core.mail import send_mail
 from bench.postmark_server import serve_postmark
 from musicdrops.catalog.models import Follow
 from musicdrops.drops import services
+from musicdrops.drops.mailer import BATCH_SIZE, TryLater
 from musicdrops.drops.models import Delivery
 from musicdrops.lib.env import mailer_config
-from musicdrops.lib.mail import TryLater
-from musicdrops.lib.postmark import BATCH_SIZE
 from tests.drops.test_send import DAY, SLOT, artist, listener, release
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -65,6 +64,18 @@ def test_a_bad_or_inactive_address_fails_alone_for_good(postmark):
     assert "Postmark 406" in failed["fan003@example.com"]
 
 
+def test_a_batch_refused_whole_goes_one_by_one_through_anymail_so_only_the_bad_address_fails(postmark):
+    users = fans(5)
+    postmark.script("422")
+    postmark.bad.add("fan002@example.com")
+
+    outcome = services.drop_chunk_send(slot=SLOT, user_ids=users, token="t")
+
+    assert (outcome.sent, outcome.failed) == (4, 1)
+    assert postmark.requests == [("/email/batch", 5)] + [("/email", 1)] * 5
+    assert Delivery.objects.get(status="failed").user.email == "fan002@example.com"
+
+
 @pytest.mark.parametrize("answer", ["429", "500", "garbage"])
 def test_a_busy_or_broken_answer_stops_the_chunk_and_the_retry_sends_nobody_twice(postmark, answer):
     users = fans(150)
@@ -112,7 +123,7 @@ def test_other_email_goes_through_anymail_one_message_per_call_and_a_bad_address
 
 def test_provider_urls_name_their_backend_and_credentials():
     assert mailer_config("postmark://TOKEN") == {
-        "BACKEND": "musicdrops.lib.postmark.PostmarkBackend", "OPTIONS": {"server_token": "TOKEN"},
+        "BACKEND": "anymail.backends.postmark.EmailBackend", "OPTIONS": {"server_token": "TOKEN"},
     }  # fmt: skip
     assert mailer_config("mailgun://KEY@mg.example.com?api_url=https://api.eu.mailgun.net/v3")["OPTIONS"] == {
         "api_key": "KEY", "sender_domain": "mg.example.com", "api_url": "https://api.eu.mailgun.net/v3",

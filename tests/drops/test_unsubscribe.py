@@ -62,4 +62,4 @@ def test_the_daily_send_builds_the_same_unsubscribe_url(user_id):
 
     message = DropRenderer(day=dt.date(2026, 6, 1)).build(user_id=user_id, email="fan@example.com", releases=[])
 
-    assert message.extra_headers["List-Unsubscribe"] == f"<{unsubscribe_url(user_id)}>"
+    assert message.headers["List-Unsubscribe"] == f"<{unsubscribe_url(user_id)}>"

@@ -4,17 +4,16 @@ import email.policy
 import smtplib
 import time
 from collections import Counter
+from contextlib import closing
 from email.message import EmailMessage
 from email.utils import make_msgid
 
 import psycopg
 import pytest
-from django.core import mail
 from django.test import override_settings
 
+from musicdrops.drops.mailer import Email, send_each
 from musicdrops.lib.env import mailer_config
-from musicdrops.lib.mail import send_each
-from musicdrops.lib.mime import PrebuiltEmail
 from tests.integration.fault_fixtures import faulty_smtp_fixture, private_postgres_fixture  # noqa: F401
 from tests.integration.faults import FaultySmtp, PrivatePostgres
 
@@ -30,7 +29,7 @@ def message(to: str) -> bytes:
     mail["Subject"] = "Today's drop"
     mail["Message-ID"] = make_msgid(domain="example.com")
     mail.set_content("A song.\n.leading dot\n")
-    return mail.as_bytes(policy=email.policy.SMTP)  # CRLF line ends, as the app's PrebuiltEmail
+    return mail.as_bytes(policy=email.policy.SMTP)  # CRLF line ends, as the app's mailer writes them
 
 
 def connect(server: FaultySmtp, timeout: float = 2) -> smtplib.SMTP:
@@ -189,22 +188,18 @@ def test_the_apps_own_backend_meets_each_fault(faulty_smtp: FaultySmtp) -> None:
     config = mailer_config(faulty_smtp.url)
     config["OPTIONS"]["timeout"] = 0.3  # EMAIL_URL cannot say it: the app's is 20 s
 
-    def build(key: str) -> PrebuiltEmail:
-        to = f"{key}@example.com"
-        return PrebuiltEmail(subject="S", text="t", html="<p>h</p>", from_email=SENDER, to=to, headers={})
+    def build(key: str) -> Email:
+        return Email(subject="S", text="t", html="<p>h</p>", from_email=SENDER, to=f"{key}@example.com", headers={})
 
     def send(keys: list[str]) -> list[tuple[str, str | None]]:
         """(key, None) for each message sent, (key, error) for each refused, ("raised", error) if the stream raised."""
         outcomes: list[tuple[str, str | None]] = []
-        connection = mail.mailers["faulty"]
-        connection.open()
         try:
-            for key, error in send_each(connection, keys, build):
-                outcomes.append((key, type(error).__name__ if error else None))
+            with closing(send_each(((key, build(key)) for key in keys), using="faulty")) as results:
+                for key, error in results:
+                    outcomes.append((key, type(error).__name__ if error else None))
         except smtplib.SMTPException as error:
             outcomes.append(("raised", type(error).__name__))
-        finally:
-            connection.close()
         return outcomes
 
     faulty_smtp.delay = 0.01
