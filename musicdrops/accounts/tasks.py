@@ -1,25 +1,24 @@
 from smtplib import SMTPException
+from typing import Any
 
-from celery import Task, shared_task
+from celery import shared_task
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 
 from musicdrops.accounts import emails
 from musicdrops.accounts.models import User
 
-
-class MailTask(Task):  # type: ignore[type-arg]
-    """A task that sends mail: a flaky mail server is retried with growing
-    pauses; a message still unsent after about an hour is logged as failed."""
-
-    autoretry_for = (SMTPException, OSError)
-    retry_backoff = 10
-    retry_backoff_max = 600
-    retry_jitter = True
-    max_retries = 8
+# Tasks that send mail: a flaky mail server is retried with growing pauses; unsent after about an hour, it fails.
+MAIL_RETRIES: dict[str, Any] = {
+    "autoretry_for": (SMTPException, OSError),
+    "retry_backoff": 10,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
 
 
-@shared_task(base=MailTask)
+@shared_task(**MAIL_RETRIES)
 def send_verification_email_task(user_id: int) -> None:
     """Email the user a link that confirms their address.
 
@@ -32,7 +31,7 @@ def send_verification_email_task(user_id: int) -> None:
         emails.send_verification_email(user=user)
 
 
-@shared_task(base=MailTask)
+@shared_task(**MAIL_RETRIES)
 def send_password_reset_email_task(user_id: int) -> None:
     """Email the user a password-reset link.
 
@@ -45,7 +44,7 @@ def send_password_reset_email_task(user_id: int) -> None:
         emails.send_password_reset_email(user=user)
 
 
-@shared_task(base=MailTask)
+@shared_task(**MAIL_RETRIES)
 def send_email_change_email_task(user_id: int, email: str) -> None:
     """Email a link to the new address a user asked for; following it moves the account there.
 
@@ -57,7 +56,7 @@ def send_email_change_email_task(user_id: int, email: str) -> None:
         emails.send_email_change_email(user=user, email=email)
 
 
-@shared_task(base=MailTask)
+@shared_task(**MAIL_RETRIES)
 def send_address_change_requested_task(user_id: int, new_email: str) -> None:
     """Tell the account's address that someone asked to move the account to ``new_email``.
 
@@ -68,7 +67,7 @@ def send_address_change_requested_task(user_id: int, new_email: str) -> None:
         emails.send_address_change_requested_email(user=user, new_email=new_email)
 
 
-@shared_task(base=MailTask)
+@shared_task(**MAIL_RETRIES)
 def send_address_in_use_email_task(user_id: int) -> None:
     """Tell an account's owner that someone tried to sign up with their address, or move an account to it.
 

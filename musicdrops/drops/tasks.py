@@ -14,8 +14,8 @@ from redis import RedisError
 
 from musicdrops.drops import services
 from musicdrops.drops.delivery_time import slot_of
-from musicdrops.lib.mail import TryLater
-from musicdrops.scheduler.slots import SlotTask
+from musicdrops.drops.mailer import TryLater
+from musicdrops.scheduler.slots import slot_claim
 
 logger = logging.getLogger(__name__)
 
@@ -23,36 +23,26 @@ logger = logging.getLogger(__name__)
 TRANSIENT = (SMTPException, OSError, DatabaseError, RedisError, BrokerError, SoftTimeLimitExceeded, TryLater)
 
 
-def _day(value: object) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        return None
-
-
-@shared_task(base=SlotTask, takes_slot=True)
-def send_music_drops_task(day: str | None = None, *, slot: dt.datetime | None = None) -> int:
+@shared_task(bind=True)
+def send_music_drops_task(self: Task) -> int:  # type: ignore[type-arg]
     """The hourly send, as the beat dispatches it: fan out the users the slot's hour serves, in chunks.
 
-    ``day``: every slot of that UTC day instead (the command's backfill).
-    Safe twice: SlotTask runs it once per schedule slot (a second dispatch is
-    recorded and ignored), and whatever runs twice anyway queues each user
+    Safe twice: it runs once per schedule slot (slot_claim: a second dispatch
+    is recorded and ignored), and whatever runs twice anyway queues each user
     once (the ledger's unique row per user and period).
     """
-    if day:
-        if (when := _day(day)) is None:
-            logger.error("send_music_drops_task: unreadable day %r: nothing sent", day)
-            return 0
-        return services.drops_start_day(day=when, queue=queue_chunk)
+    slot = slot_claim(self.request)
+    if slot is None:
+        return 0
     # An interval schedule (drills) dispatches within the hour: each run is that hour's slot, again.
-    return services.drops_start(slot=slot_of(slot or dt.datetime.now(dt.UTC)), queue=queue_chunk)
+    return services.drops_start(slot=slot_of(slot), queue=queue_chunk)
 
 
 @shared_task
 def sweep_music_drops_task() -> int:
     """Periodic: queue again everyone still due in a recent send whose chunk lapsed (see services.drops_sweep).
 
-    Safe twice or concurrently (so not a SlotTask: a second dispatch costs two
+    Safe twice or concurrently (so no slot_claim: a second dispatch costs two
     queries): each due row is reserved by one sweep before it is queued.
     """
     return services.drops_sweep(queue=queue_chunk)
@@ -69,26 +59,18 @@ def _backoff(retries: int) -> float:
 
 
 @shared_task(bind=True, max_retries=None)
-def send_drop_chunk_task(
-    self: Task,  # type: ignore[type-arg]
-    slot: str | None = None,
-    user_ids: list[int] | None = None,
-    since: str | None = None,
-    day: str | None = None,
-) -> int:
+def send_drop_chunk_task(self: Task, slot: str, user_ids: list[int], since: str | None = None) -> int:  # type: ignore[type-arg]
     """Send one chunk of a slot's drops; hand back, as a retry of this task, whatever it could not send yet.
 
     Safe twice or concurrently: every attempt claims its users' rows with a
     token of its own and records each message under it, so a redelivered or
     resumed copy sends nobody twice (ledger.py). Retries: as many as it takes
     for DROPS_RETRY_HOURS after the first attempt (``since``); after that the
-    users stay due, and /healthz says so. ``day``: a message queued before
-    hourly slots, whose rows now belong to that day's 00:00 UTC slot.
+    users stay due, and /healthz says so.
     """
-    when = _time(slot) if slot else _midnight(day)
+    when = _time(slot)
     if when is None or not isinstance(user_ids, list) or not all(isinstance(u, int) for u in user_ids):
-        logger.error("send_drop_chunk_task: malformed arguments slot=%r day=%r user_ids=%.200r: ignored",
-                     slot, day, user_ids)  # fmt: skip
+        logger.error("send_drop_chunk_task: malformed arguments slot=%r user_ids=%.200r: ignored", slot, user_ids)
         return 0
     first = _time(since) or dt.datetime.now(dt.UTC)
     kwargs = {"slot": when.isoformat(), "since": first.isoformat()}
@@ -123,8 +105,3 @@ def _time(value: object) -> dt.datetime | None:
     except ValueError:
         return None
     return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
-def _midnight(value: object) -> dt.datetime | None:
-    day = _day(value)
-    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) if day else None

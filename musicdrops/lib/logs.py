@@ -1,12 +1,12 @@
 """Log lines that say which task and which schedule slot they belong to.
 
-Every record gets the running Celery task's id and name, whatever
-`log_context` added (the beat sets entry and slot while it dispatches, and
-a worker while it runs a dispatched task: musicdrops/scheduler/slots.py)
-and the release, as attributes of the record. Production prints
-one ``key=value`` line per record (logfmt, by logfmter, as Heroku's own router
-logs), or JSON with ``LOG_FORMAT=json`` (python-json-logger); both write a
-record's extra attributes, so the context needs no formatter of ours.
+Every record gets the running Celery task's id and name, the entry and slot
+the beat stamped on its message, whatever `log_context` added (the beat sets
+entry and slot while it dispatches) and the release, as attributes of the
+record. Production prints one ``key=value`` line per record (logfmt, by
+logfmter, as Heroku's own router logs), or JSON with ``LOG_FORMAT=json``
+(python-json-logger); both write a record's extra attributes, so the context
+needs no formatter of ours.
 Development keeps the plain readable line, with the context in brackets.
 
 One configuration for every process: Django applies ``LOGGING`` in web and
@@ -31,6 +31,9 @@ from musicdrops.lib.release import current_release
 _context: ContextVar[dict[str, str]] = ContextVar("musicdrops_log_context", default={})  # noqa: B039 (never mutated)
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "context"}
+# The schedule entry and slot our beat stamps on a dispatch (musicdrops/scheduler/slots.py): its task's lines say them.
+ENTRY_HEADER = "musicdrops_entry"
+SLOT_HEADER = "musicdrops_slot"
 ISO_TIME = "%Y-%m-%dT%H:%M:%S%z"
 
 
@@ -44,6 +47,13 @@ def log_context(**fields: str) -> Iterator[None]:
         _context.reset(token)
 
 
+def message_header(request: Any, name: str) -> Any:
+    """A header the task's message carries: an attribute of its request in a worker, in ``headers`` when eager."""
+    value = getattr(request, name, None)
+    headers = getattr(request, "headers", None)
+    return headers.get(name) if value is None and isinstance(headers, dict) else value
+
+
 class ContextFilter(logging.Filter):
     """Adds the task id and name, `log_context` fields and the release to the record.
 
@@ -55,9 +65,12 @@ class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         context: dict[str, Any] = {}
         # celery.current_task: the task this worker thread is running; outside one it stands for None.
-        if task_id := getattr(getattr(current_task, "request", None), "id", None):
+        request = getattr(current_task, "request", None)
+        if task_id := getattr(request, "id", None):
             context["task_id"] = task_id
             context["task"] = current_task.name
+            stamped = {"entry": message_header(request, ENTRY_HEADER), "slot": message_header(request, SLOT_HEADER)}
+            context |= {key: str(value) for key, value in stamped.items() if value}
         context |= _context.get()
         for key, value in context.items():
             setattr(record, key, value)

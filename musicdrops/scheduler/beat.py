@@ -9,9 +9,8 @@ everything twice. On top of that:
   logs an error while it sees another beat alive;
 - every tick reads the pause flag and pending "run now" requests
   (musicdrops/scheduler/services.py), so steering needs no restart;
-- a beat that finds its lock gone or taken (RedBeat raises LockError) goes
-  back to standby in the same process instead of dying, and takes the lock
-  again once it is free;
+- a beat that finds its lock gone or taken goes back to standby in the same
+  process instead of dying, and takes the lock again once it is free;
 - a beat rides out a Redis outage (it ticks again every second until Redis
   answers) instead of crashing, and when it finds the schedule gone from Redis
   (a Redis that came back empty) it writes the configured entries again, as
@@ -20,16 +19,14 @@ everything twice. On top of that:
 
 import datetime as dt
 import logging
-import os
-import signal
 import threading
 import time
-from types import SimpleNamespace
+import uuid
 from typing import Any
 
 from django.conf import settings
 from redbeat import RedBeatScheduler
-from redbeat.schedulers import acquire_distributed_beat_lock
+from redbeat.schedulers import get_redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -44,61 +41,19 @@ logger = logging.getLogger(__name__)
 SEVERAL_BEATS_REPEAT = 300
 # Redis unreachable or too slow: the tick is tried again, where these used to end the beat process.
 REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
-# A beat still alive this long after SIGTERM exits anyway (the bar is 10 s; see _exit_after_sigterm).
-EXIT_DEADLINE_SECONDS = 5.0
-
-
-def _exit_after_sigterm() -> None:
-    """Wrap Celery's SIGTERM handler with a deadline.
-
-    Celery's handler stops the beat by raising SystemExit; a signal that lands while
-    Python runs a weakref callback (an import finishing, mid-start) has that exception
-    printed and ignored, and the beat ran on until SIGKILL (seen in CI: 30 s).
-    """
-    celery_handler = signal.getsignal(signal.SIGTERM)
-    if getattr(celery_handler, "musicdrops_deadline", False) or not callable(celery_handler):
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        deadline = threading.Timer(EXIT_DEADLINE_SECONDS, os._exit, args=(0,))
-        deadline.daemon = True  # never what keeps the process alive
-        deadline.start()
-        celery_handler(signum, frame)
-
-    handler.musicdrops_deadline = True  # type: ignore[attr-defined]
-    signal.signal(signal.SIGTERM, handler)
 
 
 class Scheduler(RedBeatScheduler):
-    _starting = False  # this process is building its (non-lazy) scheduler
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if kwargs.get("lazy"):
-            self._build(*args, **kwargs)
-            return
-        if Scheduler._starting:
-            # SIGTERM while the first one is still being built: Celery's handler builds a second one
-            # only to close it, which fails half-imported and leaves the beat running. Exit instead.
-            raise SystemExit(0)
-        if threading.current_thread() is threading.main_thread():
-            _exit_after_sigterm()
-        Scheduler._starting = True
-        try:
-            self._build(*args, **kwargs)
-        finally:
-            Scheduler._starting = False
-
-    def _build(self, *args: Any, **kwargs: Any) -> None:
         self.instance = heartbeat.BeatInstance.current()
-        self._lock_token = ""  # set while this beat holds RedBeat's lock and ticks
+        self._lock_token = ""  # the lock's value while this beat holds it and ticks
         self._publishing = threading.Lock()  # both threads publish: an older role must not overwrite a newer one
         self._pause: selectors.Pause | None = None
         self._others_logged: tuple[frozenset[str], float] = (frozenset(), 0.0)
         self._redis_down_since: float | None = None  # monotonic time of the first tick Redis failed, during an outage
-        super().__init__(*args, **kwargs)
         self._stopped = threading.Event()
-        # Celery also builds a "lazy" scheduler, only to print the start-up banner: it
-        # never runs, and must not show up as a second beat.
+        super().__init__(*args, **kwargs)
+        # Celery also builds a "lazy" scheduler, only to print the start-up banner: it never runs.
         if not kwargs.get("lazy"):
             threading.Thread(target=self._beat_forever, name="beat-heartbeat", daemon=True).start()
 
@@ -181,9 +136,8 @@ class Scheduler(RedBeatScheduler):
         return interval
 
     def _tick(self, *args: Any, **kwargs: Any) -> float:
-        if self.lock is None and self.lock_key:
-            return self._stand_by()  # Redis failed after the lock was lost (or at start-up) and before it was taken
-        self._hold(self._current_lock_token())  # before anything is dispatched: the first tick after taking the lock
+        if not self._lock_token:
+            self._take_lock()  # before anything is dispatched: the first tick, or Redis failed while standing by
         with get_client().pipeline(transaction=False) as pipe:
             pipe.get(selectors.PAUSE_KEY)
             pipe.hgetall(selectors.RUN_NOW_KEY)
@@ -195,9 +149,8 @@ class Scheduler(RedBeatScheduler):
         self._pause = pause
         try:
             interval: float = super().tick(*args, **kwargs)  # extends the lock first: raises LockError if lost
-        except LockError as error:
+        except LockError as error:  # RedBeat ends the beat here: https://github.com/sibson/redbeat/issues/230
             return self._lost_lock(error)
-        self._hold(self._current_lock_token())
         if not scheduled and self.app.redbeat_conf.schedule:
             self._recreate_schedule()
         if pause is None:
@@ -279,29 +232,24 @@ class Scheduler(RedBeatScheduler):
 
     # --- the lock ---------------------------------------------------------------------
 
-    def _current_lock_token(self) -> str:
-        # redis-py keeps the token thread-local: read it here, in the thread that ticks.
-        token = getattr(getattr(self.lock, "local", None), "token", None)
-        return token.decode() if isinstance(token, bytes) else str(token or "")
+    def _take_lock(self) -> None:
+        """Hold RedBeat's lock (taken at start-up, or waited for after a loss) and publish its value."""
+        if self.lock is None:  # RedBeat could not take it at start-up (Redis away): fail, as RedBeat itself would
+            raise RuntimeError(f"beat {self.instance.name}: no {self.lock_key} taken at start-up")
+        token = get_redis(self.app).get(self.lock_key)
+        if token is None or not self.lock.owned():
+            token = uuid.uuid4().hex
+            self.lock.acquire(token=token)  # blocks, polling every max_interval, as RedBeat's start-up does
+            logger.warning("beat %s holds %s again", self.instance.name, self.lock_key)
+        self._hold(token)
 
     def _lost_lock(self, error: LockError) -> float:
         logger.error(
             "beat %s lost %s (%s): it expired or another beat took it. Standing by until it is free.",
             self.instance.name, self.lock_key, error,
         )  # fmt: skip
-        self.lock = None
-        self._lock_token = ""
-        return self._stand_by()
-
-    def _stand_by(self) -> float:
-        try:
-            self._publish()
-        except Exception:
-            logger.warning("beat heartbeat could not be published", exc_info=True)
-        # The same blocking acquire a beat does at start-up: polls every max_interval seconds.
-        acquire_distributed_beat_lock(sender=SimpleNamespace(scheduler=self))
-        self._hold(self._current_lock_token())
-        logger.warning("beat %s holds %s again", self.instance.name, self.lock_key)
+        self._hold("")
+        self._take_lock()
         return 0.0  # tick at once
 
     def close(self) -> None:

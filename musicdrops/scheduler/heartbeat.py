@@ -147,7 +147,7 @@ def newcomer_grace() -> float:
 
     Plus a loop for start-up and one for started_at's whole seconds.
     """
-    return float(settings.CELERY_REDBEAT_LOCK_TIMEOUT + 3 * settings.CELERY_BEAT_MAX_LOOP_INTERVAL)
+    return float(settings.REDBEAT_LOCK_TIMEOUT + 3 * settings.CELERY_BEAT_MAX_LOOP_INTERVAL)
 
 
 def sort_out(records: dict[str, str], *, lock_token: str | None, now: float | None = None) -> Beats:

@@ -141,6 +141,23 @@ def test_a_slot_that_already_ran_is_not_queued_again_nor_reported_as_a_duplicate
     assert redis_client.llen("drops") == 1
 
 
+def test_the_command_sends_a_whole_day_itself_and_run_again_queues_nobody(band, redis_client):
+    fan("berlin@example.com", band, time_zone="Europe/Berlin")
+    fan("ny@example.com", band, time_zone="America/New_York", delivery_hour=20)
+    out = io.StringIO()
+
+    call_command("send_music_drops", date="2026-12-02", stdout=out)
+    call_command("send_music_drops", date="2026-12-02", stdout=out)
+
+    assert out.getvalue().splitlines() == [
+        "started the send for 2026-12-02: 2 users queued",
+        "started the send for 2026-12-02: 0 users queued",
+    ]
+    chunks = [json.loads(raw) for raw in redis_client.lrange("drops", 0, -1)]
+    assert [chunk["headers"]["task"] for chunk in chunks] == ["musicdrops.drops.tasks.send_drop_chunk_task"] * 2
+    assert DropSend.objects.count() == 24  # each hour's send of the day, each for its own hour only
+
+
 @pytest.mark.parametrize(
     ("change", "reason"),
     [

@@ -57,14 +57,13 @@ def test_handed_back_users_are_retried_as_the_same_task_with_only_them(monkeypat
 
     monkeypatch.setattr(services, "drop_chunk_send", send)
 
-    # A message queued before hourly slots names its day: its rows belong to that day's 00:00 UTC slot.
-    assert tasks.send_drop_chunk_task.apply(kwargs={"day": "2026-06-01", "user_ids": [1, 2, 3]}).get() == 2
-    midnight = "2026-06-01T00:00:00+00:00"
-    assert seen == [(midnight, [1, 2, 3]), (midnight, [2, 3])]
+    slot = "2026-06-01T08:00:00+00:00"
+    assert tasks.send_drop_chunk_task.apply(kwargs={"slot": slot, "user_ids": [1, 2, 3]}).get() == 2
+    assert seen == [(slot, [1, 2, 3]), (slot, [2, 3])]
 
 
 def test_a_provider_that_says_when_is_retried_no_sooner(monkeypatch, settings):
-    from musicdrops.lib.mail import TryLater
+    from musicdrops.drops.mailer import TryLater
 
     settings.DROPS_RETRY_BACKOFF_MAX = 0
     monkeypatch.setattr(services, "drop_chunk_send", lambda **kwargs: (_ for _ in ()).throw(TryLater("429", 30.0)))

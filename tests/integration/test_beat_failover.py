@@ -10,7 +10,7 @@ import time
 import pytest
 from django.utils import timezone
 
-from musicdrops.scheduler import heartbeat, selectors
+from musicdrops.scheduler import heartbeat
 from musicdrops.scheduler.models import DuplicateDispatch
 from tests.integration.beats import NOWHERE, active_beat, beat_with_pid, next_due, runs, worker_and_running_beat
 from tests.integration.processes import wait_until
@@ -65,7 +65,7 @@ def test_a_beat_whose_lock_is_stolen_or_deleted_stands_by_and_comes_back_in_proc
 
     # Another process takes the lock (as a beat that got it after this one stalled would), for
     # 8 s: the standby lasts that long, and the test must see it on a loaded 2-core machine.
-    redis_client.set(selectors.lock_key(), "an-intruder", px=8000)
+    redis_client.set(heartbeat.lock_key(), "an-intruder", px=8000)
     beat.wait_for("lost redbeat::lock", timeout=5)
     wait_until(lambda: getattr(beat_with_pid(beat.pid), "role", "") == "standby", 7, "it to stand by", beat)
     beat.wait_for("holds redbeat::lock again", timeout=15)
@@ -76,7 +76,7 @@ def test_a_beat_whose_lock_is_stolen_or_deleted_stands_by_and_comes_back_in_proc
     assert "dispatched" not in standing_by, "it dispatched while another process held the lock"
 
     # The key deleted outright (a FLUSHDB, a Redis failover): the beat takes it again at once.
-    redis_client.delete(selectors.lock_key())
+    redis_client.delete(heartbeat.lock_key())
     wait_until(lambda: beat.output().count("holds redbeat::lock again") == 2, 10, "the second recovery", beat)
     count = len(runs())
     wait_until(lambda: len(runs()) > count, 10, "runs to go on", worker, beat)

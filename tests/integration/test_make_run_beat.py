@@ -12,7 +12,7 @@ import sys
 import pytest
 import requests
 
-from musicdrops.scheduler import heartbeat, selectors
+from musicdrops.scheduler import heartbeat
 from scripts.localredis import free_port
 from tests.integration.beats import active_beat
 from tests.integration.processes import wait_until
@@ -34,7 +34,7 @@ def test_a_lost_lock_and_a_killed_beat_leave_the_app_running(start_process, redi
     assert first is not None
 
     # The lock vanishes (a Redis restart, a FLUSHDB): the same beat process takes it again.
-    redis_client.delete(selectors.lock_key())
+    redis_client.delete(heartbeat.lock_key())
     stack.wait_for("holds redbeat::lock again", timeout=15)
     wait_until(lambda: health() == "ok", 15, "/healthz ok again", stack)
     assert getattr(active_beat(), "instance_id", None) == first.instance_id, "the same beat process"

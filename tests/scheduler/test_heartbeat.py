@@ -53,7 +53,7 @@ def test_a_handover_is_a_displaced_active_record_and_a_lock_no_live_record_holds
 
 
 def test_a_standby_started_moments_ago_is_a_newcomer_not_yet_a_second_beat(settings):
-    settings.CELERY_REDBEAT_LOCK_TIMEOUT, settings.CELERY_BEAT_MAX_LOOP_INTERVAL = 5, 1
+    settings.REDBEAT_LOCK_TIMEOUT, settings.CELERY_BEAT_MAX_LOOP_INTERVAL = 5, 1
     assert heartbeat.newcomer_grace() == 8
     active_id, active = record("active", lock_token="tok", started_ago=600)
     new_id, new = record("standby", started_ago=3)

@@ -1,4 +1,4 @@
-"""RedBeat sees the CELERY_REDBEAT_* settings: no fallback to the broker's, and its Redis client has time-outs."""
+"""RedBeat sees the REDBEAT_* settings: no fallback to the broker's, and its Redis client has time-outs."""
 
 import warnings
 
@@ -14,9 +14,9 @@ def test_redbeat_takes_its_own_settings_without_a_warning():
         warnings.simplefilter("error")  # "RedBeat will stop falling back to broker_url ..."
         config = RedBeatConfig(app)
 
-    assert config.redis_url == settings.CELERY_REDBEAT_REDIS_URL
-    assert config.redbeat_redis_options == settings.CELERY_REDBEAT_REDIS_OPTIONS
-    assert config.lock_timeout == settings.CELERY_REDBEAT_LOCK_TIMEOUT
+    assert config.redis_url == settings.REDBEAT_REDIS_URL
+    assert config.redbeat_redis_options == settings.REDBEAT_REDIS_OPTIONS
+    assert config.lock_timeout == settings.REDBEAT_LOCK_TIMEOUT
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def test_redbeats_redis_client_gives_up_on_a_silent_server_before_its_lock_expir
     client = get_redis(app)
 
     options = client.connection_pool.connection_kwargs
-    assert options["socket_timeout"] == settings.CELERY_REDBEAT_LOCK_TIMEOUT
-    assert options["socket_connect_timeout"] == settings.CELERY_REDBEAT_LOCK_TIMEOUT
+    assert options["socket_timeout"] == settings.REDBEAT_LOCK_TIMEOUT
+    assert options["socket_connect_timeout"] == settings.REDBEAT_LOCK_TIMEOUT
     assert options["health_check_interval"] == 25
     assert client.ping()

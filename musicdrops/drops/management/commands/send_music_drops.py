@@ -15,7 +15,7 @@ from musicdrops.scheduler.schedule import SEND_ENTRY
 
 class Command(BaseCommand):
     help = (
-        "Queue one hourly slot's send exactly as the beat does (--slot), or a whole UTC day's (--date, "
+        "Queue one hourly slot's send exactly as the beat does (--slot), or send a whole UTC day's (--date, "
         "default today: a backfill); with --resume, queue whoever is still due in the day's slots so far."
     )
 
@@ -32,7 +32,7 @@ class Command(BaseCommand):
         if slot is not None:
             if date is not None or resume:
                 raise CommandError("--slot goes alone: it is one hour's send, as the beat dispatches it")
-            self._send(entry=SEND_ENTRY, slot=_slot(slot), kwargs={}, what=f"slot {slot}")
+            self._send_slot(_slot(slot), what=f"slot {slot}")
             return
         try:
             day = dt.date.fromisoformat(date) if date else dt.datetime.now(dt.UTC).date()
@@ -42,16 +42,13 @@ class Command(BaseCommand):
             queued = services.drops_resume(day=day, queue=queue_chunk)
             self.stdout.write(f"resumed the send for {day}: {queued} users queued")
             return
-        # The dispatch's slot is the day itself: a second run for the same day is
-        # recognised as a duplicate and does nothing.
-        midnight = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-        self._send(entry="send-music-drops-day", slot=midnight, kwargs={"day": day.isoformat()}, what=str(day))
+        # Safe to run again: a user's row for the period is inserted once, and only whoever inserted it queues it.
+        queued = services.drops_start_day(day=day, queue=queue_chunk)
+        self.stdout.write(f"started the send for {day}: {queued} users queued")
 
-    def _send(self, *, entry: str, slot: dt.datetime, kwargs: dict[str, str], what: str) -> None:
-        # A slot that already ran would only be refused by the worker, and recorded as a duplicate
-        # dispatch that /healthz reports until someone acknowledges it: say so here instead.
-        # (Racing the beat for a slot still in flight stays what it is, a duplicate the worker refuses.)
-        done = ScheduledRun.objects.filter(entry=entry, slot=slot).first()
+    def _send_slot(self, slot: dt.datetime, *, what: str) -> None:
+        # A slot that already ran would be refused by the worker, a duplicate for /healthz to report: say so here.
+        done = ScheduledRun.objects.filter(entry=SEND_ENTRY, slot=slot).first()
         if done is not None:
             self.stdout.write(
                 f"the send for {what} already ran (task {done.task_id}, taken {done.received_at:%Y-%m-%d %H:%M} UTC):"
@@ -59,11 +56,11 @@ class Command(BaseCommand):
             )
             return
         headers = slots.stamp(
-            entry=entry,
+            entry=SEND_ENTRY,
             slot=slot,
             scheduler={"command": "send_music_drops", "host": socket.gethostname(), "pid": os.getpid()},
         )
-        result = send_music_drops_task.apply_async(kwargs=kwargs, headers=headers)
+        result = send_music_drops_task.apply_async(headers=headers)
         self.stdout.write(f"queued the send for {what} (task {result.id})")
 
 
