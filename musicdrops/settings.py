@@ -117,7 +117,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         }
     )
 
-# --- Redis: broker, result backend, RedBeat and cache share one server -------
+# --- Redis: broker, RedBeat and cache share one server -----------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 _REDIS_SSL = celery_ssl_options(REDIS_URL)
 # Heroku's smallest Redis plan accepts 20 connections in all. Every pool below
@@ -130,11 +130,10 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "musicdrops",
         "OPTIONS": {
-            # Sessions and task results (musicdrops/lib/results.py) share one pool per process:
-            # two connections, which gunicorn's threads wait for (briefly) when both are busy.
-            "pool_class": "musicdrops.lib.cache.SharedPool",
-            "max_connections": 2,
-            "timeout": 5,  # seconds a thread waits for the connection
+            # Django keeps a pool per thread, and a thread uses one connection at a time.
+            "pool_class": "redis.BlockingConnectionPool",
+            "max_connections": 1,
+            "timeout": 5,  # seconds to wait for the connection
             "socket_timeout": 5,
             "socket_connect_timeout": 5,
             **client_options(REDIS_URL),
@@ -167,8 +166,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # break when the code changes. Anything else is refused by the worker.
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
-CELERY_RESULT_SERIALIZER = "json"
-CELERY_RESULT_ACCEPT_CONTENT = ["json"]
 
 CELERY_TASK_ACKS_LATE = True  # acked once done: a worker killed mid-task leaves the message for another
 CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a killed pool child requeues its task
@@ -193,12 +190,9 @@ CELERY_WORKER_ENABLE_SOFT_SHUTDOWN_ON_IDLE = False
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 150
 
-# Only for results someone reads (task-status polls), on the cache's connections.
-CELERY_RESULT_BACKEND = f"musicdrops.lib.results:ResultBackend+{REDIS_URL}"
-CELERY_REDIS_BACKEND_USE_SSL = _REDIS_SSL  # Heroku: self-signed certificate
-CELERY_TASK_IGNORE_RESULT = True  # unread results filled the 25 MB plan once; opt in per task
-CELERY_RESULT_EXPIRES = 3600  # stored results are gone after an hour, read or not
-CELERY_RESULT_EXTENDED = False  # no task arguments copied into results: smaller, and no personal data
+# No result backend: a task a page watches writes its state to its row (musicdrops/jobs/models.py),
+# which costs a web process no Redis connection; unread results filled the 25 MB plan once.
+CELERY_TASK_IGNORE_RESULT = True
 
 # Three queues, each with a worker of its own: "important" is what a person is
 # waiting for, "drops" is the email send, "regular" is bulk work. A flood of
@@ -236,15 +230,16 @@ REJECTED_MESSAGES_KEPT = 1000
 # a standby takes over within about 6 s of the active beat dying.
 CELERY_BEAT_SCHEDULER = "musicdrops.scheduler.beat:Scheduler"  # RedBeat + heartbeat: no file, a lock
 CELERY_BEAT_MAX_LOOP_INTERVAL = 1  # the lock is renewed every second
-CELERY_REDBEAT_REDIS_URL = REDIS_URL
-CELERY_REDBEAT_REDIS_USE_SSL = _REDIS_SSL  # RedBeat verifies certificates unless told not to
-CELERY_REDBEAT_LOCK_TIMEOUT = 5  # a dead beat's lock frees in 5 s (default: 25 minutes)
+# RedBeat's settings keep their own names, without CELERY_: RedBeat 2.4 checks for a setting by that name.
+REDBEAT_REDIS_URL = REDIS_URL
+REDBEAT_REDIS_USE_SSL = _REDIS_SSL  # RedBeat verifies certificates unless told not to
+REDBEAT_LOCK_TIMEOUT = 5  # a dead beat's lock frees in 5 s (default: 25 minutes)
 # RedBeat's own Redis client. A beat that waits on Redis longer than its lock
 # lasts has lost the lock anyway: it gives up and is restarted, where without
 # a time-out it could hang on a dead connection for good.
-CELERY_REDBEAT_REDIS_OPTIONS = {
-    "socket_timeout": CELERY_REDBEAT_LOCK_TIMEOUT,
-    "socket_connect_timeout": CELERY_REDBEAT_LOCK_TIMEOUT,
+REDBEAT_REDIS_OPTIONS = {
+    "socket_timeout": REDBEAT_LOCK_TIMEOUT,
+    "socket_connect_timeout": REDBEAT_LOCK_TIMEOUT,
     "health_check_interval": 25,
 }
 BEAT_HEARTBEAT_INTERVAL = 5
@@ -253,12 +248,10 @@ BEAT_HEARTBEAT_TTL = 20  # a beat silent for this long is gone
 # (admin: Scheduler), and while the schedule has been paused longer than a deploy takes.
 DUPLICATE_ALERT_WINDOW = 24 * 3600
 SCHEDULE_PAUSE_ALERT_AFTER = 3600
-# /healthz says "degraded" while a queue's oldest message has waited longer than this ("queue-stuck"),
-# and while a worker holds a message longer than CELERY_TASK_TIME_LIMIT plus this margin ("worker-stalled").
+# /healthz says "degraded" while no worker has taken a queue's ping for this long plus QUEUE_PING_SECONDS.
 QUEUE_AGE_ALERT_SECONDS = env_int("QUEUE_AGE_ALERT_SECONDS", 300)
 # /metrics answers only with "Authorization: Bearer <this>"; unset, it answers nobody.
 METRICS_TOKEN = env_str("METRICS_TOKEN")
-WORKER_STALL_MARGIN_SECONDS = 30
 # The send runs every hour on the hour: each slot serves the users whose own delivery hour it is
 # (musicdrops/drops/delivery_time.py). Keep it hourly; another crontab leaves the other hours' users out.
 MUSIC_DROPS_CRON = env_str("MUSIC_DROPS_CRON", "0 * * * *")
@@ -282,6 +275,7 @@ CELERY_BEAT_SCHEDULE = beat_schedule(
     drops_every_seconds=MUSIC_DROPS_EVERY_SECONDS,
     sweep_seconds=DROPS_SWEEP_SECONDS,
     ping_seconds=QUEUE_PING_SECONDS,
+    ping_expires=QUEUE_AGE_ALERT_SECONDS,  # a ping that waited longer is dropped unrun: its queue is stuck
     queues=tuple(queue.name for queue in CELERY_TASK_QUEUES),  # a queue added there gets its ping too
 )
 

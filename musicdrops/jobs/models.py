@@ -1,5 +1,6 @@
-"""Background work a person started and is watching: who owns which Celery task."""
+"""Background work a person started and is watching: who owns it, and how far it got."""
 
+import datetime as dt
 import uuid
 from typing import ClassVar
 
@@ -7,25 +8,52 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+# A job no worker took within this long never runs (the task refuses it), and the page says so.
+START_WITHIN = dt.timedelta(minutes=10)
+# The task's hard time limit: a job still running after it was stopped, or its worker lost, with it.
+RUNS_AT_MOST = dt.timedelta(seconds=120)
+# Kept this long, then deleted: a page watches a job for minutes.
+KEEP_JOBS = dt.timedelta(days=1)
+
 
 class Job(models.Model):
-    """One task a user started from a page. Its id is the Celery task id.
+    """One task a user started from a page, and its state as the page shows it. Its id is the Celery task id.
 
-    The owner is recorded here, not in the task's result: the status endpoint
-    answers only the owner (anyone else gets a 404, as for a job that does
-    not exist), and it can do so before the task has written anything.
+    The task writes its state here, not to a Celery result backend: the status endpoint reads
+    one row, answers only the owner (anyone else gets a 404, as for a job that does not exist),
+    and a web process holds no Redis connection for it.
     """
 
     class Kind(models.TextChoices):
         REFRESH_LIBRARY = "refresh-library", "refresh of the followed artists"
 
+    # Celery's names for them, which the page (data-state) and its script know.
+    class State(models.TextChoices):
+        PENDING = "PENDING", "waiting for a worker"
+        STARTED = "STARTED", "started"
+        PROGRESS = "PROGRESS", "running"
+        SUCCESS = "SUCCESS", "done"
+        FAILURE = "FAILURE", "failed"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
     kind = models.CharField(max_length=32, choices=Kind.choices)
     created_at = models.DateTimeField(default=timezone.now)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # sync.RefreshResult's counts: {"total", "checked", "fresh", "failed", "left", "new_releases"}.
+    figures = models.JSONField(default=dict, blank=True)
+    message = models.TextField(blank=True)  # why it failed, in words for the user
 
     class Meta:
-        indexes: ClassVar = [models.Index(fields=["user", "kind", "created_at"], name="jobs_user_kind_created")]
+        indexes: ClassVar = [
+            models.Index(fields=["user", "kind", "created_at"], name="jobs_user_kind_created"),
+            models.Index(fields=["created_at"], name="jobs_created"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id} for {self.user_id}"
+
+
+UNFINISHED = (Job.State.PENDING, Job.State.STARTED, Job.State.PROGRESS)

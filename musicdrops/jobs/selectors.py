@@ -4,17 +4,17 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from celery import current_app
-from django.conf import settings
 from django.utils import timezone
 
-from musicdrops.jobs.models import Job
+from musicdrops.jobs.models import RUNS_AT_MOST, START_WITHIN, Job
+
+STOPPED = "The refresh stopped before it could finish. Please try again."
 
 
 @dataclass(frozen=True)
 class JobStatus:
     id: str
-    state: str  # PENDING, STARTED, PROGRESS, SUCCESS, FAILURE, REVOKED or EXPIRED
+    state: str  # PENDING, STARTED, PROGRESS, SUCCESS, FAILURE or EXPIRED (never started)
     done: bool
     message: str
     progress: int | None  # percent, when known
@@ -58,40 +58,28 @@ def _artists(count: int) -> str:
 
 
 def job_status(*, job: Job, now: dt.datetime | None = None) -> JobStatus:
-    """Read the job's task state from the result backend: one Redis read, none once it succeeded.
+    """The job's state as its row holds it, in the words the page shows: no query, the row is read already.
 
-    ``AsyncResult.state`` and then ``.info`` would read Redis twice while the
-    task runs, which is when pages poll. The backend keeps a successful
-    result in memory, so a finished job costs no read at all.
+    Two states are read from the clock, as nothing is left to write them: a job no worker took within
+    START_WITHIN never started (the task refuses it now), and one still running past the task's time
+    limit was stopped, or its worker lost, before it could write how it ended.
     """
+    now = now or timezone.now()
     job_id = str(job.id)
-    meta: dict[str, Any] = current_app.backend.get_task_meta(job_id)
-    state: str = meta["status"]
-    if state == "PENDING":
-        age = (now or timezone.now()) - job.created_at
-        if age > dt.timedelta(seconds=settings.CELERY_RESULT_EXPIRES):
-            return JobStatus(
-                job_id, "EXPIRED", True, "This refresh is over an hour old; its result is no longer kept.", None
-            )
+    if job.state == Job.State.PENDING:
+        if job.created_at < now - START_WITHIN:
+            message = "This refresh never started: no worker was free to take it in time. Please try again."
+            return JobStatus(job_id, "EXPIRED", True, message, None)
         return JobStatus(job_id, "PENDING", False, "Waiting for a free worker…", None)
-    if state == "FAILURE":
-        error = meta["result"]  # the exception, rebuilt by the backend
-        message = (
-            str(error)
-            if type(error).__name__ == "RefreshFailed"
-            else "The refresh stopped because of an error on our side. It has been logged; please try again later."
-        )
-        return JobStatus(job_id, "FAILURE", True, message, None, _date(meta))
-    if state == "REVOKED":
-        return JobStatus(job_id, "REVOKED", True, "The refresh was cancelled.", None)
-    figures = meta["result"] if isinstance(meta["result"], dict) else {}
-    done = state == "SUCCESS"
+    if job.state == Job.State.FAILURE:
+        return JobStatus(job_id, "FAILURE", True, job.message or STOPPED, None, _date(job))
+    done = job.state == Job.State.SUCCESS
+    if not done and (job.started_at is None or job.started_at < now - RUNS_AT_MOST):
+        return JobStatus(job_id, "FAILURE", True, STOPPED, None)
+    figures = job.figures if isinstance(job.figures, dict) else {}
     message, progress = _refresh_message(figures, done=done)
-    return JobStatus(job_id, state, done, message, progress, _date(meta) if done else None)
+    return JobStatus(job_id, job.state, done, message, progress, _date(job) if done else None)
 
 
-def _date(meta: dict[str, Any]) -> str | None:
-    finished = meta.get("date_done")
-    if isinstance(finished, str):
-        return finished
-    return finished.isoformat() if isinstance(finished, dt.datetime) else None
+def _date(job: Job) -> str | None:
+    return job.finished_at.isoformat() if job.finished_at else None

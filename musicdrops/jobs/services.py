@@ -1,31 +1,42 @@
-"""Starting a job someone will watch."""
+"""Starting a job someone will watch, and running it with its progress in the job's row."""
 
 import datetime as dt
 import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from musicdrops.accounts.models import User
+from musicdrops.catalog import sync
+from musicdrops.catalog.musicbrainz import MusicBrainzClient
 from musicdrops.jobs import selectors
-from musicdrops.jobs.models import Job
-from musicdrops.jobs.tasks import refresh_library_task
+from musicdrops.jobs.models import KEEP_JOBS, RUNS_AT_MOST, START_WITHIN, Job
 
 logger = logging.getLogger(__name__)
+
+# tasks.py passes its queue function in (taking the job's id), so this module never imports the task that calls it.
+Queue = Callable[[uuid.UUID], None]
 
 # A person may start this many refreshes an hour: each one spends the shared
 # MusicBrainz budget (one request a second for the whole site).
 REFRESHES_PER_HOUR = 10
-# Jobs are kept this long; their results are gone after an hour anyway.
-KEEP_JOBS = dt.timedelta(days=1)
+
+TOO_LONG = "The refresh took too long and was stopped. Please try again in a few minutes."
+OUR_SIDE = "The refresh stopped because of an error on our side. It has been logged; please try again later."
 
 
 class TooManyJobs(Exception):
     pass
 
 
-def refresh_start(*, user: User) -> Job:
+def refresh_start(*, user: User, queue_refresh: Queue) -> Job:
     """Start a refresh of the user's artists, or return the one still running.
 
     Clicking twice (or in two tabs) watches the same task instead of starting
@@ -43,21 +54,71 @@ def refresh_start(*, user: User) -> Job:
         # Watch the running one again, unless the page polling it has given up
         # by now: then its message was lost (a broker outage, a Redis restarted
         # empty) or it waits behind a backlog, and a new click starts afresh.
-        # The task is safe to run twice (see refresh_library_task).
+        # The task is safe to run twice (see refresh_run).
         watched_since = now - dt.timedelta(seconds=settings.TASK_POLL_TIMEOUT_SECONDS)
-        if recent and recent[0].created_at > watched_since and not selectors.job_status(job=recent[0]).done:
+        if recent and recent[0].created_at > watched_since and not selectors.job_status(job=recent[0], now=now).done:
             return recent[0]
         if len(recent) >= REFRESHES_PER_HOUR:
             raise TooManyJobs(
                 f"You have refreshed {REFRESHES_PER_HOUR} times in the last hour. Your artists are checked"
                 " a few times a day anyway; please try again later."
             )
-        Job.objects.filter(user=user, created_at__lt=now - KEEP_JOBS).delete()
         job = Job.objects.create(user=user, kind=Job.Kind.REFRESH_LIBRARY, created_at=now)
-        task_id = str(job.id)
-        # robust: a broker outage leaves a job that never starts; the page times out and says so.
-        transaction.on_commit(
-            lambda: refresh_library_task.apply_async(kwargs={"user_id": user.pk}, task_id=task_id), robust=True
-        )
-    logger.info("refresh %s started for user %s", task_id, user.pk)
+        queue_refresh(job.id)
+    # Everyone's old jobs, not only this user's: each click keeps the table to about a day of clicks.
+    Job.objects.filter(created_at__lt=now - KEEP_JOBS).delete()
+    logger.info("refresh %s started for user %s", job.id, user.pk)
     return job
+
+
+def refresh_run(*, job_id: str, client: MusicBrainzClient, seconds: float) -> None:
+    """Sync the job's user's artists, writing its progress and then its outcome to the job's row.
+
+    Safe twice or concurrently: it claims only a job the page still reads as not over, every
+    write is conditional on the job being unfinished (the first outcome stays), and the sync
+    leases each artist and counts one synced a moment ago as fresh. Any error ends the job as
+    FAILURE, with words for the user, and is raised again for Celery to log.
+    """
+    user_id = _claim(job_id)
+    if user_id is None:
+        logger.info("refresh %s is over or never started in time: not run", job_id)
+        return
+    try:
+        result = sync.library_refresh(
+            user_id=user_id,
+            client=client,
+            seconds=seconds,
+            on_progress=lambda progress: _report(job_id, progress),
+        )
+    except sync.RefreshFailed as error:
+        _finish(job_id, state=Job.State.FAILURE, message=str(error))
+        raise
+    except SoftTimeLimitExceeded:
+        _finish(job_id, state=Job.State.FAILURE, message=TOO_LONG)
+        raise
+    except Exception:
+        _finish(job_id, state=Job.State.FAILURE, message=OUR_SIDE)
+        raise
+    _finish(job_id, state=Job.State.SUCCESS, figures=asdict(result))
+
+
+def _claim(job_id: str) -> int | None:
+    """Mark the job started, if job_status still reads it as not over: its user's id, else None."""
+    now = timezone.now()
+    waiting = Q(state=Job.State.PENDING, created_at__gte=now - START_WITHIN)
+    # Running, and not yet past the time limit: a message handed out again after its worker was lost.
+    running = Q(state__in=[Job.State.STARTED, Job.State.PROGRESS], started_at__gte=now - RUNS_AT_MOST)
+    claimed = Job.objects.filter(waiting | running, pk=job_id).update(state=Job.State.STARTED, started_at=now)
+    if not claimed:
+        return None
+    return Job.objects.values_list("user_id", flat=True).get(pk=job_id)
+
+
+def _report(job_id: str, progress: sync.RefreshResult) -> None:
+    running = [Job.State.STARTED, Job.State.PROGRESS]
+    Job.objects.filter(pk=job_id, state__in=running).update(state=Job.State.PROGRESS, figures=asdict(progress))
+
+
+def _finish(job_id: str, *, state: str, **fields: Any) -> None:
+    running = [Job.State.STARTED, Job.State.PROGRESS]
+    Job.objects.filter(pk=job_id, state__in=running).update(state=state, finished_at=timezone.now(), **fields)

@@ -1,31 +1,29 @@
-from typing import Any
+import uuid
 
-from celery import Task, shared_task
+from celery import shared_task
 from django.conf import settings
+from django.db import transaction
 
 from musicdrops.catalog import musicbrainz, sync
+from musicdrops.jobs import services
+from musicdrops.jobs.models import RUNS_AT_MOST
 
 
 # throws: MusicBrainz being down is an expected failure: Celery logs it in one line, without a traceback.
-@shared_task(
-    bind=True, ignore_result=False, track_started=True, soft_time_limit=90, time_limit=120, throws=(sync.RefreshFailed,)
-)
-def refresh_library_task(self: Task[Any, Any], user_id: int) -> dict[str, int]:
-    """ "Refresh now": sync the artists one user follows, reporting progress as it goes.
+@shared_task(soft_time_limit=90, time_limit=int(RUNS_AT_MOST.total_seconds()), throws=(sync.RefreshFailed,))
+def refresh_library_task(job_id: str) -> None:
+    """ "Refresh now": sync the artists of the job's user, its progress and outcome written to the job's row.
 
-    Routed to "important" (someone is watching). Its result is stored, unlike
-    most tasks', because the page polls it; it expires with every result after
-    CELERY_RESULT_EXPIRES. Safe twice: artists are leased one at a time, and
-    one synced a moment ago counts as fresh instead of being fetched again.
+    Routed to "important" (someone is watching). Safe twice: see services.refresh_run.
     """
-
-    def report(progress: sync.RefreshResult) -> None:
-        self.update_state(state="PROGRESS", meta=vars(progress))
-
-    result = sync.library_refresh(
-        user_id=user_id,
-        client=musicbrainz.default_client(max_attempts=3),
-        seconds=settings.REFRESH_SECONDS,
-        on_progress=report,
+    services.refresh_run(
+        job_id=job_id, client=musicbrainz.default_client(max_attempts=3), seconds=settings.REFRESH_SECONDS
     )
-    return vars(result)
+
+
+def queue_refresh(job_id: uuid.UUID) -> None:
+    """Queue the job's task after the commit; its task id is the job's, so the worker's log names the job."""
+    # robust: a broker outage leaves a job that never starts; the page times out, then reads it as never started.
+    transaction.on_commit(
+        lambda: refresh_library_task.apply_async(kwargs={"job_id": str(job_id)}, task_id=str(job_id)), robust=True
+    )

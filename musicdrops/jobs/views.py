@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from musicdrops.accounts.models import User
-from musicdrops.jobs import selectors, services
+from musicdrops.jobs import selectors, services, tasks
 from musicdrops.jobs.models import Job
 from musicdrops.lib.responses import no_store
 
@@ -31,7 +31,7 @@ def _wants_json(request: HttpRequest) -> bool:
 def refresh(request: HttpRequest) -> HttpResponse:
     assert isinstance(request.user, User)
     try:
-        job = services.refresh_start(user=request.user)
+        job = services.refresh_start(user=request.user, queue_refresh=tasks.queue_refresh)
     except services.TooManyJobs as error:
         if _wants_json(request):
             return no_store(JsonResponse({"error": str(error)}, status=429))
@@ -64,7 +64,7 @@ def detail(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
 
 @require_GET
 def status(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
-    """JSON for the polling script. Logged out, or not the owner: 404 (no redirect to a login page)."""
+    """JSON for the polling script, read from the job's row. Not the owner, or logged out: 404 (never a login page)."""
     try:
         job = _own_job(request, job_id)
     except Http404:

@@ -1,10 +1,4 @@
-"""One place that knows how to talk to the Redis named by ``REDIS_URL``.
-
-The broker, the result backend, RedBeat and Django's cache all connect to the
-same server. Heroku's Key-Value Store only speaks TLS (``rediss://``) with a
-self-signed certificate, so each of those four clients must be told not to
-verify it; the options for all of them are derived here from the URL alone.
-"""
+"""The options every client of the one Redis (broker, results, RedBeat, cache) derives from ``REDIS_URL``."""
 
 import ssl
 import threading
@@ -23,8 +17,7 @@ def celery_ssl_options(url: str) -> dict[str, Any] | None:
     """``broker_use_ssl`` / ``redis_backend_use_ssl`` / ``redbeat_redis_use_ssl``."""
     if not is_tls(url):
         return None
-    # Heroku's certificates are self-signed and rotate: verification would
-    # fail on every connection. The channel is still encrypted.
+    # Heroku's certificates are self-signed and rotate; the channel is still encrypted.
     return {"ssl_cert_reqs": ssl.CERT_NONE}
 
 
@@ -38,16 +31,11 @@ _client_lock = threading.Lock()
 
 
 def get_client() -> redis.Redis:
-    """A process-wide client (with its own small pool) for direct Redis access.
-
-    The pool blocks instead of raising when all its connections are in use:
-    gunicorn runs several threads per process, and with a plain pool the
-    third concurrent /healthz probe failed with MaxConnectionsError.
-    """
+    """A process-wide client for direct Redis access; gunicorn's threads wait for its few connections."""
     global _client
     if _client is not None:
         return _client
-    with _client_lock:  # two threads' first calls must not make two clients (one would close the other's socket)
+    with _client_lock:  # two threads' first calls must not make two clients
         if _client is not None:
             return _client
         url = settings.REDIS_URL

@@ -130,3 +130,37 @@ def wait_until(condition: Callable[[], object], timeout: float, what: str, *watc
             logs = "\n".join(f"--- {p.name}\n{p.output()[-3000:]}" for p in watch)
             raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{logs}")
         time.sleep(0.05)
+
+
+def group_pids(pgrp: int) -> list[int]:
+    """Every live process of a process group: a Procfile line's process and its children (pool, threads' forks)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgrp and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def tcp_connections_to(port: int, pids: list[int]) -> int:
+    """Established TCP connections these processes hold to ``port`` on this machine (read from /proc, no tools)."""
+    inodes: set[str] = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:["):
+                        inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                remote_port, state, inode = int(fields[2].rsplit(":", 1)[1], 16), fields[3], fields[9]
+                if remote_port == port and state == "01" and inode in inodes:  # 01: ESTABLISHED
+                    count += 1
+    return count

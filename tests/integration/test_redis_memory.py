@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from musicdrops.celery import app
-from musicdrops.ops import health, redis_memory
+from musicdrops.ops import health
 from scripts import localredis
 from tests.integration.beats import NOWHERE
 from tests.integration.processes import Process, wait_until
@@ -84,7 +84,7 @@ def test_allkeys_lru_loses_queued_work_and_healthz_said_so_before(start_process,
     monkeypatch.setattr(health, "get_client", lambda: redis.Redis.from_url(url, decode_responses=True))
     monkeypatch.setattr(health, "_memory", None)
     _, body = health.health_report()
-    assert redis_memory.REDIS_MAY_EVICT in body["problems"]
+    assert health.REDIS_MAY_EVICT in body["problems"]
     assert body["checks"]["redis"]["maxmemory_policy"] == "allkeys-lru"
 
     client, evicted, entries, _ = queue_and_fill(start_process, url)

@@ -6,10 +6,17 @@ connections, and kept them: one core served everything while the other idled.
 
 import http.client
 import socket
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import requests
+from django.conf import settings
+from django.test import override_settings
+from django.utils import timezone
 
+from musicdrops.accounts.models import User
 from scripts.localredis import free_port
 from tests.integration.processes import Process, children, wait_until
 
@@ -18,13 +25,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 TCP_LISTEN, TCP_ESTABLISHED = "0A", "01"
 
 
-def _sockets(pid: int, port: int, state: str) -> int:
-    """How many of ``pid``'s TCP sockets on local ``port`` are in ``state`` (from /proc/net/tcp)."""
+def _sockets(pid: int, port: int, state: str, *, remote: bool = False) -> int:
+    """How many of ``pid``'s TCP sockets on local (or ``remote``) ``port`` are in ``state`` (from /proc/net/tcp)."""
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
+            if int(fields[2 if remote else 1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
                 inodes.add(fields[9])
     held = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
@@ -89,3 +96,55 @@ def test_a_second_server_on_a_port_in_use_refuses_to_start(start_process):
 
         assert web.popen.wait(30) != 0
         assert f"Cannot listen on 0.0.0.0:{port}: Address already in use" in web.output()
+
+
+def _at_once(request: Callable[[], requests.Response], clients: int = 16) -> None:
+    start = threading.Barrier(clients)
+    statuses: list[int] = []
+
+    def run() -> None:
+        start.wait()
+        statuses.extend(request().status_code for _ in range(5))
+
+    threads = [threading.Thread(target=run) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert set(statuses) <= {200, 202, 503}, statuses  # 503: /healthz without a beat
+
+
+def test_a_web_process_redis_connections_stay_bounded_under_concurrent_requests(start_process):
+    """Django's cache holds a connection per thread; polls read the job's row in PostgreSQL, not Redis."""
+    port, password = free_port(), "correct-horse-battery-staple"
+    site, redis_port = f"http://127.0.0.1:{port}", int(settings.REDIS_URL.rsplit(":", 1)[1].split("/")[0])
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2PasswordHasher"]):  # web's
+        User.objects.create_user("fan@example.com", password, email_verified_at=timezone.now())
+    web = start_process("web", PORT=str(port), WEB_CONCURRENCY="1")
+    wait_until(lambda: [_sockets(w, port, TCP_LISTEN) for w in children(web.pid)] == [1], 60, "a worker", web)
+    browser = requests.Session()
+    browser.get(f"{site}/accounts/login/", timeout=10)
+    form = {"username": "fan@example.com", "password": password, "csrfmiddlewaretoken": browser.cookies["csrftoken"]}
+    assert browser.post(f"{site}/accounts/login/", form, timeout=10).url == f"{site}/dashboard/"
+    ajax = {"Accept": "application/json", "X-CSRFToken": browser.cookies["csrftoken"]}
+
+    def held() -> int:
+        return sum(_sockets(pid, redis_port, TCP_ESTABLISHED, remote=True) for pid in [web.pid, *children(web.pid)])
+
+    figures = {"logged in": held()}
+    _at_once(lambda: requests.get(f"{site}/dashboard/", cookies=browser.cookies, timeout=20))
+    figures["pages"] = held()
+    status_url = site + browser.post(f"{site}/jobs/refresh/", headers=ajax, timeout=10).json()["status_url"]
+    figures["a refresh"] = held()
+    _at_once(lambda: requests.get(status_url, cookies=browser.cookies, timeout=20))
+    figures["polls"] = held()
+    _at_once(lambda: requests.get(f"{site}/healthz", timeout=20))
+    figures["health checks"] = held()
+
+    print(f"\nRedis connections of one web process (4 threads), 16 clients at once: {figures}")
+    # Measured: 1 logged in, 4 after pages, 6 after a refresh, 6 after polls, 8 after /healthz (13 with a
+    # result backend). The bound: the cache 1 per thread (gunicorn.conf.py's 4), the broker 2, or 4 while
+    # two threads send at once, and the direct client's pool.
+    threads, broker, direct = 4, 2 * settings.CELERY_BROKER_POOL_LIMIT, settings.REDIS_DIRECT_MAX_CONNECTIONS
+    assert figures["polls"] == figures["a refresh"], figures  # a poll holds no Redis connection of its own
+    assert max(figures.values()) <= threads + broker + direct, figures

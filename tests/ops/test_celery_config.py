@@ -1,9 +1,8 @@
 import pytest
-from celery.backends.redis import RedisBackend
+from celery.backends.base import DisabledBackend
 from redbeat.schedulers import ensure_conf
 
 from musicdrops.celery import app
-from musicdrops.lib.cache import cache_pool
 
 
 @pytest.mark.parametrize(
@@ -45,26 +44,23 @@ def test_every_queue_gets_a_ping_that_nothing_consumes_but_a_worker_of_that_queu
     assert pings == {queue.name for queue in app.conf.task_queues}
 
 
-def test_json_only_acks_late_and_results_off_by_default():
+def test_json_only_acks_late_and_no_results():
     conf = app.conf
     assert conf.accept_content == ["json"]
-    assert conf.result_accept_content == ["json"]
-    assert conf.task_serializer == conf.result_serializer == "json"
+    assert conf.task_serializer == "json"
     assert conf.task_acks_late
     assert conf.task_reject_on_worker_lost
     assert conf.task_acks_on_failure is conf.task_acks_on_timeout is True  # docs/choices.md
     assert conf.worker_prefetch_multiplier == 1
     assert conf.task_ignore_result
-    assert conf.result_expires == 3600
+    assert conf.result_backend is None  # a watched task's state is its row (musicdrops/jobs/models.py)
 
 
 def test_workers_keep_to_the_connection_budget_unless_told_otherwise():
     # Remote control costs two Redis connections per worker (docs/failures/3-redis-full-of-results.md).
     assert app.conf.worker_enable_remote_control is False
-    # Results ride on the cache's pool instead of a pool of their own.
-    backend = app.backend
-    assert isinstance(backend, RedisBackend)
-    assert backend.client.connection_pool is cache_pool()
+    # No result backend: it held a connection per web thread, and one subscribed to every task sent.
+    assert isinstance(app.backend, DisabledBackend)
 
 
 def test_visibility_timeout_outlasts_every_task():
