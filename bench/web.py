@@ -47,19 +47,17 @@ def prepare() -> tuple[str, str]:
     from django.conf import settings
     from django.core.management import call_command
     from django.test import Client
+    from django.utils import timezone
 
     from musicdrops.accounts.models import User
-    from musicdrops.celery import app
     from musicdrops.jobs.models import Job
 
     call_command("migrate", verbosity=0)
     user, _ = User.objects.get_or_create(email="bench-status@example.com")
     job = Job.objects.filter(user=user).first() or Job.objects.create(user=user, kind=Job.Kind.REFRESH_LIBRARY)
-    # Running: pages poll while a refresh runs (and stop once it is done), and a
-    # running job's state is read from Redis on every poll, a finished one's
-    # from the backend's memory.
+    # Running: pages poll while a refresh runs (and stop once it is done).
     figures = {"total": 12, "checked": 5, "fresh": 1, "failed": 0, "left": 0, "new_releases": 3}
-    app.backend.store_result(str(job.id), figures, "PROGRESS")
+    Job.objects.filter(pk=job.pk).update(state=Job.State.PROGRESS, figures=figures, started_at=timezone.now())
     client = Client()
     client.force_login(user)
     return f"/jobs/{job.id}/status/?nonce=0123456789abcdef", client.cookies[settings.SESSION_COOKIE_NAME].value

@@ -1,43 +1,25 @@
-"""What /healthz reports: the database, Redis, the beat, the work it sets off, and dispatches that shouldn't happen.
+"""Is MusicDrops healthy: the one judge that /healthz, /metrics, `scheduler_status` and the Scheduler page read.
 
-``status`` is one of:
+``status`` is ``ok`` (HTTP 200), ``degraded`` (200, and ``problems`` says why a person should look) or
+``failing`` (503: the database or Redis is unreachable, or ``no-active-beat``). The problems:
 
-- ``ok`` (HTTP 200): the database and Redis answer, exactly one beat is alive and
-  it holds the lock, no recent duplicate dispatch waits to be acknowledged, the
-  daily send is on time, and the queues and workers move;
-- ``degraded`` (HTTP 200): everything still works, but a person should look —
-  ``problems`` lists why: ``several-beats`` (a second beat is alive: a leftover
-  from an old deploy?), ``duplicate-dispatch`` (a slot was dispatched twice, or
-  by a foreign scheduler, in the last 24 h and nobody acknowledged it in the
-  admin), ``paused-too-long`` (the schedule has been paused for over an hour),
-  ``drops-overdue`` (users due for longer than DROPS_OVERDUE_SECONDS in the last
-  48 h, or a day's fan-out started that long ago and never finished),
-  ``worker-stalled`` (a worker has held a message longer than the hard time
-  limit plus WORKER_STALL_MARGIN_SECONDS: it is frozen, dead until the
-  visibility timeout gives the message back, or wedged), ``queue-stuck`` (a
-  queue's oldest message has waited longer than QUEUE_AGE_ALERT_SECONDS; the
-  beat's pings, musicdrops/ops/tasks.py, make that true of a queue no worker
-  consumes even when no real work waits),
-  ``redis-may-evict`` (Redis's maxmemory-policy may evict keys without an expiry,
-  queued tasks and the schedule among them: musicdrops/ops/redis_memory.py);
-- ``failing`` (HTTP 503): the database or Redis is unreachable, or no beat is
-  dispatching (``no-active-beat``).
+- ``no-active-beat``: no beat holds the lock, so nothing periodic is dispatched (failing);
+- ``several-beats``: a second beat is alive, a leftover from an old deploy?
+- ``duplicate-dispatch``: a slot was dispatched twice, or by a foreign scheduler, within
+  DUPLICATE_ALERT_WINDOW, and nobody acknowledged it in the admin;
+- ``paused-too-long``: the schedule has been paused for longer than SCHEDULE_PAUSE_ALERT_AFTER;
+- ``drops-overdue``: users due for longer than DROPS_OVERDUE_SECONDS in the last 48 h, or a day's
+  fan-out started that long ago and never finished;
+- ``queue-stuck``: no worker has taken a queue's ping (musicdrops/ops/tasks.py) for
+  QUEUE_AGE_ALERT_SECONDS (the longest a ping may wait) plus QUEUE_PING_SECONDS while the active
+  beat was sending them;
+- ``redis-may-evict``: a full Redis may evict queued tasks and the schedule (musicdrops/ops/redis_memory.py).
 
-A beat's heartbeat that says "active" stops counting as soon as RedBeat's lock
-holds another value than its token, so a SIGKILLed beat's record is not a
-second beat beside its successor; and a standby that started moments ago is
-not one yet either: it may be a restart waiting for a dead beat's lock to
-expire (musicdrops/scheduler/heartbeat.py).
+Degraded stays 200: web serves fine, and a load balancer must not take it out of rotation for a
+problem that restarting web cannot fix. A beat's heartbeat and its lock decide who is alive
+(musicdrops/scheduler/heartbeat.py).
 
-Degraded stays 200 on purpose: the web process serves fine, and a load
-balancer or orchestrator must not take it out of rotation for a scheduler
-problem that restarting web cannot fix. Alerting reads ``status``.
-
-It must stay cheap (1,000 probes/s on 2 cores): one query (scalar subqueries
-on small partial indexes, which also proves the database answers) and one
-pipelined Redis round trip (PING, the heartbeats hash, the pause flag, the
-lock, and one script that reads the queues and the unacknowledged messages:
-musicdrops/ops/progress.py).
+One SQL query and one pipelined Redis round trip: cheap enough for 1,000 probes/s on 2 cores.
 """
 
 import datetime as dt
@@ -51,16 +33,38 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
-from redis.exceptions import NoScriptError
+from django.utils.dateparse import parse_datetime
 
 from musicdrops.drops.models import Delivery, DropSend
 from musicdrops.lib.redis_client import get_client
-from musicdrops.ops import progress
-from musicdrops.ops.redis_memory import REDIS_MAY_EVICT, Memory
+from musicdrops.ops.redis_memory import Memory
 from musicdrops.scheduler import heartbeat, selectors
 from musicdrops.scheduler.models import DuplicateDispatch
 
 logger = logging.getLogger(__name__)
+
+NO_ACTIVE_BEAT = "no-active-beat"
+SEVERAL_BEATS = "several-beats"
+DUPLICATE_DISPATCH = "duplicate-dispatch"
+PAUSED_TOO_LONG = "paused-too-long"
+DROPS_OVERDUE = "drops-overdue"
+QUEUE_STUCK = "queue-stuck"
+REDIS_MAY_EVICT = "redis-may-evict"
+FAILING_PROBLEMS = frozenset({NO_ACTIVE_BEAT})
+
+PINGS_KEY = "musicdrops:queue-pings"  # queue name -> when a worker last took its ping (epoch seconds)
+OVERDUE_WINDOW = dt.timedelta(hours=48)  # older than this, a due user or a fan-out is an abandoned day: no alarm
+OVERDUE_COUNTED_UP_TO = 1000  # /healthz counts overdue users up to this (it means "this many or more")
+MEMORY_READ_EVERY = 60.0  # Redis's memory policy changes rarely: read it once a minute, in the probe's round trip
+
+
+def queue_names() -> list[str]:
+    return [queue.name for queue in settings.CELERY_TASK_QUEUES]
+
+
+def queue_ping_taken(*, queue: str) -> None:
+    """A worker took ``queue``'s ping just now."""
+    get_client().hset(PINGS_KEY, queue, str(time.time()))
 
 
 @dataclass
@@ -74,6 +78,63 @@ class Check:
         return {"ok": self.ok, "ms": round(self.ms, 2), **self.detail}
 
 
+@dataclass(frozen=True)
+class Drops:
+    overdue_users: int  # due for longer than DROPS_OVERDUE_SECONDS
+    unfinished_fan_outs: int  # started longer than DROPS_OVERDUE_SECONDS ago, never fanned out
+    oldest_overdue_seconds: float | None
+
+    @property
+    def overdue(self) -> int:
+        return self.overdue_users + self.unfinished_fan_outs
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "overdue": self.overdue,
+            "oldest_overdue_seconds": _rounded(self.oldest_overdue_seconds),
+            "unfinished_fan_outs": self.unfinished_fan_outs,
+        }
+
+
+@dataclass(frozen=True)
+class QueueState:
+    depth: int | None  # None: the key is not a list
+    pinged_seconds_ago: float | None  # since a worker last took its ping; None: never
+    stuck: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"depth": self.depth, "pinged_seconds_ago": _rounded(self.pinged_seconds_ago), "stuck": self.stuck}
+
+
+@dataclass(frozen=True)
+class Report:
+    status: str
+    problems: list[str]
+    checks: dict[str, Check]
+    drops: Drops | None  # None: the database did not answer
+    queues: dict[str, QueueState]  # empty: Redis did not answer
+
+    @property
+    def http_status(self) -> int:
+        return 503 if self.status == "failing" else 200
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "problems": self.problems,
+            "checks": {n: c.as_dict() for n, c in self.checks.items()},
+        }
+
+
+@dataclass(frozen=True)
+class RedisState:
+    beats: heartbeat.Beats
+    pause: selectors.Pause | None
+    pinged_at: dict[str, float | None]
+    depths: dict[str, int | None]
+    memory: Memory
+
+
 def _timed(probe: Any) -> tuple[Check, Any]:
     started = time.perf_counter()
     why = ""
@@ -81,41 +142,26 @@ def _timed(probe: Any) -> tuple[Check, Any]:
         ok, detail, value = probe()
     except Exception as error:  # any failure of a dependency is a failed check, not a 500
         ok, detail, value = False, {"error": type(error).__name__}, None
-        why = f"{type(error).__name__}: {error}"  # the answer says which check failed; the log says why, once
+        why = f"{type(error).__name__}: {error}"
     return Check(ok=ok, ms=(time.perf_counter() - started) * 1000, detail=detail, why=why), value
 
 
-@dataclass(frozen=True)
-class DatabaseState:
-    latest_duplicate: tuple[str, Any] | None
-    drops: progress.DropsProgress
-
-
-@dataclass(frozen=True)
-class RedisState:
-    beats: heartbeat.Beats
-    pause: selectors.Pause | None
-    broker: progress.BrokerState | None  # None: the broker script failed (the error is in the check)
-    broker_error: str = ""  # "TypeName: message"
-    memory: Memory | None = None
-
-
 @functools.cache
-def _query(counted_up_to: int) -> str:
-    """The probe's one query: every value a scalar subquery, so it answers one row whatever is there.
+def _query(counted_up_to: int | None) -> str:
+    """Every value a scalar subquery, so it answers one row whatever is there.
 
     The literals match the partial indexes' conditions, so the planner picks those indexes; the times go in
     as parameters.
     """
     q = connection.ops.quote_name
-    # The table names are our models'; every value goes in as a parameter.
     duplicate = (
         f"FROM {q(DuplicateDispatch._meta.db_table)} WHERE acknowledged_at IS NULL AND received_at >= %s"
         " ORDER BY received_at DESC LIMIT 1"
     )
     overdue = f"FROM {q(Delivery._meta.db_table)} WHERE status = 'due' AND queued_at >= %s AND queued_at < %s"
     # Counting 100,000 overdue users took 8 ms a probe: enough to say how bad, cheap when it is worst.
-    overdue_count = f"SELECT COUNT(*) FROM (SELECT 1 {overdue} LIMIT {counted_up_to:d}) AS overdue"  # noqa: S608
+    limit = "" if counted_up_to is None else f" LIMIT {counted_up_to:d}"
+    overdue_count = f"SELECT COUNT(*) FROM (SELECT 1 {overdue}{limit}) AS overdue"  # noqa: S608
     unfinished = (
         f"FROM {q(DropSend._meta.db_table)} WHERE fanned_out_at IS NULL AND started_at >= %s AND started_at < %s"
     )
@@ -126,62 +172,152 @@ def _query(counted_up_to: int) -> str:
     )
 
 
-def _database() -> tuple[bool, dict[str, Any], DatabaseState]:
-    """The database answers, the latest duplicate dispatch that still needs a look, and the send's progress."""
+def _database(counted_up_to: int | None) -> tuple[bool, dict[str, Any], tuple[tuple[str, Any] | None, Drops]]:
+    """The latest duplicate dispatch that still needs a look, and the daily send's overdue users and fan-outs."""
     now = timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
     duplicates_since = adapt(now - dt.timedelta(seconds=settings.DUPLICATE_ALERT_WINDOW))
-    since, before = (adapt(moment) for moment in progress.overdue_bounds(now))
-    query = _query(progress.OVERDUE_COUNTED_UP_TO)
-    # Raw SQL: the ORM's three queries (selectors.recent_duplicates, progress.drops_progress) halve the probe rate.
+    since, before = adapt(now - OVERDUE_WINDOW), adapt(now - dt.timedelta(seconds=settings.DROPS_OVERDUE_SECONDS))
+    # Raw SQL: the ORM says it as three queries, which halve the probe rate (docs/performance.md).
     with connection.cursor() as cursor:
-        cursor.execute(query, [duplicates_since] * 2 + [since, before] * 4)  # in the order the query says them
+        cursor.execute(_query(counted_up_to), [duplicates_since] * 2 + [since, before] * 4)
         row = cursor.fetchone()
     assert row is not None  # a SELECT without FROM answers one row
     entry, received_at, users, oldest_due, fan_outs, oldest_started = row
-    drops = progress.DropsProgress.from_values(
-        users=users, fan_outs=fan_outs, oldest=[oldest_due, oldest_started], now=now
-    )
-    return True, {}, DatabaseState(latest_duplicate=None if entry is None else (entry, received_at), drops=drops)
+    moments = [moment for value in (oldest_due, oldest_started) if (moment := _as_datetime(value)) is not None]
+    age = (now - min(moments)).total_seconds() if moments else None
+    drops = Drops(overdue_users=int(users), unfinished_fan_outs=int(fan_outs), oldest_overdue_seconds=age)
+    return True, {}, (None if entry is None else (entry, received_at), drops)
 
 
-# Redis's memory policy changes rarely: read it once a minute, in the probe's one round trip.
-MEMORY_READ_EVERY = 60.0
 _memory: tuple[float, Memory] | None = None
 
 
 def _redis() -> tuple[bool, dict[str, Any], RedisState]:
     global _memory
     client = get_client()
+    names = queue_names()
+    prefix = str(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", ""))
     read_memory = _memory is None or time.monotonic() - _memory[0] > MEMORY_READ_EVERY
     with client.pipeline(transaction=False) as pipe:
         pipe.ping()
         pipe.hgetall(heartbeat.KEY)
         pipe.get(selectors.PAUSE_KEY)
         pipe.get(heartbeat.lock_key())
+        pipe.hgetall(PINGS_KEY)
+        for name in names:
+            # A queue is a list named after it: Celery's monitoring guide counts its tasks with LLEN.
+            pipe.llen(prefix + name)
         if read_memory:
             pipe.info("memory")
-        pipe.evalsha(progress.script_sha(progress.BROKER_SCRIPT), *progress.broker_script_args())
-        *answers, broker_reply = pipe.execute(raise_on_error=False)
+        answers = pipe.execute(raise_on_error=False)
     if read_memory:
         info = answers.pop()  # a Redis that refuses INFO: the policy is unknown, the rest of the answer stands
         _memory = (time.monotonic(), Memory.from_info(info if isinstance(info, dict) else {}))
-    for answer in answers:
+    pong, records, paused, lock_token, pings, *depths = answers
+    for answer in (pong, records, paused, lock_token):
         if isinstance(answer, Exception):
             raise answer
+    pings = pings if isinstance(pings, dict) else {}  # garbage where the pings belong: no ping taken
     assert _memory is not None
-    pong, records, paused, lock_token = answers
-    beats = heartbeat.sort_out(records, lock_token=lock_token)
-    try:
-        if isinstance(broker_reply, NoScriptError):  # a restarted Redis has no scripts: EVAL loads it, once
-            broker_reply = client.eval(progress.BROKER_SCRIPT, *progress.broker_script_args())
-        if isinstance(broker_reply, Exception):
-            raise broker_reply
-        broker, error = progress.broker_state_from(broker_reply), ""
-    except Exception as failure:  # the queues are garbage or the script failed: the rest of the answer stands
-        broker, error = None, f"{type(failure).__name__}: {failure}"
     memory = _memory[1]
-    return bool(pong), memory.as_dict(), RedisState(beats, selectors.Pause.from_record(paused), broker, error, memory)
+    state = RedisState(
+        beats=heartbeat.sort_out(records, lock_token=lock_token),
+        pause=selectors.Pause.from_record(paused),
+        pinged_at={name: _epoch(pings.get(name)) for name in names},
+        depths={name: depth if isinstance(depth, int) else None for name, depth in zip(names, depths, strict=True)},
+        memory=memory,
+    )
+    return bool(pong), memory.as_dict(), state
+
+
+def _stuck(state: RedisState, now: float) -> list[str]:
+    """The queues whose pings, sent by the active beat, went untaken longer than one may wait and the next comes."""
+    pinging = [beat.started_epoch() for beat in state.beats.live if beat.role == "active"]
+    if state.pause is not None or not pinging:
+        return []  # no pings are sent: nothing to judge a queue by
+    since = min(pinging)
+    limit = settings.QUEUE_AGE_ALERT_SECONDS + settings.QUEUE_PING_SECONDS
+    return [name for name, at in state.pinged_at.items() if now - max(at or 0.0, since) > limit]
+
+
+def _problems(state: RedisState, *, duplicate_seen: bool, drops: Drops | None, stuck: list[str]) -> list[str]:
+    """Worst first; handover: the lock's new holder hasn't said so in its heartbeat yet."""
+    beats, pause = state.beats, state.pause
+    problems = []
+    if not beats.handover and not any(beat.role == "active" for beat in beats.live):
+        problems.append(NO_ACTIVE_BEAT)
+    if len(beats.settled) > 1:
+        problems.append(SEVERAL_BEATS)
+    if duplicate_seen:
+        problems.append(DUPLICATE_DISPATCH)
+    if pause and (timezone.now() - pause.since).total_seconds() > settings.SCHEDULE_PAUSE_ALERT_AFTER:
+        problems.append(PAUSED_TOO_LONG)
+    if drops is not None and drops.overdue:
+        problems.append(DROPS_OVERDUE)
+    if stuck:
+        problems.append(QUEUE_STUCK)
+    if state.memory.may_evict:
+        problems.append(REDIS_MAY_EVICT)
+    return problems
+
+
+def _beat_detail(beats: heartbeat.Beats, pause: selectors.Pause | None) -> dict[str, Any]:
+    active = [beat for beat in beats.live if beat.role == "active"]
+    detail: dict[str, Any] = {"live": len(beats.live), "active": len(active), "paused": pause is not None}
+    if active:
+        detail["last_seen"] = active[0].seen_at
+    if beats.handover:
+        detail["handover"] = True
+    if beats.newcomers:
+        detail["newcomers"] = len(beats.newcomers)  # standbys just started: not yet a second beat
+    if pause is not None:
+        detail["paused_since"] = pause.since.isoformat(timespec="seconds")
+        detail["paused_by"] = pause.by
+    return detail
+
+
+def check(*, counted_up_to: int | None = None) -> Report:
+    """The health of the whole app now; every overdue user counted, unless only up to ``counted_up_to``."""
+    database, db_state = _timed(lambda: _database(counted_up_to))
+    redis_check, state = _timed(_redis)
+    checks = {"database": database, "redis": redis_check}
+    latest_duplicate, drops = db_state if db_state is not None else (None, None)
+    problems: list[str] = []
+    queues: dict[str, QueueState] = {}
+    if state is None:
+        checks["beat"] = Check(False, 0.0, {"error": "redis unavailable"})
+    else:
+        now = time.time()
+        stuck = _stuck(state, now)
+        if db_state is not None:
+            checks["dispatches"] = _dispatches(latest_duplicate)
+        problems = _problems(state, duplicate_seen=latest_duplicate is not None, drops=drops, stuck=stuck)
+        beat_ok = NO_ACTIVE_BEAT not in problems and SEVERAL_BEATS not in problems
+        checks["beat"] = Check(beat_ok, redis_check.ms, _beat_detail(state.beats, state.pause))
+        queues = {
+            name: QueueState(
+                depth=state.depths[name],
+                pinged_seconds_ago=None if at is None else max(0.0, now - at),  # another host's clock may run ahead
+                stuck=name in stuck,
+            )
+            for name, at in state.pinged_at.items()
+        }
+        checks["queues"] = Check(not stuck, 0.0, {name: queue.as_dict() for name, queue in queues.items()})
+    if drops is not None:
+        checks["drops"] = Check(drops.overdue == 0, 0.0, drops.as_dict())
+    if not (database.ok and redis_check.ok) or FAILING_PROBLEMS & set(problems):
+        status = "failing"
+    else:
+        status = "degraded" if problems else "ok"
+    return Report(status=status, problems=problems, checks=checks, drops=drops, queues=queues)
+
+
+def health_report() -> tuple[int, dict[str, Any]]:
+    """/healthz's answer: (HTTP status, the JSON body)."""
+    report = check(counted_up_to=OVERDUE_COUNTED_UP_TO)
+    _log_change(report)
+    return report.http_status, report.as_dict()
 
 
 def _dispatches(latest: tuple[str, Any] | None) -> Check:
@@ -192,70 +328,15 @@ def _dispatches(latest: tuple[str, Any] | None) -> Check:
     return Check(False, 0.0, {"last_duplicate": {"entry": entry, "at": at}})
 
 
-def _beat_detail(beats: heartbeat.Beats, pause: selectors.Pause | None) -> dict[str, Any]:
-    active = [beat for beat in beats.live if beat.role == "active"]
-    detail: dict[str, Any] = {"live": len(beats.live), "active": len(active), "paused": pause is not None}
-    if active:
-        detail["last_seen"] = active[0].seen_at
-    if beats.handover:
-        detail["handover"] = True  # the lock's new holder hasn't said so in its heartbeat yet
-    if beats.newcomers:
-        detail["newcomers"] = len(beats.newcomers)  # standbys just started: not yet a second beat
-    if pause is not None:
-        detail["paused_since"] = pause.since.isoformat(timespec="seconds")
-        detail["paused_by"] = pause.by
-    return detail
-
-
-def health_report() -> tuple[int, dict[str, Any]]:
-    """(HTTP status, the JSON body)."""
-    database, db_state = _timed(_database)
-    redis_check, state = _timed(_redis)
-    checks = {"database": database, "redis": redis_check}
-    problems: list[str] = []
-    drops = db_state.drops if db_state is not None else None
-    if state is None:
-        checks["beat"] = Check(False, 0.0, {"error": "redis unavailable"})
-    else:
-        duplicate_seen = False
-        if db_state is not None:
-            checks["dispatches"] = _dispatches(db_state.latest_duplicate)
-            duplicate_seen = db_state.latest_duplicate is not None
-        broker = state.broker
-        problems = selectors.scheduler_problems(
-            beats=state.beats, pause=state.pause, duplicate_seen=duplicate_seen, drops=drops, broker=broker
-        )
-        beat_ok = selectors.NO_ACTIVE_BEAT not in problems and selectors.SEVERAL_BEATS not in problems
-        checks["beat"] = Check(beat_ok, redis_check.ms, _beat_detail(state.beats, state.pause))
-        if broker is None:
-            error = {"error": state.broker_error.partition(":")[0]}
-            checks["queues"] = checks["workers"] = Check(False, 0.0, error, why=state.broker_error)
-        else:
-            checks["queues"] = Check(not broker.stuck_queues(), 0.0, broker.queues_as_dict())
-            checks["workers"] = Check(not broker.stalled, 0.0, broker.workers_as_dict())
-        if state.memory is not None and state.memory.may_evict:
-            problems.append(REDIS_MAY_EVICT)
-    if drops is not None:
-        checks["drops"] = Check(drops.overdue == 0, 0.0, drops.as_dict())
-    if not (database.ok and redis_check.ok) or selectors.FAILING_PROBLEMS & set(problems):
-        status = "failing"
-    elif problems:
-        status = "degraded"
-    else:
-        status = "ok"
-    _log_change(status, checks, problems)
-    body = {"status": status, "problems": problems, "checks": {name: c.as_dict() for name, c in checks.items()}}
-    return (503 if status == "failing" else 200), body
-
-
 _last_logged: tuple[str, tuple[str, ...], tuple[str, ...]] | None = None
 _last_logged_lock = threading.Lock()
 
 
-def _log_change(status: str, checks: dict[str, Check], problems: list[str]) -> None:
+def _log_change(report: Report) -> None:
     """One log line when the answer changes (per process), not one per probe: probes come every few seconds."""
     global _last_logged
-    failed = tuple(f"{name} ({check.why})" if check.why else name for name, check in checks.items() if not check.ok)
+    checks, status, problems = report.checks, report.status, report.problems
+    failed = tuple(f"{name} ({c.why})" if c.why else name for name, c in checks.items() if not c.ok)
     state = (status, failed if status == "failing" else (), tuple(problems))
     with _last_logged_lock:
         previous, _last_logged = _last_logged, state
@@ -266,3 +347,22 @@ def _log_change(status: str, checks: dict[str, Check], problems: list[str]) -> N
     else:
         details = [f"checks {', '.join(failed)}"] if status == "failing" else []
         logger.warning("/healthz %s: %s", status, "; ".join([*details, f"problems {','.join(problems) or 'none'}"]))
+
+
+def _epoch(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
+
+
+def _as_datetime(value: dt.datetime | str | None) -> dt.datetime | None:
+    # PostgreSQL answers a raw query with datetimes, SQLite with text (in UTC, as Django stores it).
+    moment = parse_datetime(value) if isinstance(value, str) else value
+    if moment is not None and timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment

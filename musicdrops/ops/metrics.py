@@ -2,7 +2,7 @@
 
 Every figure is shared state, not a counter kept in one process, so one scrape of any web
 process sees the whole app: the queues, the beats and the lock, the schedule, each day's send,
-the MusicBrainz budget and the problems /healthz reports.
+the MusicBrainz budget, and the status and problems musicdrops/ops/health.py judges.
 """
 
 import datetime as dt
@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from musicdrops.catalog.musicbrainz import RATE_LIMIT_KEY
 from musicdrops.drops.models import Delivery
 from musicdrops.lib.redis_client import get_client
-from musicdrops.ops import health, progress
+from musicdrops.ops import health
 from musicdrops.scheduler import selectors
 
 DAYS_SHOWN = 3  # today's send and the two before it
@@ -28,38 +28,39 @@ def _seconds(moment: dt.datetime | None) -> float | None:
 
 class AppCollector(Collector):
     def collect(self) -> Iterator[Metric]:
+        report = health.check()
         overview = selectors.scheduler_overview(duplicates_shown=0)
-        yield from self._queues(overview.broker)
+        yield from self._queues(report.queues)
         yield from self._beats(overview)
         yield from self._schedule(overview.entries)
-        yield from self._sends(overview)
+        yield from self._sends(report.drops)
         yield self._musicbrainz_backlog()
-        _, report = health.health_report()
         problems = GaugeMetricFamily("musicdrops_problem", "A problem /healthz reports now (1).", labels=["problem"])
-        for problem in report["problems"]:
+        for problem in report.problems:
             problems.add_metric([problem], 1)
         yield problems
         status = GaugeMetricFamily("musicdrops_health", "/healthz's status (1 for the current one).", labels=["status"])
         for name in ("ok", "degraded", "failing"):
-            status.add_metric([name], 1 if report["status"] == name else 0)
+            status.add_metric([name], 1 if report.status == name else 0)
         yield status
 
-    def _queues(self, broker: progress.BrokerState) -> Iterator[Metric]:
+    def _queues(self, queues: dict[str, health.QueueState]) -> Iterator[Metric]:
         depth = GaugeMetricFamily("musicdrops_queue_depth", "Messages waiting in a queue.", labels=["queue"])
-        age = GaugeMetricFamily(
-            "musicdrops_queue_oldest_age_seconds", "How long the oldest waiting message has waited.", labels=["queue"]
+        pinged = GaugeMetricFamily(
+            "musicdrops_queue_ping_age_seconds", "Since a worker last took the queue's ping.", labels=["queue"]
         )
-        for name, queue in broker.queues.items():
-            depth.add_metric([name], queue.depth)
-            age.add_metric([name], queue.oldest_seconds or 0)
+        stuck = GaugeMetricFamily(
+            "musicdrops_queue_stuck", "1 while /healthz reports the queue stuck.", labels=["queue"]
+        )
+        for name, queue in queues.items():
+            if queue.depth is not None:
+                depth.add_metric([name], queue.depth)
+            if queue.pinged_seconds_ago is not None:
+                pinged.add_metric([name], queue.pinged_seconds_ago)
+            stuck.add_metric([name], 1 if queue.stuck else 0)
         yield depth
-        yield age
-        yield GaugeMetricFamily("musicdrops_unacked_messages", "Messages workers hold, running.", value=broker.unacked)
-        yield GaugeMetricFamily(
-            "musicdrops_unacked_oldest_seconds",
-            "How long the oldest held message has been running.",
-            value=broker.oldest_unacked_seconds or 0,
-        )
+        yield pinged
+        yield stuck
 
     def _beats(self, overview: selectors.SchedulerOverview) -> Iterator[Metric]:
         beats = GaugeMetricFamily("musicdrops_beats", "Live beat processes by role.", labels=["role"])
@@ -98,7 +99,7 @@ class AppCollector(Collector):
         yield following
         yield runs
 
-    def _sends(self, overview: selectors.SchedulerOverview) -> Iterator[Metric]:
+    def _sends(self, drops: health.Drops | None) -> Iterator[Metric]:
         since = timezone.localdate() - dt.timedelta(days=DAYS_SHOWN - 1)
         counted = Delivery.objects.filter(day__gte=since).values("day", "status").annotate(users=Count("id"))
         deliveries = GaugeMetricFamily(
@@ -109,11 +110,12 @@ class AppCollector(Collector):
         for row in counted.order_by("day", "status"):
             deliveries.add_metric([row["day"].isoformat(), row["status"]], row["users"])
         yield deliveries
-        yield GaugeMetricFamily(
-            "musicdrops_drop_overdue_users",
-            "Users due longer than DROPS_OVERDUE_SECONDS, and fan-outs started that long ago and unfinished.",
-            value=overview.drops.overdue,
-        )
+        if drops is not None:
+            yield GaugeMetricFamily(
+                "musicdrops_drop_overdue_users",
+                "Users due longer than DROPS_OVERDUE_SECONDS, and fan-outs started that long ago and unfinished.",
+                value=drops.overdue,
+            )
 
     def _musicbrainz_backlog(self) -> Metric:
         client = get_client()

@@ -1,4 +1,4 @@
-"""Whether a full Redis could evict what must not be lost.
+"""Whether a full Redis could evict what must not be lost: a fact /healthz reports (redis-may-evict).
 
 The queued tasks, the RedBeat schedule and its entries have no expiry; the cache, sessions,
 task results, heartbeats and the beat's lock do. Under ``volatile-*`` a full Redis evicts only
@@ -15,7 +15,6 @@ import redis
 
 logger = logging.getLogger(__name__)
 
-REDIS_MAY_EVICT = "redis-may-evict"  # /healthz problem: degraded
 EVICTS_ANY_KEY = frozenset({"allkeys-lru", "allkeys-lfu", "allkeys-random"})
 ADVICE = "set maxmemory-policy to volatile-lfu (or noeviction with room to spare): see docs/platforms.md"
 

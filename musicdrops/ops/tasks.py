@@ -1,13 +1,14 @@
 from celery import shared_task
 
+from musicdrops.ops import health
+
 
 @shared_task
-def ping_queue_task() -> None:
-    """Periodic, one per queue: does nothing, and that is the point.
+def ping_queue_task(queue: str) -> None:
+    """Periodic, one per queue (musicdrops/scheduler/schedule.py): says that a worker took from ``queue``.
 
-    Its message waits in its queue until a worker takes it, so a queue that
-    nobody consumes (every worker for it dead, or never started) shows an
-    ever older message, and /healthz says "queue-stuck" once it is older than
-    QUEUE_AGE_ALERT_SECONDS — even when no real work happens to be queued.
-    Safe twice: it changes nothing.
+    A queue whose pings nobody takes (every worker for it dead, or never started, or a backlog older
+    than the ping's expiry) is "queue-stuck" in /healthz, even when no real work happens to be queued.
+    Safe twice: it records the time it ran.
     """
+    health.queue_ping_taken(queue=queue)

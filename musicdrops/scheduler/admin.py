@@ -18,7 +18,8 @@ from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
 from musicdrops.lib.admin import ReadOnlyAdmin
-from musicdrops.scheduler import selectors, services
+from musicdrops.ops import health
+from musicdrops.scheduler import heartbeat, selectors, services
 from musicdrops.scheduler.models import DuplicateDispatch, ScheduledRun, SchedulerControl
 from musicdrops.scheduler.schedule import SEND_ENTRY
 
@@ -94,13 +95,15 @@ class SchedulerControlAdmin(admin.ModelAdmin):
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
         overview = selectors.scheduler_overview()
+        verdict = health.check()
         context = {
             **self.admin_site.each_context(request),
             "title": "Scheduler",
             "opts": self.model._meta,
             "overview": overview,
-            "status": selectors.scheduler_status(overview.problems),
-            "lock_key": selectors.lock_key(),
+            "status": verdict.status,
+            "problems": verdict.problems,
+            "lock_key": heartbeat.lock_key(),
             "can_steer": self.has_change_permission(request),
             **(extra_context or {}),
         }

@@ -34,7 +34,8 @@ def beat_schedule(
     drops_every_seconds: int = 0,
     sweep_seconds: int = 300,
     ping_seconds: int = 60,
-    queues: tuple[str, ...] = ("regular", "important", "drops"),
+    ping_expires: int = 300,
+    queues: tuple[str, ...],
 ) -> dict[str, dict[str, Any]]:
     return {
         # The email, every hour on the hour: each hour serves the users whose delivery hour it is
@@ -68,7 +69,8 @@ def beat_schedule(
             f"ping-{queue}": {
                 "task": "musicdrops.ops.tasks.ping_queue_task",
                 "schedule": float(ping_seconds),
-                "options": {"queue": queue, "expires": max(1, ping_seconds - 1)},
+                "args": (queue,),
+                "options": {"queue": queue, "expires": ping_expires},
             }
             for queue in queues
         },

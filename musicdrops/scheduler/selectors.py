@@ -1,9 +1,7 @@
 """What the scheduler is doing, read from Redis and the database.
 
 `scheduler_overview` is what `manage.py scheduler_status` and the admin page
-show; `scheduler_problems` is the judgement /healthz and `scheduler_status
---check` share. Both also cover the work the schedule sets off: the daily
-send's progress, the Celery queues and the workers (musicdrops/ops/progress.py).
+show; whether all is well is musicdrops/ops/health.py's to judge.
 """
 
 import dataclasses
@@ -20,8 +18,8 @@ from redbeat.schedulers import RedBeatSchedulerEntry, ensure_conf
 
 from musicdrops.celery import app
 from musicdrops.lib.redis_client import get_client
-from musicdrops.ops import progress
 from musicdrops.scheduler import heartbeat
+from musicdrops.scheduler.heartbeat import lock_key
 from musicdrops.scheduler.models import DuplicateDispatch
 
 # Set while the whole schedule is paused (JSON: since, by, reason). Our beat
@@ -30,16 +28,6 @@ PAUSE_KEY = "musicdrops:scheduler:paused"
 # Pending "run now" requests: entry name -> JSON (requested_at, by). The
 # active beat dispatches each once, on its next tick, then deletes it.
 RUN_NOW_KEY = "musicdrops:scheduler:run-now"
-
-# Problems, as /healthz and `scheduler_status --check` name them.
-NO_ACTIVE_BEAT = "no-active-beat"  # nothing periodic runs: failing
-SEVERAL_BEATS = "several-beats"  # a leftover beat (old code?) is alive: degraded
-DUPLICATE_DISPATCH = "duplicate-dispatch"  # a slot was dispatched twice, or by a foreign scheduler: degraded
-PAUSED_TOO_LONG = "paused-too-long"  # a deploy forgot to resume: degraded
-DROPS_OVERDUE = "drops-overdue"  # users due longer than DROPS_OVERDUE_SECONDS, or a fan-out unfinished: degraded
-WORKER_STALLED = "worker-stalled"  # a message held past the hard time limit: a frozen or dead worker: degraded
-QUEUE_STUCK = "queue-stuck"  # a queue's oldest message waited over QUEUE_AGE_ALERT_SECONDS: degraded
-FAILING_PROBLEMS = frozenset({NO_ACTIVE_BEAT})
 
 
 @dataclass(frozen=True)
@@ -104,9 +92,6 @@ class SchedulerOverview:
     entries: list[EntryStatus]
     duplicates: list[DuplicateDispatch]
     unacknowledged_duplicates: int
-    problems: list[str]
-    drops: progress.DropsProgress
-    broker: progress.BrokerState
 
 
 def current_pause(*, client: redis.Redis | None = None) -> Pause | None:
@@ -119,11 +104,6 @@ def run_now_requests(*, client: redis.Redis | None = None) -> list[RunNowRequest
     return sorted((r for r in requests if r is not None), key=lambda r: r.requested_at)
 
 
-def lock_key() -> str:
-    """RedBeat's lock (``redbeat::lock``): whoever holds it is the beat that dispatches."""
-    return heartbeat.lock_key()
-
-
 def entry_key(name: str) -> str:
     """The Redis hash RedBeat keeps an entry in (``redbeat:<name>``)."""
     return str(RedBeatSchedulerEntry.generate_key(ensure_conf(app).app, name))
@@ -131,9 +111,13 @@ def entry_key(name: str) -> str:
 
 def schedule_text(value: Any) -> str:
     if isinstance(value, crontab):
-        # The fields as written (RedBeat stores these same attributes).
+        every = crontab(minute="*")  # a field that holds every value is shown as "*"
         names = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
-        return "cron " + " ".join(str(getattr(value, f"_orig_{name}")) for name in names) + " (UTC)"
+        fields = [
+            "*" if getattr(value, name) == getattr(every, name) else ",".join(map(str, sorted(getattr(value, name))))
+            for name in names
+        ]
+        return f"cron {' '.join(fields)} (UTC)"
     if isinstance(value, schedule):
         return f"every {value.seconds:g} s"
     return str(value)
@@ -214,48 +198,12 @@ def recent_duplicates(*, now: dt.datetime | None = None) -> Any:
     return DuplicateDispatch.objects.filter(received_at__gte=since, acknowledged_at__isnull=True)
 
 
-def scheduler_problems(
-    *,
-    beats: heartbeat.Beats,
-    pause: Pause | None,
-    duplicate_seen: bool,
-    drops: progress.DropsProgress | None = None,
-    broker: progress.BrokerState | None = None,
-    now: dt.datetime | None = None,
-) -> list[str]:
-    """What is wrong with the scheduler and the work it sets off, worst first; empty when all is well.
-
-    Right after a new holder took the lock its heartbeat may still say standby (``beats.handover``),
-    and a standby that started moments ago is not yet a second beat (heartbeat.Beats.newcomers).
-    None for ``drops``/``broker``: not known.
-    """
-    now = now or timezone.now()
-    problems = []
-    if not beats.handover and not any(beat.role == "active" for beat in beats.live):
-        problems.append(NO_ACTIVE_BEAT)
-    if len(beats.settled) > 1:
-        problems.append(SEVERAL_BEATS)
-    if duplicate_seen:
-        problems.append(DUPLICATE_DISPATCH)
-    if pause and (now - pause.since).total_seconds() > settings.SCHEDULE_PAUSE_ALERT_AFTER:
-        problems.append(PAUSED_TOO_LONG)
-    if drops is not None and drops.overdue:
-        problems.append(DROPS_OVERDUE)
-    if broker is not None and broker.stalled:
-        problems.append(WORKER_STALLED)
-    if broker is not None and broker.stuck_queues():
-        problems.append(QUEUE_STUCK)
-    return problems
-
-
 def scheduler_overview(*, duplicates_shown: int = 20) -> SchedulerOverview:
     client = get_client()
     records, lock_token = heartbeat.read(client=client)
     beats = heartbeat.sort_out(records, lock_token=lock_token)
     pause = current_pause(client=client)
     unacknowledged = recent_duplicates().count()
-    drops = progress.drops_progress()
-    broker = progress.broker_state(client=client)
     return SchedulerOverview(
         beats=beats.live,
         lock=lock_holder(beats=beats.live, client=client),
@@ -263,19 +211,7 @@ def scheduler_overview(*, duplicates_shown: int = 20) -> SchedulerOverview:
         entries=entry_statuses(client=client),
         duplicates=list(DuplicateDispatch.objects.order_by("-received_at")[:duplicates_shown]),
         unacknowledged_duplicates=unacknowledged,
-        problems=scheduler_problems(
-            beats=beats, pause=pause, duplicate_seen=unacknowledged > 0, drops=drops, broker=broker
-        ),
-        drops=drops,
-        broker=broker,
     )
-
-
-def scheduler_status(problems: list[str]) -> str:
-    """ "ok", "degraded" or "failing", as /healthz says it."""
-    if FAILING_PROBLEMS & set(problems):
-        return "failing"
-    return "degraded" if problems else "ok"
 
 
 def _when(moment: dt.datetime | None) -> str | None:
@@ -286,8 +222,6 @@ def overview_as_dict(overview: SchedulerOverview) -> dict[str, Any]:
     """The overview as plain JSON types (``scheduler_status --json``)."""
     holder = overview.lock.beat
     return {
-        "status": scheduler_status(overview.problems),
-        "problems": overview.problems,
         "paused": {"since": _when(overview.pause.since), "by": overview.pause.by, "reason": overview.pause.reason}
         if overview.pause
         else None,
@@ -315,9 +249,6 @@ def overview_as_dict(overview: SchedulerOverview) -> dict[str, Any]:
             }
             for entry in overview.entries
         ],
-        "drops": overview.drops.as_dict() | {"overdue_users": overview.drops.overdue_users},
-        "queues": overview.broker.queues_as_dict(),
-        "workers": overview.broker.workers_as_dict(),
         "duplicates": {
             "unacknowledged_recent": overview.unacknowledged_duplicates,
             "latest": [

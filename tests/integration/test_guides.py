@@ -49,3 +49,21 @@ def test_following_the_guide_gives_a_project_whose_checks_pass(guide, tmp_path):
         summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
         print(f"{guide.stem}: {' '.join(command)}: {summary}")
         assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+
+
+def test_a_queue_added_by_the_queue_guide_is_pinged_measured_and_reported_stuck_like_the_others(tmp_path):
+    guide = ROOT / "docs" / "guides" / "add-a-queue.md"
+    copy = copy_repository(tmp_path / "project")
+    applied = subprocess.run(["git", "apply", "-"], cwd=copy, input=guide_patch(guide), capture_output=True, text=True)
+    assert applied.returncode == 0, applied.stderr
+
+    result = run_in(
+        copy, "-m", "pytest", "-v", "-p", "no:cacheprovider",
+        "tests/ops/test_celery_config.py::test_every_queue_gets_a_ping_that_nothing_consumes_but_a_worker_of_that_queue",
+        "tests/ops/test_healthz.py::test_every_queue_is_measured_and_stuck_while_nobody_takes_its_pings",
+        "tests/integration/test_queue_pings.py",
+        timeout=600,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    assert "test_every_queue_is_measured_and_stuck_while_nobody_takes_its_pings[musicbrainz] PASSED" in result.stdout

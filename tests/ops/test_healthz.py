@@ -11,8 +11,8 @@ from django.utils import timezone
 from musicdrops.accounts.models import User
 from musicdrops.celery import app
 from musicdrops.drops.models import Delivery, DropSend
-from musicdrops.lib.redis_client import get_client
-from musicdrops.ops import health, progress, publish_time
+from musicdrops.ops import health
+from musicdrops.ops.tasks import ping_queue_task
 from musicdrops.scheduler import heartbeat, services
 from musicdrops.scheduler.models import DuplicateDispatch
 
@@ -263,11 +263,13 @@ def test_users_due_for_too_long_are_degraded_with_the_count_until_they_are_sent(
 
 def test_overdue_users_are_counted_up_to_a_cap_so_the_worst_day_costs_the_probe_no_more(client, monkeypatch):
     beat("active")
-    monkeypatch.setattr(progress, "OVERDUE_COUNTED_UP_TO", 2)
+    monkeypatch.setattr(health, "OVERDUE_COUNTED_UP_TO", 2)
     due_users(dt.timedelta(hours=1), dt.timedelta(hours=2), dt.timedelta(hours=3))
 
     assert client.get("/healthz").json()["checks"]["drops"]["overdue"] == 2
-    assert progress.drops_progress().overdue == 3  # scheduler_status counts them all
+    drops = health.check().drops
+    assert drops is not None
+    assert drops.overdue == 3  # scheduler_status and /metrics count them all
 
 
 def test_a_user_refused_for_good_is_not_overdue(client):
@@ -310,172 +312,102 @@ def test_the_whole_probe_is_one_database_query(client, django_assert_num_queries
     assert body["checks"]["drops"]["overdue"] == 2
 
 
-# --- queues and workers ------------------------------------------------------------------------
+# --- queues, judged by their pings ---------------------------------------------------------------
+
+QUEUES = [queue.name for queue in app.conf.task_queues]  # CELERY_TASK_QUEUES: a queue added there is tested too
 
 
-def publish(queue: str, **options) -> dict[str, Any]:
-    """A real task message, as Celery publishes it; no worker consumes this run's Redis. Returns it as stored."""
-    app.send_task("musicdrops.drops.tasks.sweep_music_drops_task", queue=queue, **options)
-    raw = get_client().lindex(queue, 0)
-    assert isinstance(raw, str)
-    message: dict[str, Any] = json.loads(raw)
-    return message
+def publish(queue: str) -> None:
+    """A real task message, as Celery publishes it; no worker consumes this run's Redis."""
+    app.send_task("musicdrops.drops.tasks.sweep_music_drops_task", queue=queue)
 
 
-def test_queues_report_depth_and_the_age_of_their_oldest_message(client, redis_client, settings):
-    beat("active")
-    oldest = publish(settings.QUEUE_REGULAR)
-    publish(settings.QUEUE_REGULAR)
-    assert time.time() - oldest["headers"][publish_time.PUBLISHED_AT] < 5
+@pytest.mark.parametrize("queue", QUEUES)
+def test_every_queue_is_measured_and_stuck_while_nobody_takes_its_pings(client, redis_client, settings, queue):
+    beat("active", started_ago=settings.QUEUE_AGE_ALERT_SECONDS + settings.QUEUE_PING_SECONDS + 60)
+    for name in QUEUES:
+        ping_queue_task(name)  # as a worker of each queue runs it
+    publish(queue)
+    publish(queue)
 
     body = client.get("/healthz").json()
 
     assert body["status"] == "ok"
-    queues = body["checks"]["queues"]
-    assert queues["ok"] is True
-    assert queues["regular"]["depth"] == 2
-    assert queues["regular"]["oldest_seconds"] < 5
-    assert queues["important"] == {"depth": 0, "oldest_seconds": None}
+    assert body["checks"]["queues"][queue] | {"pinged_seconds_ago": 0} == {
+        "depth": 2, "pinged_seconds_ago": 0, "stuck": False,
+    }  # fmt: skip
+    assert body["checks"]["queues"][queue]["pinged_seconds_ago"] < 5
 
-    # Consumed from the right: the message at -1 is the first one published, and now it has waited 20 minutes.
-    oldest["headers"][publish_time.PUBLISHED_AT] = time.time() - 1200
-    redis_client.lset(settings.QUEUE_REGULAR, -1, json.dumps(oldest))
+    limit = settings.QUEUE_AGE_ALERT_SECONDS + settings.QUEUE_PING_SECONDS  # a ping may wait, then the next one comes
+    redis_client.hset(health.PINGS_KEY, queue, time.time() - limit + 10)
+    assert client.get("/healthz").json()["status"] == "ok"
+
+    redis_client.hset(health.PINGS_KEY, queue, time.time() - limit - 10)
 
     body = client.get("/healthz").json()
     assert body["status"] == "degraded"
     assert body["problems"] == ["queue-stuck"]
     assert body["checks"]["queues"]["ok"] is False
-    assert 1190 < body["checks"]["queues"]["regular"]["oldest_seconds"] < 1300
+    assert [name for name in QUEUES if body["checks"]["queues"][name]["stuck"]] == [queue]
+    assert body["checks"]["queues"][queue]["pinged_seconds_ago"] > limit
+
+    ping_queue_task(queue)
+    assert client.get("/healthz").json()["status"] == "ok"
 
 
-def test_a_message_from_older_code_without_the_header_has_an_unknown_age(client, redis_client, settings):
-    beat("active")
-    message = publish(settings.QUEUE_IMPORTANT)
-    del message["headers"][publish_time.PUBLISHED_AT]
-    redis_client.lset(settings.QUEUE_IMPORTANT, 0, json.dumps(message))
+def test_a_queue_whose_ping_was_never_taken_is_stuck_once_the_beat_has_sent_them_for_the_alert_age(client, settings):
+    instance = beat("active", started_ago=60)
+
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok"
+    assert body["checks"]["queues"]["regular"] == {"depth": 0, "pinged_seconds_ago": None, "stuck": False}
+
+    heartbeat.withdraw(instance)
+    beat("active", started_ago=settings.QUEUE_AGE_ALERT_SECONDS + settings.QUEUE_PING_SECONDS + 10)
+    ping_queue_task(settings.QUEUE_IMPORTANT)
+
+    body = client.get("/healthz").json()
+    assert body["problems"] == ["queue-stuck"]
+    assert [name for name in QUEUES if body["checks"]["queues"][name]["stuck"]] == [
+        name for name in QUEUES if name != settings.QUEUE_IMPORTANT
+    ]
+
+
+def test_while_paused_no_pings_are_sent_so_no_queue_is_judged(client, settings):
+    beat("active", started_ago=settings.QUEUE_AGE_ALERT_SECONDS + settings.QUEUE_PING_SECONDS + 60)
+    services.schedule_pause(by="ops@example.com", reason="deploy")
 
     body = client.get("/healthz").json()
 
     assert body["status"] == "ok"
-    assert body["checks"]["queues"]["important"] == {"depth": 1, "oldest_seconds": None}
+    assert body["checks"]["queues"]["ok"] is True
 
 
-GARBAGE = [
-    b"\xff\xfe not utf-8",
-    b"not json",
-    b"[1, 2]",
-    b"null",
-    b'{"headers": "x"}',
-    b'{"headers": {"musicdrops_published_at": "soon"}}',
-    b'{"headers": {"musicdrops_published_at": 1',
-    b"[" * 5000,
-]
-
-
-@pytest.mark.parametrize("junk", GARBAGE)
-def test_garbage_in_a_queue_never_breaks_the_probe(client, settings, junk):
+def test_garbage_where_queues_and_pings_belong_never_breaks_the_probe(client, settings):
     beat("active")
     raw = redis.Redis.from_url(settings.REDIS_URL)
-    raw.lpush(settings.QUEUE_REGULAR, junk)  # the oldest, and the only one: the one the probe reads
-    raw.lpush(settings.QUEUE_REGULAR, b"newer junk")
+    raw.lpush(settings.QUEUE_REGULAR, b"\xff\xfe not utf-8", b"not json")
+    raw.set(settings.QUEUE_IMPORTANT, b"a string where a list should be")
+    raw.hset(health.PINGS_KEY, settings.QUEUE_DROPS, b"soon")
 
     response = client.get("/healthz")
 
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
-    assert response.json()["checks"]["queues"]["regular"] == {"depth": 2, "oldest_seconds": None}
+    queues = response.json()["checks"]["queues"]
+    assert queues["regular"]["depth"] == 2
+    assert queues["important"]["depth"] is None
+    assert queues["drops"]["pinged_seconds_ago"] is None
 
-
-@pytest.mark.parametrize("junk", GARBAGE)
-def test_garbage_among_the_unacknowledged_messages_never_breaks_the_probe(client, settings, junk):
-    beat("active")
-    raw = redis.Redis.from_url(settings.REDIS_URL)
-    raw.hset("unacked", "tag", junk)
-    raw.zadd("unacked_index", {"tag": time.time() - 10})
-    raw.zadd("unacked_index", {b"\xff": time.time() - 5})  # a tag with no message
-
-    body = client.get("/healthz").json()
-
-    assert body["status"] == "ok"
-    assert body["checks"]["workers"]["unacked"] == 2
-    assert 9 < body["checks"]["workers"]["oldest_unacked_seconds"] < 60
-
-
-def test_keys_of_the_wrong_type_never_break_the_probe(client, settings):
-    beat("active")
-    raw = redis.Redis.from_url(settings.REDIS_URL)
-    raw.set(settings.QUEUE_IMPORTANT, b"a string where a list should be")
-    raw.set("unacked", b"\xff")
-    raw.zadd("unacked_index", {"tag": time.time()})
-
-    body = client.get("/healthz").json()
-
-    assert body["status"] == "ok"
-    assert body["checks"]["queues"]["important"] == {"depth": 0, "oldest_seconds": None}
-    assert body["checks"]["workers"]["unacked"] == 1
-
-    raw.delete("unacked_index")
-    raw.set("unacked_index", "x")
-    assert client.get("/healthz").json()["checks"]["workers"]["unacked"] == 0
-
-
-def test_a_message_held_unacknowledged_past_the_time_limit_is_a_stalled_worker(client, redis_client, settings):
-    beat("active")
-    redis_client.zadd("unacked_index", {"a-delivery-tag": time.time() - settings.CELERY_TASK_TIME_LIMIT - 60})
-
-    body = client.get("/healthz").json()
-
-    assert body["status"] == "degraded"
-    assert body["problems"] == ["worker-stalled"]
-    workers = body["checks"]["workers"]
-    assert workers["ok"] is False
-    assert workers["unacked"] == 1
-    assert (
-        settings.CELERY_TASK_TIME_LIMIT + 55 < workers["oldest_unacked_seconds"] < settings.CELERY_TASK_TIME_LIMIT + 90
-    )
-
-    redis_client.zadd("unacked_index", {"a-delivery-tag": time.time() - 10})
-    body = client.get("/healthz").json()
-    assert body["status"] == "ok"
-    assert body["checks"]["workers"]["ok"] is True
-
-
-def test_a_message_a_worker_holds_for_its_eta_is_not_a_stall(client, redis_client, settings):
-    # A retry with a countdown sits unacknowledged in its worker until the ETA: legitimately longer than a task runs.
-    beat("active")
-    message = publish(settings.QUEUE_REGULAR, countdown=600)
-    assert message["headers"][publish_time.ETA] > time.time() + 590
-    redis_client.delete(settings.QUEUE_REGULAR)
-    tag = message["properties"]["delivery_tag"]
-    # As kombu's Redis transport records a delivery to a worker: the message, exchange and routing key.
-    redis_client.hset("unacked", tag, json.dumps([message, "regular", "regular"]))
-    redis_client.zadd("unacked_index", {tag: time.time() - 500})
-
-    body = client.get("/healthz").json()
-
-    assert body["status"] == "ok"
-    assert body["checks"]["workers"] == {"ok": True, "ms": 0.0, "unacked": 1, "oldest_unacked_seconds": 0.0}
-
-    message["headers"][publish_time.ETA] = time.time() - settings.CELERY_TASK_TIME_LIMIT - 60  # due long ago
-    redis_client.hset("unacked", tag, json.dumps([message, "regular", "regular"]))
-
-    assert client.get("/healthz").json()["problems"] == ["worker-stalled"]
-
-
-def test_the_unacked_keys_follow_the_transport_options(client, redis_client, settings):
-    beat("active")
-    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
-        **settings.CELERY_BROKER_TRANSPORT_OPTIONS, "unacked_index_key": "held_index", "unacked_key": "held",
-    }  # fmt: skip
-    redis_client.zadd("held_index", {"tag": time.time() - 3600})
-
-    assert client.get("/healthz").json()["problems"] == ["worker-stalled"]
+    raw.delete(health.PINGS_KEY)
+    raw.set(health.PINGS_KEY, b"a string where a hash should be")
+    assert client.get("/healthz").json()["status"] == "ok"
 
 
 def test_the_whole_probe_is_one_redis_round_trip(client, monkeypatch, settings):
     beat("active")
     publish(settings.QUEUE_REGULAR)
-    client.get("/healthz")  # Redis has the script now
+    client.get("/healthz")  # the memory policy is read, once a minute
     sent = []
     send: Any = redis.connection.Connection.send_packed_command
 
@@ -489,43 +421,6 @@ def test_the_whole_probe_is_one_redis_round_trip(client, monkeypatch, settings):
 
     assert len(sent) == 1
     assert body["checks"]["queues"]["regular"]["depth"] == 1
-
-
-def test_a_redis_that_lost_its_scripts_gets_the_script_again(client, monkeypatch, settings):
-    beat("active")
-    publish(settings.QUEUE_REGULAR)
-    monkeypatch.setattr(progress, "script_sha", lambda script: "0" * 40)  # as after a restart: NOSCRIPT
-
-    body = client.get("/healthz").json()
-
-    assert body["status"] == "ok"
-    assert body["checks"]["queues"]["regular"]["depth"] == 1
-
-
-def test_a_broker_script_failure_is_reported_not_a_500(client, monkeypatch):
-    beat("active")
-    monkeypatch.setattr(progress, "BROKER_SCRIPT", "return redis.call('NO-SUCH-COMMAND')")
-
-    response = client.get("/healthz")
-
-    assert response.status_code == 200
-    assert response.json()["checks"]["queues"] == {"ok": False, "ms": 0.0, "error": "ResponseError"}
-    assert response.json()["checks"]["beat"]["ok"] is True
-
-
-def test_every_message_is_stamped_with_its_publish_time_and_eta():
-    headers: dict[str, Any] = {"eta": "2030-01-01T00:00:00+00:00", publish_time.ETA: 1.0}
-    publish_time.stamp(headers=headers)
-    assert abs(headers[publish_time.PUBLISHED_AT] - time.time()) < 5
-    assert headers[publish_time.ETA] == dt.datetime(2030, 1, 1, tzinfo=dt.UTC).timestamp()
-
-    retried: dict[str, Any] = {"eta": None, publish_time.PUBLISHED_AT: 1.0, publish_time.ETA: 1.0}  # from the request
-    publish_time.stamp(headers=retried)
-    assert retried[publish_time.PUBLISHED_AT] > 1.0
-    assert publish_time.ETA not in retried
-
-    publish_time.stamp(headers={"eta": "not a time"})  # no exception
-    publish_time.stamp(headers=None)
 
 
 # --- beats, judged by the lock -------------------------------------------------------------------
@@ -586,7 +481,7 @@ def test_a_restarted_beat_beside_its_dead_predecessors_record_is_no_zombie_alarm
     assert body["checks"]["beat"]["newcomers"] == 1
 
     # Still a standby long after any lock a dead beat held expired: a second beat after all.
-    grace = settings.CELERY_REDBEAT_LOCK_TIMEOUT + 3 * settings.CELERY_BEAT_MAX_LOOP_INTERVAL
+    grace = settings.REDBEAT_LOCK_TIMEOUT + 3 * settings.CELERY_BEAT_MAX_LOOP_INTERVAL
     heartbeat.withdraw(restarted)
     beat("standby", started_ago=grace + 1)
 

@@ -3,6 +3,7 @@
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from musicdrops.ops.tasks import ping_queue_task
 from tests.ops.test_healthz import beat
 
 pytestmark = pytest.mark.django_db
@@ -39,6 +40,7 @@ def test_unset_the_token_lets_nobody_in(client, settings):
 def test_with_the_token_the_shared_state_in_prometheus_text(client, redis_client, settings):
     beat("active", lock_token="t")
     redis_client.set("redbeat::lock", "t", px=5000)
+    ping_queue_task("regular")
 
     response = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
 
@@ -47,6 +49,8 @@ def test_with_the_token_the_shared_state_in_prometheus_text(client, redis_client
     assert "no-store" in response["Cache-Control"]
     found = samples(response.content.decode())
     assert found[("musicdrops_queue_depth", (("queue", "regular"),))] == 0
+    assert found[("musicdrops_queue_stuck", (("queue", "regular"),))] == 0
+    assert 0 <= found[("musicdrops_queue_ping_age_seconds", (("queue", "regular"),))] < 5
     assert found[("musicdrops_beats", (("role", "active"),))] == 1
     assert found[("musicdrops_health", (("status", "ok"),))] == 1
     assert found[("musicdrops_drop_overdue_users", ())] == 0

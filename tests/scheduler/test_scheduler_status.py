@@ -13,7 +13,8 @@ from django.utils import timezone
 from musicdrops.accounts.models import User
 from musicdrops.celery import app
 from musicdrops.drops.models import Delivery, DropSend
-from musicdrops.ops import publish_time
+from musicdrops.ops import health
+from musicdrops.ops.tasks import ping_queue_task
 from musicdrops.scheduler import heartbeat, selectors
 from musicdrops.scheduler.models import DuplicateDispatch
 
@@ -111,8 +112,9 @@ def test_pause_schedule_and_resume():
 
 @pytest.fixture
 def late_work(redis_client, settings):
-    """An active beat; a user due for an hour, a fan-out unfinished, and a queued message waiting 20 minutes."""
-    heartbeat.publish(heartbeat.BeatInstance.current(), role="active")
+    """A beat pinging for 20 minutes; a user due for an hour, a fan-out unfinished, and a queue nobody takes from."""
+    started = (timezone.now() - dt.timedelta(minutes=20)).isoformat(timespec="seconds")
+    heartbeat.publish(dataclasses.replace(heartbeat.BeatInstance.current(), started_at=started), role="active")
     now = timezone.now()
     user = User.objects.create_user("fan@example.com")
     Delivery.objects.create(
@@ -121,21 +123,20 @@ def late_work(redis_client, settings):
     )  # fmt: skip
     DropSend.objects.create(slot=now, started_at=now - dt.timedelta(hours=2))
     app.send_task("musicdrops.drops.tasks.sweep_music_drops_task", queue=settings.QUEUE_REGULAR)
-    message = json.loads(redis_client.lindex(settings.QUEUE_REGULAR, -1))
-    message["headers"][publish_time.PUBLISHED_AT] = time.time() - 1200
-    redis_client.lset(settings.QUEUE_REGULAR, -1, json.dumps(message))
-    redis_client.zadd("unacked_index", {"tag": time.time() - 3600})
+    for queue in app.conf.task_queues:
+        ping_queue_task(queue.name)
+    redis_client.hset(health.PINGS_KEY, settings.QUEUE_REGULAR, time.time() - 1200)
 
 
-def test_the_table_shows_the_sends_progress_queue_ages_and_held_messages(entries, late_work):
+def test_the_table_shows_the_sends_progress_and_each_queues_depth_and_last_ping(entries, late_work):
     text = status()
 
-    assert text.startswith("Scheduler: degraded (drops-overdue, worker-stalled, queue-stuck)")
+    assert text.startswith("Scheduler: degraded (drops-overdue, queue-stuck)")
     assert "Drops: 1 users overdue, 1 unfinished fan-outs (the oldest for 2.0 h)" in text
-    regular = next(line.split() for line in text.splitlines() if line.strip().startswith("regular"))
-    assert regular == ["regular", "1", "20", "min"]
-    assert any(line.split() == ["important", "0", "-"] for line in text.splitlines())
-    assert "Workers: 1 messages taken, not yet acknowledged, the oldest due for 60 min" in text
+    rows = {line.split()[0]: line.split() for line in text.splitlines() if line.startswith("  ")}
+    assert rows["regular"] == ["regular", "1", "20", "min", "ago", "STUCK"]
+    assert rows["important"][:2] == ["important", "0"]
+    assert "STUCK" not in rows["important"]
 
 
 def test_json_and_check_judge_the_work_as_healthz_does(entries, late_work, client):
@@ -145,8 +146,8 @@ def test_json_and_check_judge_the_work_as_healthz_does(entries, late_work, clien
         "overdue": 2, "overdue_users": 1, "unfinished_fan_outs": 1, "oldest_overdue_seconds": 0,
     }  # fmt: skip
     assert report["queues"]["regular"]["depth"] == 1
-    assert report["queues"]["regular"]["oldest_seconds"] > 1190
-    assert report["workers"]["unacked"] == 1
+    assert report["queues"]["regular"]["pinged_seconds_ago"] > 1190
+    assert report["queues"]["regular"]["stuck"] is True
     assert report["problems"] == client.get("/healthz").json()["problems"]
     with pytest.raises(SystemExit) as degraded:
         status("--check")

@@ -6,6 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from musicdrops.ops import health
 from musicdrops.scheduler import selectors
 
 # --check exit statuses, for deploy scripts and container health checks.
@@ -43,7 +44,7 @@ class Command(BaseCommand):
     help = (
         "Show the scheduler: live beats (who, which release, since when), the RedBeat lock holder, "
         "every periodic entry with its last and next run, duplicate dispatches, the daily send's progress, "
-        "and how long the Celery queues and workers have kept their oldest message."
+        "and each Celery queue's depth and when a worker last took its ping."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -53,7 +54,16 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, json: bool, check: bool, **options: Any) -> None:
-        report = selectors.overview_as_dict(selectors.scheduler_overview())
+        overview = selectors.scheduler_overview()
+        verdict = health.check()
+        drops = verdict.drops
+        report = {
+            "status": verdict.status,
+            "problems": verdict.problems,
+            **selectors.overview_as_dict(overview),
+            "drops": drops.as_dict() | {"overdue_users": drops.overdue_users} if drops else None,
+            "queues": {name: queue.as_dict() for name, queue in verdict.queues.items()},
+        }
         self.stdout.write(self.as_json(report) if json else "\n".join(self.as_text(report)))
         if check and report["status"] != "ok":
             raise SystemExit(EXIT[report["status"]])
@@ -136,19 +146,15 @@ class Command(BaseCommand):
 
     @staticmethod
     def work_lines(report: dict[str, Any]) -> list[str]:
-        drops, workers = report["drops"], report["workers"]
+        drops = report["drops"]
         oldest = drops["oldest_overdue_seconds"]
         since = f" (the oldest for {_span(oldest)})" if oldest is not None else ""
         lines = [
             f"Drops: {drops['overdue_users']} users overdue, {drops['unfinished_fan_outs']} unfinished fan-outs{since}"
         ]
-        rows = [["QUEUE", "WAITING", "OLDEST"]]
+        rows = [["QUEUE", "WAITING", "PING TAKEN", ""]]
         for name, queue in report["queues"].items():
-            age = queue["oldest_seconds"]
-            unknown = "unknown (no publish time)" if queue["depth"] else "-"
-            rows.append([name, str(queue["depth"]), _span(age) if age is not None else unknown])
-        lines += ["Queues:", *table(rows)]
-        age = workers["oldest_unacked_seconds"]
-        held = f", the oldest due for {_span(age)}" if age is not None else ""
-        lines.append(f"Workers: {workers['unacked']} messages taken, not yet acknowledged{held}")
-        return lines
+            ago = queue["pinged_seconds_ago"]
+            taken = f"{_span(ago)} ago" if ago is not None else "never"
+            rows.append([name, str(queue["depth"]), taken, "STUCK" if queue["stuck"] else ""])
+        return [*lines, "Queues:", *table(rows)]
