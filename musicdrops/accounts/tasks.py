@@ -20,12 +20,7 @@ MAIL_RETRIES: dict[str, Any] = {
 
 @shared_task(**MAIL_RETRIES)
 def send_verification_email_task(user_id: int) -> None:
-    """Email the user a link that confirms their address.
-
-    Safe to run twice: it does nothing once the address is verified, and a
-    second link is as valid as the first. Sign-up and "resend" are throttled
-    per address, which bounds how many can be sent.
-    """
+    """Email the user a link that confirms their address. Safe twice: a no-op once verified; any link is valid."""
     user = User.objects.filter(pk=user_id, is_active=True, email_verified_at__isnull=True).first()
     if user is not None:
         emails.send_verification_email(user=user)
@@ -33,11 +28,7 @@ def send_verification_email_task(user_id: int) -> None:
 
 @shared_task(**MAIL_RETRIES)
 def send_password_reset_email_task(user_id: int) -> None:
-    """Email the user a password-reset link.
-
-    Safe to run twice: each link is valid until the password changes, after
-    which every link is void. Requests are throttled per address.
-    """
+    """Email the user a password-reset link. Safe twice: every link is valid until the password changes."""
     # Only to a confirmed address (checked again here: the request was queued a moment ago).
     user = User.objects.filter(pk=user_id, is_active=True, email_verified_at__isnull=False).first()
     if user is not None and user.has_usable_password():
@@ -46,11 +37,7 @@ def send_password_reset_email_task(user_id: int) -> None:
 
 @shared_task(**MAIL_RETRIES)
 def send_email_change_email_task(user_id: int, email: str) -> None:
-    """Email a link to the new address a user asked for; following it moves the account there.
-
-    Safe to run twice: the links are alike, and once one is followed the account's address has
-    changed, which voids them all. Requests are throttled per address.
-    """
+    """Email the new address a link that moves the account there. Safe twice: following one voids them all."""
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is not None and user.email != email:
         emails.send_email_change_email(user=user, email=email)
@@ -58,10 +45,7 @@ def send_email_change_email_task(user_id: int, email: str) -> None:
 
 @shared_task(**MAIL_RETRIES)
 def send_address_change_requested_task(user_id: int, new_email: str) -> None:
-    """Tell the account's address that someone asked to move the account to ``new_email``.
-
-    Safe to run twice: a second notice says the same. Throttled per address by the caller.
-    """
+    """Tell the account's address that someone asked to move it to ``new_email``. Safe twice: a repeat says the same."""
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is not None and user.email != new_email:
         emails.send_address_change_requested_email(user=user, new_email=new_email)
@@ -69,10 +53,7 @@ def send_address_change_requested_task(user_id: int, new_email: str) -> None:
 
 @shared_task(**MAIL_RETRIES)
 def send_address_in_use_email_task(user_id: int) -> None:
-    """Tell an account's owner that someone tried to sign up with their address, or move an account to it.
-
-    Safe to run twice: a second copy says the same thing; the callers throttle it per address.
-    """
+    """Tell an owner that someone tried to use their address for another account. Safe twice: a repeat says the same."""
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is not None:
         emails.send_address_in_use_email(user=user)

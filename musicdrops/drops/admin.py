@@ -1,8 +1,4 @@
-"""The daily email's ledger in the admin, to answer "did I get my email?".
-
-Read-only: a hand edit of a delivery would break the one-email-a-day promise
-(the send claims rows by their status and token; see musicdrops/drops/ledger.py).
-"""
+"""The daily email's ledger in the admin, to answer "did I get my email?"; read-only: a hand edit breaks it."""
 
 from django.contrib import admin
 

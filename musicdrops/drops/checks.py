@@ -67,9 +67,6 @@ def drops_clocks(**_: Any) -> list[Error | Warning]:
 
 
 def refuse_bad_clocks(**_: Any) -> None:
-    """Celery's ``worker_init`` and ``beat_init``: a worker or beat whose clocks do not fit stops at start.
-
-    SystemExit, because Celery logs and swallows any Exception a signal handler raises.
-    """
+    """Stop a worker or beat whose clocks do not fit; SystemExit, as Celery swallows a signal handler's Exception."""
     if errors := [check.msg for check in drops_clocks() if check.is_serious()]:
         raise SystemExit("Refusing to start: " + " ".join(errors))

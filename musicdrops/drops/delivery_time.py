@@ -1,25 +1,4 @@
-"""When each user's email goes out: their delivery hour, in their own time zone, served by hourly UTC slots.
-
-The beat dispatches the send on every hour (UTC). A user's *delivery time*
-on a local date is that date at their delivery hour, in their zone; the
-slot that serves it is the first hour on the hour at or after it (UTC), so
-an email never leaves before the time its reader chose: Asia/Kolkata's 08:00
-(02:30 UTC) goes at 03:00 UTC, 08:30 there, within the hour that starts at
-their delivery time.
-
-Daylight saving time, with zoneinfo's ``fold=0`` (the offset in force before
-a change):
-- spring forward: a delivery hour the day skips (02:00 in New York on 8 March
-  2026) reads with the old offset, 07:00 UTC, which is 03:00 there: the next
-  hour;
-- fall back: an hour the day repeats (01:00 on 1 November) is its first
-  occurrence only; the second one serves nobody.
-
-A slot also serves whoever it finds whose delivery time passed less than
-DROPS_CATCH_UP_HOURS ago without their email (a beat that was down for a few
-slots). The ledger's row per user and *period* (a local date, or an ISO week
-for weekly digests) is what makes that, or any slot run twice, send once.
-"""
+"""When each user's email goes out: their hour in their own zone, served by hourly slots (docs/delivery-times.md)."""
 
 import datetime as dt
 import functools
@@ -34,10 +13,7 @@ HOUR = dt.timedelta(hours=1)
 
 @functools.cache
 def time_zone_names() -> frozenset[str]:
-    """Every IANA zone name this machine knows (the tzdata package covers a machine without /usr/share/zoneinfo).
-
-    Not the system's own aliases: "localtime" is whatever the server is set to.
-    """
+    """Every IANA zone name this machine knows, without aliases like "localtime" (whatever the server is set to)."""
     return frozenset(zoneinfo.available_timezones() - {"localtime", "posixrules", "Factory"})
 
 
@@ -51,12 +27,10 @@ def zone(name: str) -> dt.tzinfo:
 
 
 def slot_of(moment: dt.datetime) -> dt.datetime:
-    """The hourly slot a moment belongs to: the hour on the hour at or before it, UTC."""
     return moment.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def slot_label(slot: dt.datetime) -> str:
-    """A slot as ``send_music_drops --slot`` takes it and the logs show it: 2026-12-02T07:00Z."""
     return f"{slot.astimezone(dt.UTC):%Y-%m-%dT%H:00Z}"
 
 
@@ -72,7 +46,6 @@ def delivery_time(*, day: dt.date, hour: int, time_zone: str) -> dt.datetime:
 
 
 def period_of(*, day: dt.date, digest: str) -> str:
-    """What the ledger counts one email per: the local date, or the ISO week of a weekly digest."""
     if digest == WEEKLY:
         year, week, _ = day.isocalendar()
         return f"{year}-W{week:02d}"
@@ -89,12 +62,9 @@ class Window:
 
 
 def due_windows(*, slot: dt.datetime, time_zones: Iterable[str], catch_up_hours: int) -> list[Window]:
-    """For each zone, the (local date, delivery hours) whose delivery time this slot serves.
+    """For each zone, the (local date, delivery hours) with a delivery time in (slot - catch_up_hours, slot].
 
-    That is every delivery time in (slot - catch_up_hours, slot]: the slot's
-    own hour, plus the hours a missed slot left behind. Where one delivery
-    hour of a zone falls in the window on two local dates (a DST change
-    inside a day-long window), the later date wins.
+    Where an hour falls in the window on two local dates (a DST change in a day-long window), the later wins.
     """
     earliest = slot - dt.timedelta(hours=max(1, catch_up_hours))
     windows = []
@@ -126,4 +96,4 @@ def next_delivery(
             if slot >= slot_of(after):
                 return day, slot
         day += dt.timedelta(days=1)
-    raise ValueError(f"no delivery within two weeks of {after}")  # unreachable: a weekday recurs every 7 days
+    raise ValueError(f"no delivery within two weeks of {after}")

@@ -25,15 +25,14 @@ _UNSUBSCRIBE_SALT = "musicdrops.drops.unsubscribe"
 @dataclass(frozen=True)
 class DropRelease:
     title: str
-    artists: str  # display names of the artists it is credited to, joined
-    kind: str  # "Album", "EP", ...
-    date: str  # as precise as we know it
-    url: str  # the release's page on the site
-    artist_key: str = ""  # which artists (their ids): two artists can share a name
-    artists_full: str = ""  # the names with MusicBrainz's disambiguation, to tell such artists apart
-    # Each credited artist as (name, name with disambiguation, page on the site), for the heading's links.
-    credits: tuple[tuple[str, str, str], ...] = ()
-    cover_url: str = ""  # the archive's front image; the email shows a plain square where it has none
+    artists: str
+    kind: str
+    date: str
+    url: str
+    artist_key: str = ""  # the artists' ids: two artists can share a name
+    artists_full: str = ""  # with MusicBrainz's disambiguation, to tell such artists apart
+    credits: tuple[tuple[str, str, str], ...] = ()  # (name, name with disambiguation, page) per artist
+    cover_url: str = ""
 
 
 def subject_for(day: dt.date) -> str:
@@ -57,11 +56,7 @@ def unsubscribe_url(user_id: int) -> str:
 
 
 def unsubscribe_url_around() -> tuple[str, str]:
-    """What comes before and after the token in every unsubscribe URL.
-
-    A token is the user id, a colon and URL-safe base64, which ``reverse``
-    leaves as it is: so ``before + token + after == unsubscribe_url(...)``.
-    """
+    """What comes before and after the token in every unsubscribe URL (``reverse`` leaves a token as it is)."""
     placeholder = "0:TOKEN"
     before, after = unsubscribe_url_for_token(placeholder).split(placeholder)
     return before, after
@@ -77,20 +72,13 @@ def _message_id_domain(site_url: str) -> str:
 
 
 def message_id(user_id: int, period: str) -> str:
-    """The same for every attempt at one (user, period): a receiving system that saw it already can drop a repeat.
-
-    ``period`` is "2026-12-02" (daily) or "2026-W49" (weekly).
-    """
+    """The same for every attempt at one (user, period): a receiving system that saw it already can drop a repeat."""
     digest = hmac.digest(settings.SECRET_KEY.encode(), f"drop:{user_id}:{period}".encode(), hashlib.sha256).hex()[:16]
     return f"<drop.{period.replace('-', '')}.{user_id}.{digest}@{_message_id_domain(settings.SITE_URL)}>"
 
 
 def group_by_artist(releases: list[DropRelease]) -> list[tuple[str, list[DropRelease]]]:
-    """Releases under a heading per artist (not per name), in name order.
-
-    Artists who share a name get their disambiguation in the heading
-    ("Nirvana (US grunge band)"), so two headings never read the same.
-    """
+    """Releases under a heading per artist, in name order; artists who share a name get their disambiguation."""
     groups: dict[str, list[DropRelease]] = {}
     for release in releases:
         groups.setdefault(release.artist_key or release.artists, []).append(release)
@@ -104,15 +92,9 @@ def group_by_artist(releases: list[DropRelease]) -> list[tuple[str, list[DropRel
 
 @functools.lru_cache(maxsize=4096)
 def _group_blocks(artist: str, releases: tuple[DropRelease, ...]) -> tuple[str, str]:
-    """An artist's block, text and HTML: the same for everyone who follows the artist.
-
-    Cached for the process, not per chunk: a worker renders each artist's
-    block of the day once, instead of once for every chunk it sends. What
-    the block shows is all in the key, so a changed title is a new entry.
-    """
+    """An artist's block, text and HTML: the same for every follower, so cached per process (docs/performance.md)."""
     # Stored text is clean at the border; this keeps an email valid for a row stored before that.
     shown = [dataclasses.replace(r, title=clean_text(r.title), artists=clean_text(r.artists)) for r in releases]
-    # The heading links each artist to their page, with the disambiguation where group_by_artist chose it.
     full = bool(releases) and artist != releases[0].artists
     links = [(clean_text(f if full else n), url) for n, f, url in releases[0].credits] if releases else []
     context = {"artist": clean_text(artist), "links": links, "releases": shown}
@@ -120,14 +102,7 @@ def _group_blocks(artist: str, releases: tuple[DropRelease, ...]) -> tuple[str, 
 
 
 class DropRenderer:
-    """Renders the drops of many users for one day.
-
-    Everyone who follows an artist gets the same block for that artist, and
-    everyone gets the same frame around the blocks: each is rendered once
-    (by the templates, which escape what they insert; the frame once per
-    renderer, the blocks once per process), and a user's email is then put
-    together from them.
-    """
+    """Renders the drops of many users for one day: the frame once, then each email put together from it and blocks."""
 
     _GROUPS = "MUSICDROPSGROUPSGOHERE"
     _UNSUBSCRIBE = "MUSICDROPSUNSUBSCRIBEURLGOESHERE"
@@ -144,11 +119,9 @@ class DropRenderer:
             "groups": self._GROUPS,
             "unsubscribe_url": self._UNSUBSCRIBE,
         }
-        # Split once, here, where the frame holds no one's text: a user's email is the parts
-        # joined with their values, so a release titled like a placeholder stays a title.
+        # Split before anyone's text is in it: a release titled like a placeholder stays a title.
         self._frame_text = self._SLOTS.split(get_template("emails/drop.txt").render(context))
         self._frame_html = self._SLOTS.split(get_template("emails/drop.html").render(context))
-        # Every user's link differs only by the token: the URL around it is worked out once.
         self._unsubscribe_around = unsubscribe_url_around()
 
     @staticmethod
@@ -194,5 +167,4 @@ class DropRenderer:
 
 
 def render(*, user_id: int, day: dt.date, releases: list[DropRelease]) -> tuple[str, str, str]:
-    """One user's drop (the daily send renders many at once with DropRenderer)."""
     return DropRenderer(day=day).render(user_id=user_id, releases=releases)

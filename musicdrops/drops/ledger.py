@@ -1,19 +1,4 @@
-"""The ledger's rules, in one place: queueing, claiming, recording and freeing (user, period) deliveries.
-
-A row goes ``due`` -> ``sent`` (or ``failed``), never back. Between the two,
-an attempt at sending holds it with a *fencing token*: a random value of its
-own, written with a lease by one conditional UPDATE. The message is recorded
-as sent only by an UPDATE that still finds that token on the row, so an
-attempt that lost its claim (frozen past its lease, then resumed; or a
-redelivered copy of a task still running elsewhere) learns so at its first
-record, and stops: at most the one message it had in flight goes out twice,
-with the same Message-ID.
-
-The crash window, once: the mail server accepted a message and the worker
-died before its UPDATE. The next attempt sends that message again, with the
-same Message-ID, which lets the receiving side drop the repeat. Sending
-nothing in doubt instead would turn that repeat into a missing email.
-"""
+"""The ledger's rules, in one place: queueing, claiming, recording (under a fencing token) and freeing deliveries."""
 
 import datetime as dt
 from collections import defaultdict
@@ -28,8 +13,7 @@ from musicdrops.drops.models import DeliveredRelease, Delivery
 from musicdrops.drops.selectors import Due, recipients
 
 INSERT_BATCH = 1000  # rows per INSERT ... VALUES statement (SQLite)
-# One row, still due, by its key. Not ``status="due"``: that would let PostgreSQL pick the partial index
-# of due rows, and scan all of them for every message, whenever its statistics say the table is small.
+# Not status="due": PostgreSQL could pick the partial index of due rows and scan them all for each message.
 _ONE_OPEN = ~Q(status__in=[Delivery.Status.SENT, Delivery.Status.FAILED])
 
 
@@ -42,13 +26,7 @@ def deliveries_queue(
     now: dt.datetime,
     reserve_until: dt.datetime,
 ) -> list[int]:
-    """Insert a due delivery of ``slot``, with its releases, for each user who has none for their period yet;
-    return those users.
-
-    ``reserve_until``: the sweep leaves the new rows alone until then (they
-    are about to be queued). A release another delivery already holds is
-    left out; a user left with nothing gets no row and no email.
-    """
+    """Insert a due delivery of ``slot``, with its releases, for each user with none for the period; return them."""
     if not wanted:
         return []
     ops = connection.ops
@@ -78,7 +56,7 @@ def deliveries_queue(
     )
     holding = {d for (d,) in held}
     empty = [d for d in inserted.values() if d not in holding]
-    if empty:  # everything it would have said was already said: no email
+    if empty:
         Delivery.objects.filter(pk__in=empty).delete()
     return sorted(u for u, d in inserted.items() if d in holding)
 
@@ -86,7 +64,7 @@ def deliveries_queue(
 @dataclass(frozen=True)
 class Claim:
     delivery_id: int
-    day: dt.date  # the user's local date: the email's subject
+    day: dt.date
     message_id: str  # fixed when the row was queued: a key rotated since changes nothing
     release_ids: list[int]
 
@@ -94,12 +72,7 @@ class Claim:
 def deliveries_claim(
     *, slot: dt.datetime, user_ids: list[int], token: str, now: dt.datetime, lease_until: dt.datetime
 ) -> dict[int, Claim]:
-    """Claim these users' due deliveries for ``token``; return the ones it now holds, by user.
-
-    A row is free to claim when nobody holds it, or its holder's lease ran
-    out; a live lease is never taken, whoever asks. One conditional UPDATE
-    does it: of two attempts racing for a row, PostgreSQL lets one through.
-    """
+    """Claim for ``token`` these users' due rows nobody holds or whose lease ran out; return those it holds, by user."""
     _drop_lapsed(slot=slot, user_ids=user_ids)
     Delivery.objects.filter(slot=slot, user_id__in=user_ids, status=Delivery.Status.DUE).filter(
         Q(token="") | Q(lease_until__lt=now)
@@ -126,12 +99,7 @@ def _drop_lapsed(*, slot: dt.datetime, user_ids: list[int]) -> None:
 
 
 def delivery_mark_sent(*, delivery_id: int, token: str, now: dt.datetime) -> bool:
-    """Record that the mail server accepted this delivery's message. False: ``token`` no longer holds it; stop.
-
-    The ORM's ``filter(...).update(...)`` of the same row, written out: it runs
-    once per email, and compiling it cost 250 us of CPU against 70 us here
-    (docs/performance.md). The statement is the same; the rowcount is the fence.
-    """
+    """Record that the mail server accepted this delivery's message. False: ``token`` no longer holds it; stop."""
     with connection.cursor() as cursor:
         cursor.execute(
             _MARK_SENT, [Delivery.Status.SENT, connection.ops.adapt_datetimefield_value(now), delivery_id, token]
@@ -139,7 +107,7 @@ def delivery_mark_sent(*, delivery_id: int, token: str, now: dt.datetime) -> boo
         return bool(cursor.rowcount == 1)
 
 
-# Our table and column names, never input; the values go in as parameters.
+# The ORM's update written out: 70 us of CPU per email against 250 (docs/performance.md). Our names, never input.
 _MARK_SENT = (
     f"UPDATE {Delivery._meta.db_table} SET status = %s, sent_at = %s "  # noqa: S608
     "WHERE id = %s AND token = %s AND status NOT IN ('sent', 'failed')"
@@ -170,12 +138,7 @@ def deliveries_release(*, token: str, delivery_ids: list[int], until: dt.datetim
 def deliveries_reserve_free(
     *, slot: dt.datetime, now: dt.datetime, until: dt.datetime, reserved_too: bool = False
 ) -> list[int]:
-    """Users of ``slot`` still due whose claim or reservation ran out, reserved until ``until`` to be queued again.
-
-    ``reserved_too``: also rows nobody holds that are still reserved for a
-    queued chunk. Never a row under a live claim. Rows another sweep is
-    reserving are skipped, not waited for.
-    """
+    """Reserve the users of ``slot`` still due whose lease ran out (``reserved_too``: any free one) until ``until``."""
     free = Q(lease_until__lt=now) | Q(token="") if reserved_too else Q(lease_until__lt=now)
     rows = (
         Delivery.objects.select_for_update(skip_locked=True)
@@ -196,15 +159,9 @@ def _insert_returning(
     conflict: str,
     returning: str,
 ) -> list[tuple[Any, ...]]:
-    """INSERT a row for each of ``rows`` (values of ``columns``, then ``constants``), skipping any that
-    break the unique ``conflict``; return ``returning`` of the rows inserted.
+    """INSERT ``rows`` (``columns``, then ``constants``) skipping ``conflict``; ``returning`` of those inserted.
 
-    Django's bulk_create cannot say which rows it skipped. On PostgreSQL the
-    rows go as one array per column (``unnest``): a handful of parameters
-    whatever the number of rows, where a VALUES list has one per value, and
-    psycopg takes about 2 us of CPU for each (20 ms for a chunk's claims).
-    Elsewhere (SQLite, in development) as a VALUES list. ``columns`` maps
-    each column to its PostgreSQL type; the names are ours, never input.
+    bulk_create cannot say which it skipped; an array per column, not VALUES, on PostgreSQL (docs/performance.md).
     """
     if not rows:
         return []

@@ -1,16 +1,6 @@
 """The drops' mailer: a chunk's emails go out on one connection, each answered for itself.
 
-``send_each`` yields ``(key, None)`` as soon as the mail server or provider
-accepted that email, or ``(key, error)`` when it refused that one alone
-(``is_permanent`` tells a 5xx or an unwritable address from a 4xx "try
-later"). What stops the stream raises: a broken connection or SMTP's 421
-(SMTPException, OSError), a provider that cannot take emails now (TryLater).
-
-The way out follows ``settings.MAILERS[using]``:
-- Django's SMTP backend: our own MIME bytes on our own smtplib connection,
-  pipelined (RFC 2920); Django's builder alone would cap 2 cores near 660 emails/s;
-- anymail's Postmark backend: its ``/email/batch`` endpoint, BATCH_SIZE emails a request;
-- any other (locmem, the console, other providers): Django's mailer, one email at a time.
+SMTP pipelined with our own MIME, Postmark's batch endpoint, else Django's mailer (docs/email-providers.md).
 """
 
 import binascii
@@ -41,14 +31,11 @@ POSTMARK_BACKEND = "anymail.backends.postmark.EmailBackend"
 BATCH_SIZE = 100  # Postmark takes 500; 100 keeps what a lost answer leaves in doubt small
 
 
-# What send_each yields: (key, None) when accepted, (key, the refusal) when refused.
 type Results[K] = Generator[tuple[K, Exception | None], None, None]
 
 
 @dataclass(frozen=True)
 class Email:
-    """A text + HTML email, one recipient."""
-
     subject: str
     text: str
     html: str
@@ -74,7 +61,10 @@ class TryLater(Exception):
 
 
 def send_each[K](messages: Iterable[tuple[K, Email]], *, using: str = "default") -> Results[K]:
-    """Send each ``(key, email)`` in order; see the module's docstring. Close it (``contextlib.closing``) when done."""
+    """Send each ``(key, email)`` in order: ``(key, None)`` once accepted, ``(key, refusal)`` for that one alone.
+
+    A broken connection or SMTP's 421 (SMTPException, OSError), or TryLater, raises. Close it when done.
+    """
     config = settings.MAILERS[using]
     backend, options = config.get("BACKEND", SMTP_BACKEND), config.get("OPTIONS", {})
     if backend == SMTP_BACKEND:
@@ -108,7 +98,7 @@ def _encode_header(value: str) -> str:
     return value if value.isascii() else Header(value, "utf-8").encode()
 
 
-_BARE_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")  # almost every recipient
+_BARE_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
 
 
 def _encode_address(address: str) -> str:
@@ -211,7 +201,7 @@ def _smtp_send_each[K](options: dict[str, Any], messages: Iterable[tuple[K, Emai
         for key, email in messages:
             try:
                 raw, (sender, recipients) = mime_bytes(email), envelope(email)
-            except ValueError as error:  # an address or header we cannot write: this one only
+            except ValueError as error:
                 yield key, error
                 continue
             if not pipelining:
@@ -314,11 +304,7 @@ def _refusal(refused: dict[str, tuple[int, bytes]]) -> smtplib.SMTPRecipientsRef
     return smtplib.SMTPRecipientsRefused(refused) if refused else None
 
 
-# --- Postmark's batch endpoint (anymail's backend calls /email once per message, and sends everything else).
-# 200: per message, ErrorCode 0 is accepted, 300 (invalid address) and 406 (inactive recipient) are for good,
-# any other is "try later" for that one; 422: one bad field spoiled the request, so one by one through anymail;
-# 429, 5xx, a time-out or an answer that is not one result per message: TryLater (the retry repeats the
-# batch in doubt with the same Message-IDs: Postmark takes no idempotency key).
+# --- Postmark's batch endpoint; what each of its answers means: docs/email-providers.md.
 
 _FOR_GOOD = {300, 406}
 _POSTMARK_TIMEOUT = 30  # anymail's default REQUESTS_TIMEOUT
@@ -396,9 +382,6 @@ def _retry_after(response: Any) -> float | None:
     return retry_after_seconds(headers.get("Retry-After"), longest=3600.0)
 
 
-# --- Any other mailer: Django's own, one send_messages per email.
-
-
 def django_message(email: Email) -> EmailMultiAlternatives:
     message = EmailMultiAlternatives(
         subject=email.subject, body=email.text, from_email=email.from_email, to=[email.to], headers=email.headers
@@ -419,7 +402,7 @@ def _django_send_each[K](messages: Iterable[tuple[K, Email]], using: str) -> Res
             except _REFUSALS as error:
                 yield key, _unless_closing(error)
                 continue
-            except AnymailRecipientsRefused as error:  # the provider refused the address (invalid, inactive)
+            except AnymailRecipientsRefused as error:
                 yield key, Refused(str(error)[:300], permanent=True)
                 continue
             except AnymailAPIError as error:  # 429, 5xx, a time-out, a bad token: nothing more now
@@ -428,10 +411,7 @@ def _django_send_each[K](messages: Iterable[tuple[K, Email]], using: str) -> Res
 
 
 class ConsoleBackend(BaseEmailBackend):
-    """Development's mailer (EMAIL_URL unset): emails printed as a person reads them, links whole.
-
-    Django's console backend prints the MIME source, where quoted-printable breaks long links across lines.
-    """
+    """Development's mailer (EMAIL_URL unset): emails printed as read, not as MIME (quoted-printable breaks links)."""
 
     def __init__(self, *, stream: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

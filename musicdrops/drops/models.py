@@ -1,8 +1,4 @@
-"""The delivery ledger: one email per user per period (a local day, or an ISO week), each release at most once ever.
-
-Everything the send knows lives here, in PostgreSQL: who is due, who holds
-whom, who was sent. Redis only carries the messages that say "send these".
-"""
+"""The delivery ledger: one email per user per period (a local day, or an ISO week), each release at most once ever."""
 
 from typing import ClassVar
 
@@ -15,9 +11,7 @@ from musicdrops.drops.delivery_time import slot_label
 
 
 class DropSend(models.Model):
-    """An hourly slot's send. Started by the beat, the command or a resume; the sweep works on the recent ones."""
-
-    slot = models.DateTimeField(unique=True)  # the hour on the hour (UTC) it serves: see delivery_time.py
+    slot = models.DateTimeField(unique=True)
     started_at = models.DateTimeField(default=timezone.now)
     # Every due user has a Delivery row: until then the sweep runs the fan-out again.
     fanned_out_at = models.DateTimeField(null=True, blank=True)
@@ -27,29 +21,21 @@ class DropSend(models.Model):
 
 
 class Delivery(models.Model):
-    """One user's email for one period: due, then sent (or failed for good).
-
-    The fan-out inserts it, with the releases it will carry, before anything
-    is queued. An attempt at sending it first claims it: writes its own
-    ``token`` and a lease, and only while that token is still there is the
-    message recorded as sent (see ledger.py). A free row (no token) or one
-    whose lease ran out can be claimed by anyone; ``lease_until`` on a free
-    row is when the sweep may queue it again.
-    """
+    """One user's email for one period: due, then sent (or failed for good), claimed and recorded by ledger.py."""
 
     class Status(models.TextChoices):
         DUE = "due", "due"
         SENT = "sent", "sent"
-        FAILED = "failed", "failed"  # the mail server refused the address for good (5xx)
+        FAILED = "failed", "failed"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="deliveries")
-    slot = models.DateTimeField()  # the send (DropSend.slot) that queued it; its chunks claim by it
-    day = models.DateField()  # the user's local date the email is for: "New music for <day>"
+    slot = models.DateTimeField()
+    day = models.DateField()  # the user's local date
     period = models.CharField(max_length=10)  # "2026-12-02", or "2026-W49" for a weekly digest
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.DUE)
-    token = models.CharField(max_length=32, blank=True)  # the attempt that holds the claim; "" when free
-    lease_until = models.DateTimeField()
-    queued_at = models.DateTimeField(default=timezone.now)  # due since: /healthz counts the overdue
+    token = models.CharField(max_length=32, blank=True)
+    lease_until = models.DateTimeField()  # a claim's end; on a free row, when the sweep may queue it again
+    queued_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
     message_id = models.CharField(max_length=255, blank=True)
     error = models.CharField(max_length=500, blank=True)
@@ -70,8 +56,6 @@ class Delivery(models.Model):
 
 
 class DeliveredRelease(models.Model):
-    """A release in a user's drop. Unique per (user, release group): at most once, ever."""
-
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     release_group = models.ForeignKey(ReleaseGroup, on_delete=models.CASCADE, related_name="+")
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="releases")

@@ -21,28 +21,20 @@ class DropPreview:
 
 @dataclass(frozen=True)
 class DropStatus:
-    """Why there is, or is not, an email: ``reason`` is one of REASONS."""
-
     reason: str
-    day: dt.date  # the local date of the email in question
+    day: dt.date
     subject: str
-    next_slot: dt.datetime  # when the next email would go (UTC)
+    next_slot: dt.datetime
     sent_at: dt.datetime | None
     preview: DropPreview | None
-    suppression: Suppression | None = None  # why the address gets no email, when it is "suppressed"
+    suppression: Suppression | None = None
 
 
 REASONS = ("unconfirmed", "suppressed", "off", "no-follows", "sent", "nothing-new", "scheduled")
 
 
 def drop_status(*, user: User, now: dt.datetime) -> DropStatus:
-    """The email of the user's current period if it went, else their next one; and why they will not get it, if so.
-
-    The reasons, first match wins: address unconfirmed, address suppressed
-    (it bounced, its owner complained or unsubscribed at the provider), email turned off,
-    nobody followed, already sent for this period, nothing new (yet), or
-    simply not their delivery time yet.
-    """
+    """The email of the user's current period if it went, else their next one; and the first of REASONS that applies."""
     weekday = user.digest_weekday if user.digest == WEEKLY else None
     today = now.astimezone(zone(user.time_zone)).date()
     day, slot = next_delivery(

@@ -18,9 +18,7 @@ from musicdrops.drops.delivery_time import DAILY, WEEKLY, due_windows, period_of
 from musicdrops.drops.emails import DropRelease
 from musicdrops.drops.models import DeliveredRelease, Delivery
 
-# A release dated up to this many days back still counts as new: we may learn
-# about it a few days late, and a user may have missed a day. A weekly digest
-# looks back a week further: everything since the last one.
+# Days back a release still counts as new: we may learn of it late; a weekly digest looks back a week further.
 NEW_FOR_DAYS = 7
 NEW_FOR_DAYS_WEEKLY = NEW_FOR_DAYS + 7
 
@@ -28,7 +26,7 @@ NEW_FOR_DAYS_WEEKLY = NEW_FOR_DAYS + 7
 @dataclass(frozen=True)
 class Due:
     day: dt.date  # the user's local date the email is for
-    period: str  # one email per user per period (delivery_time.period_of)
+    period: str
     weekly: bool
 
 
@@ -40,11 +38,7 @@ def recipients() -> QuerySet[User]:
 
 
 def due_users(*, slot: dt.datetime, catch_up_hours: int) -> dict[int, Due]:
-    """Recipients who follow someone, whose delivery time this slot serves, and who have no email for its period.
-
-    One query for the zones in use, one for the users due (a term per zone
-    and local date), one for the emails they already have.
-    """
+    """Recipients who follow someone, whose delivery time this slot serves, and who have no email for its period."""
     listeners = recipients().filter(follows__isnull=False)
     zones = listeners.order_by().values_list("time_zone", flat=True).distinct()
     windows = due_windows(slot=slot, time_zones=list(zones), catch_up_hours=catch_up_hours)
@@ -116,7 +110,7 @@ def new_releases(*, user_ids: list[int], day: dt.date, days: int = NEW_FOR_DAYS)
 
 def drop_releases(*, release_ids: set[int]) -> dict[int, DropRelease]:
     """What the email shows for each release group, in two queries."""
-    # The artists as plain rows: prefetch_related would build a queryset per release group.
+    # Plain rows: prefetch_related would build a queryset per release group.
     credits: dict[int, list[tuple[str, str, str, str]]] = defaultdict(list)
     for release_id, artist_id, mbid, name, disambiguation in (
         ReleaseGroup.artists.through.objects.filter(releasegroup_id__in=release_ids)

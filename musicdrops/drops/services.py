@@ -1,18 +1,4 @@
-"""The send: fan out over the users a slot serves, send chunk by chunk, sweep up whoever is left.
-
-1. ``drops_start`` (the beat's hourly dispatch, or the command) records the
-   slot's send and fans out: a due Delivery row for every user whose delivery
-   time the slot serves (delivery_time.py) and who has something new
-   (ledger.deliveries_queue), then a chunk task per CHUNK_SIZE users.
-2. ``drop_chunk_send`` (one chunk task) claims its users' rows with a token of
-   its own, hands their emails to the mailer (mailer.py), and records each
-   one under that token as the mailer answers for it. It stops after
-   DROPS_CHUNK_SECONDS, at a lost claim, or when the server says "try
-   later", and hands back what it did not send.
-3. ``drops_sweep`` (every DROPS_SWEEP_SECONDS) queues again every row still
-   due whose claim or reservation ran out: a chunk lost with Redis, a worker
-   killed or frozen, retries that could not be published.
-"""
+"""The send: fan out over the users a slot serves, send chunk by chunk, sweep up whoever is left."""
 
 import datetime as dt
 import logging
@@ -31,11 +17,9 @@ from musicdrops.drops.models import DropSend
 
 logger = logging.getLogger(__name__)
 
-# How a chunk of a slot's users gets queued: tasks.queue_chunk (tests pass their own).
 Queue = Callable[[dt.datetime, list[int]], None]
 
-# Users per chunk task: big enough that per-task costs (queries, one SMTP
-# connection) are spread thin, small enough that a chunk finishes in seconds.
+# Big enough to spread per-task costs (queries, an SMTP connection), small enough to finish in seconds.
 CHUNK_SIZE = 500
 # This many "try later" answers in a row: the server is throttling us, not one address.
 TEMPORARY_IN_A_ROW = 3
@@ -46,8 +30,8 @@ class ChunkOutcome:
     claimed: int = 0
     sent: int = 0
     failed: int = 0
-    later: list[int] = field(default_factory=list)  # users handed back, to try again
-    time_up: bool = False  # handed back because the chunk's time ran out (go on at once), not a "try later"
+    later: list[int] = field(default_factory=list)
+    time_up: bool = False  # handed back for lack of time (go on at once), not a "try later"
     lost_claim: bool = False
     seconds: float = 0.0
 
@@ -71,11 +55,9 @@ def drops_start_day(*, day: dt.date, queue: Queue) -> int:
 def drops_fan_out(
     *, slot: dt.datetime, queue: Queue, catch_up_hours: int | None = None, chunk_size: int = CHUNK_SIZE
 ) -> int:
-    """A due delivery for every user the slot serves who has something new and no email for the period yet,
-    queued in chunks.
+    """Insert and queue, in chunks, a due delivery for each user the slot serves who has something new.
 
-    Safe twice or concurrently: a user's (user, period) row is inserted once
-    (the unique constraint), and only whoever inserted it queues it.
+    Safe twice or concurrently: a (user, period) row is inserted once, and only its inserter queues it.
     """
     hours = settings.DROPS_CATCH_UP_HOURS if catch_up_hours is None else catch_up_hours
     due = selectors.due_users(slot=slot, catch_up_hours=hours)
@@ -95,18 +77,13 @@ def drops_fan_out(
             queue(slot, users)
             queued += len(users)
     DropSend.objects.filter(slot=slot, fanned_out_at__isnull=True).update(fanned_out_at=timezone.now())
-    # Most hours serve somebody; the ones that serve nobody (24 of them in a backfill) say so quietly.
+    # An hour that serves nobody (24 of them in a backfill) says so quietly.
     logger.log(logging.INFO if queued else logging.DEBUG, "drops for %s: %d users queued", slot_label(slot), queued)
     return queued
 
 
 def drops_requeue(*, slot: dt.datetime, queue: Queue, all_free: bool = False, chunk_size: int = CHUNK_SIZE) -> int:
-    """Queue again the users of ``slot`` still due whose claim or reservation ran out; return how many.
-
-    ``all_free``: also those reserved for a chunk that is queued, or was
-    (the operator's resume after Redis lost its queues); never those an
-    attempt holds under a live lease.
-    """
+    """Queue again the users of ``slot`` still due whose lease ran out (``all_free``: any not held); how many."""
     now = timezone.now()
     users = ledger.deliveries_reserve_free(
         slot=slot, now=now, until=now + dt.timedelta(seconds=settings.DROPS_PICKUP_SECONDS), reserved_too=all_free
@@ -117,11 +94,9 @@ def drops_requeue(*, slot: dt.datetime, queue: Queue, all_free: bool = False, ch
 
 
 def drops_sweep(*, queue: Queue) -> int:
-    """Everyone still due in a recent send is queued again once their claim or reservation ran out.
+    """Queue again everyone still due in a recent send whose claim ran out; fan out again an unfinished fan-out.
 
-    A send whose fan-out never finished (its task lost with Redis, or killed)
-    is fanned out again. Safe twice or concurrently: each row is reserved
-    (row locks, skip-locked) by one sweep before it is queued.
+    Safe twice or concurrently: each row is reserved (row locks, skip-locked) by one sweep before it is queued.
     """
     now = timezone.now()
     pickup = dt.timedelta(seconds=settings.DROPS_PICKUP_SECONDS)
@@ -140,12 +115,7 @@ def drops_sweep(*, queue: Queue) -> int:
 
 
 def drops_resume(*, day: dt.date, queue: Queue) -> int:
-    """The operator's recovery: queue whoever is still due in the day's slots so far and not being sent right now.
-
-    A past slot that never ran (its dispatch lost with Redis) is started; a
-    slot still to come is left to the beat, unless it was started already
-    (``send_music_drops --date`` sends a whole day at once).
-    """
+    """The operator's recovery: queue whoever is still due in the day's slots so far, starting a past one never run."""
     queued = 0
     started = set(DropSend.objects.filter(slot__in=day_slots(day)).values_list("slot", flat=True))
     for slot in day_slots(day):
@@ -158,11 +128,9 @@ def drops_resume(*, day: dt.date, queue: Queue) -> int:
 
 
 def drop_chunk_send(*, slot: dt.datetime, user_ids: list[int], token: str) -> ChunkOutcome:
-    """Send the drops of these users in ``slot`` under ``token``: claim, build, send, record each.
+    """Send the drops of these users in ``slot`` under ``token``: claim, build, send, record each; hand back the rest.
 
-    Safe twice or concurrently: only the attempt whose token holds a row
-    sends to it, and each message is recorded under that token (ledger.py).
-    Whatever it holds and did not send is handed back on the way out.
+    Safe twice or concurrently: only the attempt whose token holds a row sends to it and records it (ledger.py).
     """
     started = time.monotonic()
     deadline = started + settings.DROPS_CHUNK_SECONDS
@@ -174,7 +142,7 @@ def drop_chunk_send(*, slot: dt.datetime, user_ids: list[int], token: str) -> Ch
         return outcome
     shown = selectors.drop_releases(release_ids={r for c in claimed.values() for r in c.release_ids})
     addresses = dict(User.objects.filter(pk__in=list(claimed)).values_list("pk", "email"))
-    renderers: dict[dt.date, emails.DropRenderer] = {}  # a slot serves one or two local dates
+    renderers: dict[dt.date, emails.DropRenderer] = {}
     unsent = {c.delivery_id: user for user, c in claimed.items()}
 
     def build(user_id: int, claim: ledger.Claim) -> mailer.Email:
@@ -201,8 +169,7 @@ def drop_chunk_send(*, slot: dt.datetime, user_ids: list[int], token: str) -> Ch
                 if error is None:
                     in_a_row = 0
                     if not ledger.delivery_mark_sent(delivery_id=delivery_id, token=token, now=timezone.now()):
-                        # Another attempt holds it now (we were frozen past the lease): this was the one
-                        # message in flight. Everything else of this chunk is theirs.
+                        # Frozen past the lease: another attempt holds the rest; this was the one in flight.
                         outcome.lost_claim = True
                         logger.warning("drops for %s: attempt %s lost its claims; stopping", slot_label(slot), token)
                         unsent.clear()
@@ -218,11 +185,10 @@ def drop_chunk_send(*, slot: dt.datetime, user_ids: list[int], token: str) -> Ch
                     logger.warning("drops for %s: user %s, try later: %s", slot_label(slot), user_id, error)
                     if in_a_row >= TEMPORARY_IN_A_ROW:
                         break
-                    continue  # stays unsent: handed back below
+                    continue
                 unsent.pop(delivery_id, None)
     except BaseException:
-        # Anything else (the server or a database gone, the soft time limit): give back what we hold,
-        # if the database lets us; otherwise the leases run out and the sweep finds them.
+        # If the database is gone too, the leases run out and the sweep finds them.
         _hand_back(token=token, unsent=unsent, after=0)
         raise
     outcome.later = sorted(unsent.values())

@@ -19,7 +19,6 @@ from musicdrops.scheduler.slots import slot_claim
 
 logger = logging.getLogger(__name__)
 
-# Worth trying again: the mail server or provider, PostgreSQL or Redis away for a while, or the time limit.
 TRANSIENT = (SMTPException, OSError, DatabaseError, RedisError, BrokerError, SoftTimeLimitExceeded, TryLater)
 
 
@@ -27,9 +26,7 @@ TRANSIENT = (SMTPException, OSError, DatabaseError, RedisError, BrokerError, Sof
 def send_music_drops_task(self: Task) -> int:  # type: ignore[type-arg]
     """The hourly send, as the beat dispatches it: fan out the users the slot's hour serves, in chunks.
 
-    Safe twice: it runs once per schedule slot (slot_claim: a second dispatch
-    is recorded and ignored), and whatever runs twice anyway queues each user
-    once (the ledger's unique row per user and period).
+    Safe twice: slot_claim runs it once per slot, and the ledger's row per (user, period) queues each user once.
     """
     slot = slot_claim(self.request)
     if slot is None:
@@ -40,11 +37,7 @@ def send_music_drops_task(self: Task) -> int:  # type: ignore[type-arg]
 
 @shared_task
 def sweep_music_drops_task() -> int:
-    """Periodic: queue again everyone still due in a recent send whose chunk lapsed (see services.drops_sweep).
-
-    Safe twice or concurrently (so no slot_claim: a second dispatch costs two
-    queries): each due row is reserved by one sweep before it is queued.
-    """
+    """Queue again everyone still due whose chunk lapsed. Safe twice (so no slot_claim): one sweep reserves a row."""
     return services.drops_sweep(queue=queue_chunk)
 
 
@@ -60,13 +53,9 @@ def _backoff(retries: int) -> float:
 
 @shared_task(bind=True, max_retries=None)
 def send_drop_chunk_task(self: Task, slot: str, user_ids: list[int], since: str | None = None) -> int:  # type: ignore[type-arg]
-    """Send one chunk of a slot's drops; hand back, as a retry of this task, whatever it could not send yet.
+    """Send one chunk of a slot's drops; retry what it could not send yet, for DROPS_RETRY_HOURS after ``since``.
 
-    Safe twice or concurrently: every attempt claims its users' rows with a
-    token of its own and records each message under it, so a redelivered or
-    resumed copy sends nobody twice (ledger.py). Retries: as many as it takes
-    for DROPS_RETRY_HOURS after the first attempt (``since``); after that the
-    users stay due, and /healthz says so.
+    Safe twice or concurrently: each attempt claims and records under a token of its own (ledger.py).
     """
     when = _time(slot)
     if when is None or not isinstance(user_ids, list) or not all(isinstance(u, int) for u in user_ids):
@@ -79,7 +68,7 @@ def send_drop_chunk_task(self: Task, slot: str, user_ids: list[int], since: str 
     except TRANSIENT as error:
         countdown = _backoff(self.request.retries)
         if isinstance(error, TryLater) and error.retry_after is not None:
-            countdown = max(countdown, error.retry_after)  # the provider said when (429's Retry-After)
+            countdown = max(countdown, error.retry_after)
         return _again(self, first, {**kwargs, "user_ids": user_ids}, countdown, error)
     if outcome.later:
         countdown = 0.0 if outcome.time_up else _backoff(self.request.retries)

@@ -18,9 +18,7 @@ from musicdrops.drops.preview import drop_status
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """RFC 8058: a POST unsubscribes at once, no login, no confirmation page.
 
-    A GET (the visible link in the email) shows a page whose form submits
-    itself: a person gets one click, while link scanners that fetch every URL
-    in an email (and run no scripts) don't unsubscribe anybody.
+    A GET shows a page whose form submits itself: link scanners (which run no scripts) unsubscribe nobody.
     """
     user_id = read_unsubscribe_token(token)
     user = User.objects.filter(pk=user_id).first() if user_id is not None else None
@@ -48,9 +46,7 @@ def today(request: HttpRequest) -> HttpResponse:
     return render(request, "drops/today.html", {"status": status, "preview": status.preview})
 
 
-# The email's HTML uses inline styles (mail clients ignore style sheets), and
-# it is shown only inside the sandboxed frame of the page above: nothing else
-# may load, no script may run, and only our own pages may frame it.
+# The email, inline styles only, in the page's sandboxed frame: nothing else loads, no script runs.
 _EMAIL_CSP = {
     "default-src": ["'none'"],
     "style-src": ["'unsafe-inline'"],

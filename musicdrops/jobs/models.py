@@ -10,24 +10,18 @@ from django.utils import timezone
 
 # A job no worker took within this long never runs (the task refuses it), and the page says so.
 START_WITHIN = dt.timedelta(minutes=10)
-# The task's hard time limit: a job still running after it was stopped, or its worker lost, with it.
+# The task's hard time limit: a job still running after it was stopped, or lost with its worker.
 RUNS_AT_MOST = dt.timedelta(seconds=120)
-# Kept this long, then deleted: a page watches a job for minutes.
 KEEP_JOBS = dt.timedelta(days=1)
 
 
 class Job(models.Model):
-    """One task a user started from a page, and its state as the page shows it. Its id is the Celery task id.
-
-    The task writes its state here, not to a Celery result backend: the status endpoint reads
-    one row, answers only the owner (anyone else gets a 404, as for a job that does not exist),
-    and a web process holds no Redis connection for it.
-    """
+    """A task a user started from a page, and its state: written here, not to a result backend. Its id is the task's."""
 
     class Kind(models.TextChoices):
         REFRESH_LIBRARY = "refresh-library", "refresh of the followed artists"
 
-    # Celery's names for them, which the page (data-state) and its script know.
+    # Celery's names, which the page (data-state) and its script know.
     class State(models.TextChoices):
         PENDING = "PENDING", "waiting for a worker"
         STARTED = "STARTED", "started"
@@ -42,7 +36,6 @@ class Job(models.Model):
     state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # sync.RefreshResult's counts: {"total", "checked", "fresh", "failed", "left", "new_releases"}.
     figures = models.JSONField(default=dict, blank=True)
     message = models.TextField(blank=True)  # why it failed, in words for the user
 

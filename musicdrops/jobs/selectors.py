@@ -58,11 +58,9 @@ def _artists(count: int) -> str:
 
 
 def job_status(*, job: Job, now: dt.datetime | None = None) -> JobStatus:
-    """The job's state as its row holds it, in the words the page shows: no query, the row is read already.
+    """The job's state in the words the page shows, without a query.
 
-    Two states are read from the clock, as nothing is left to write them: a job no worker took within
-    START_WITHIN never started (the task refuses it now), and one still running past the task's time
-    limit was stopped, or its worker lost, before it could write how it ended.
+    From the clock: pending past START_WITHIN never started; running past RUNS_AT_MOST was stopped or lost.
     """
     now = now or timezone.now()
     job_id = str(job.id)

@@ -21,11 +21,9 @@ from musicdrops.jobs.models import KEEP_JOBS, RUNS_AT_MOST, START_WITHIN, Job
 
 logger = logging.getLogger(__name__)
 
-# tasks.py passes its queue function in (taking the job's id), so this module never imports the task that calls it.
 Queue = Callable[[uuid.UUID], None]
 
-# A person may start this many refreshes an hour: each one spends the shared
-# MusicBrainz budget (one request a second for the whole site).
+# Each refresh spends the site's shared MusicBrainz budget (one request a second).
 REFRESHES_PER_HOUR = 10
 
 TOO_LONG = "The refresh took too long and was stopped. Please try again in a few minutes."
@@ -37,11 +35,7 @@ class TooManyJobs(Exception):
 
 
 def refresh_start(*, user: User, queue_refresh: Queue) -> Job:
-    """Start a refresh of the user's artists, or return the one still running.
-
-    Clicking twice (or in two tabs) watches the same task instead of starting
-    a second one, for as long as a page would poll it.
-    """
+    """Start a refresh of the user's artists, or return the one still running (a second click watches it too)."""
     now = timezone.now()
     with transaction.atomic():
         # The user's row lock serialises two clicks arriving at once.
@@ -51,10 +45,7 @@ def refresh_start(*, user: User, queue_refresh: Queue) -> Job:
                 user=user, kind=Job.Kind.REFRESH_LIBRARY, created_at__gte=now - dt.timedelta(hours=1)
             ).order_by("-created_at")
         )
-        # Watch the running one again, unless the page polling it has given up
-        # by now: then its message was lost (a broker outage, a Redis restarted
-        # empty) or it waits behind a backlog, and a new click starts afresh.
-        # The task is safe to run twice (see refresh_run).
+        # Past the page's poll timeout its message was lost or waits behind a backlog: start afresh.
         watched_since = now - dt.timedelta(seconds=settings.TASK_POLL_TIMEOUT_SECONDS)
         if recent and recent[0].created_at > watched_since and not selectors.job_status(job=recent[0], now=now).done:
             return recent[0]
@@ -65,19 +56,17 @@ def refresh_start(*, user: User, queue_refresh: Queue) -> Job:
             )
         job = Job.objects.create(user=user, kind=Job.Kind.REFRESH_LIBRARY, created_at=now)
         queue_refresh(job.id)
-    # Everyone's old jobs, not only this user's: each click keeps the table to about a day of clicks.
+    # Everyone's old jobs, not only this user's: the table keeps about a day of clicks.
     Job.objects.filter(created_at__lt=now - KEEP_JOBS).delete()
     logger.info("refresh %s started for user %s", job.id, user.pk)
     return job
 
 
 def refresh_run(*, job_id: str, client: MusicBrainzClient, seconds: float) -> None:
-    """Sync the job's user's artists, writing its progress and then its outcome to the job's row.
+    """Sync the job's user's artists, writing its progress and then its outcome (any error: FAILURE, re-raised).
 
-    Safe twice or concurrently: it claims only a job the page still reads as not over, every
-    write is conditional on the job being unfinished (the first outcome stays), and the sync
-    leases each artist and counts one synced a moment ago as fresh. Any error ends the job as
-    FAILURE, with words for the user, and is raised again for Celery to log.
+    Safe twice or concurrently: it claims only a job not over, every write is conditional on it being unfinished,
+    and the sync leases each artist.
     """
     user_id = _claim(job_id)
     if user_id is None:
@@ -106,7 +95,7 @@ def _claim(job_id: str) -> int | None:
     """Mark the job started, if job_status still reads it as not over: its user's id, else None."""
     now = timezone.now()
     waiting = Q(state=Job.State.PENDING, created_at__gte=now - START_WITHIN)
-    # Running, and not yet past the time limit: a message handed out again after its worker was lost.
+    # Running, within the time limit: a message handed out again after its worker was lost.
     running = Q(state__in=[Job.State.STARTED, Job.State.PROGRESS], started_at__gte=now - RUNS_AT_MOST)
     claimed = Job.objects.filter(waiting | running, pk=job_id).update(state=Job.State.STARTED, started_at=now)
     if not claimed:

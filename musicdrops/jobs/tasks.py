@@ -12,18 +12,15 @@ from musicdrops.jobs.models import RUNS_AT_MOST
 # throws: MusicBrainz being down is an expected failure: Celery logs it in one line, without a traceback.
 @shared_task(soft_time_limit=90, time_limit=int(RUNS_AT_MOST.total_seconds()), throws=(sync.RefreshFailed,))
 def refresh_library_task(job_id: str) -> None:
-    """ "Refresh now": sync the artists of the job's user, its progress and outcome written to the job's row.
-
-    Routed to "important" (someone is watching). Safe twice: see services.refresh_run.
-    """
+    """ "Refresh now", which someone is watching. Safe twice: see services.refresh_run."""
     services.refresh_run(
         job_id=job_id, client=musicbrainz.default_client(max_attempts=3), seconds=settings.REFRESH_SECONDS
     )
 
 
 def queue_refresh(job_id: uuid.UUID) -> None:
-    """Queue the job's task after the commit; its task id is the job's, so the worker's log names the job."""
-    # robust: a broker outage leaves a job that never starts; the page times out, then reads it as never started.
+    """Queue the job's task after the commit, under the job's id, so the worker's log names the job."""
+    # robust: a broker outage leaves a job that never starts, which the page reads as such.
     transaction.on_commit(
         lambda: refresh_library_task.apply_async(kwargs={"job_id": str(job_id)}, task_id=str(job_id)), robust=True
     )

@@ -64,7 +64,7 @@ def detail(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
 
 @require_GET
 def status(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
-    """JSON for the polling script, read from the job's row. Not the owner, or logged out: 404 (never a login page)."""
+    """JSON for the polling script. Not the owner, or logged out: 404 (never a login page)."""
     try:
         job = _own_job(request, job_id)
     except Http404:

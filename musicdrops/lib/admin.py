@@ -1,5 +1,3 @@
-"""What the admins of several apps share."""
-
 from typing import Any
 
 from django.contrib import admin

@@ -1,9 +1,4 @@
-"""The worker's consumer: refused messages are kept where an operator can read them, and a failed ack reconnects.
-
-Celery acks a message it will not run (pickle, garbage, an unknown task) and
-announces it with its ``task_rejected`` and ``task_unknown`` signals; the
-handlers below copy it to a capped Redis list (docs/failures/6-pickle.md).
-"""
+"""The worker's consumer: refused messages kept for an operator (docs/failures/6-pickle.md); a failed ack reconnects."""
 
 import json
 import logging
@@ -42,17 +37,16 @@ def keep_rejected_message(*, message: Message, error: str) -> None:
 
 @signals.task_rejected.connect
 def _keep_rejected(message: Message, exc: Exception | None, **_: Any) -> None:
-    # A disallowed serializer (pickle), a malformed task message, or no task message at all.
     keep_rejected_message(message=message, error=f"{type(exc).__name__}: {exc}" if exc else "not a task message")
 
 
 @signals.task_unknown.connect
 def _keep_unknown(message: Message, exc: Exception, **_: Any) -> None:
-    keep_rejected_message(message=message, error=f"unknown task: {exc}")  # renamed or removed in a deploy
+    keep_rejected_message(message=message, error=f"unknown task: {exc}")
 
 
 class Consumer(CeleryConsumer):
-    # Set by Celery's consumer and its Tasks step; celery-types does not declare them.
+    # Set by Celery's consumer; celery-types does not declare them.
     hub: Any
     connection_errors: tuple[type[BaseException], ...]
     task_consumer: Any
@@ -63,8 +57,7 @@ class Consumer(CeleryConsumer):
         signals.task_rejected.send(sender=self, message=message, exc=exc)
 
     def call_soon_ack(self, p: Any, *args: Any, **kwargs: Any) -> Any:
-        # kombu keeps the prefetch slot of an ack that failed; with all slots held the worker never reads Redis again
-        # (https://github.com/celery/celery/issues/9054). So connection errors are raised, not logged, and reconnect.
+        # kombu keeps a failed ack's prefetch slot; raise to reconnect: https://github.com/celery/celery/issues/9054
         message = getattr(p, "__self__", None)
         if self.hub is None or not isinstance(message, Message):
             return super().call_soon_ack(p, *args, **kwargs)  # type: ignore[misc]  # celery-types lacks it

@@ -1,8 +1,4 @@
-"""Path converters of the real shape of every id and token in our URLs, registered once on import.
-
-A value of another shape never reaches a view (nor the database, where a NUL byte is an error):
-the URL simply does not exist, a 404.
-"""
+"""Path converters of the real shape of every id and token in our URLs: any other shape is a 404, never a view."""
 
 from django.urls import register_converter
 
@@ -18,8 +14,6 @@ class _Converter:
 
 
 class IdConverter:
-    """A primary key: digits, no leading zero, within PostgreSQL's bigint."""
-
     regex = "[1-9][0-9]{0,17}"
 
     def to_python(self, value: str) -> int:

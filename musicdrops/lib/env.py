@@ -1,8 +1,4 @@
-"""Typed helpers that read settings from the environment.
-
-Every setting MusicDrops reads comes through one of these, so a typo in a
-value fails loudly at start-up instead of surfacing as odd behaviour later.
-"""
+"""Typed helpers that read settings from the environment: a bad value fails loudly at start-up."""
 
 import os
 from typing import Any
@@ -48,14 +44,14 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-# EMAIL_URL schemes of email providers: django-anymail's backend for each, and what the URL's parts are.
+# EMAIL_URL schemes of email providers, and django-anymail's backend for each (URL forms: docs/email-providers.md).
 PROVIDERS = {
-    "postmark": "anymail.backends.postmark.EmailBackend",  # postmark://SERVER_TOKEN (the drops: drops/mailer.py)
-    "ses": "anymail.backends.amazon_ses.EmailBackend",  # ses://ACCESS_KEY:SECRET@REGION (needs boto3)
+    "postmark": "anymail.backends.postmark.EmailBackend",
+    "ses": "anymail.backends.amazon_ses.EmailBackend",
     "mailgun": "anymail.backends.mailgun.EmailBackend",  # mailgun://API_KEY@SENDER_DOMAIN
-    "sendgrid": "anymail.backends.sendgrid.EmailBackend",  # sendgrid://API_KEY
-    "brevo": "anymail.backends.brevo.EmailBackend",  # brevo://API_KEY
-    "resend": "anymail.backends.resend.EmailBackend",  # resend://API_KEY
+    "sendgrid": "anymail.backends.sendgrid.EmailBackend",
+    "brevo": "anymail.backends.brevo.EmailBackend",
+    "resend": "anymail.backends.resend.EmailBackend",
 }
 
 
@@ -66,13 +62,7 @@ def email_provider(url: str) -> str:
 
 
 def mailer_config(url: str) -> dict[str, Any]:
-    """Translate an ``EMAIL_URL`` into a Django ``MAILERS`` entry.
-
-    ``smtp://user:pass@host:587?tls=1`` (STARTTLS), ``smtps://...`` (implicit
-    TLS), ``console://`` (print to stdout), ``file:///path`` and ``locmem://``
-    are understood, and the providers in PROVIDERS (``postmark://TOKEN``...);
-    a provider URL's ``?api_url=`` points it elsewhere (an EU endpoint, a test server).
-    """
+    """Translate an ``EMAIL_URL`` (smtp, smtps, console, file, locmem or a provider) into a ``MAILERS`` entry."""
     parts = urlsplit(url)
     query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
     scheme = parts.scheme.lower()

@@ -1,18 +1,4 @@
-"""Log lines that say which task and which schedule slot they belong to.
-
-Every record gets the running Celery task's id and name, the entry and slot
-the beat stamped on its message, whatever `log_context` added (the beat sets
-entry and slot while it dispatches) and the release, as attributes of the
-record. Production prints one ``key=value`` line per record (logfmt, by
-logfmter, as Heroku's own router logs), or JSON with ``LOG_FORMAT=json``
-(python-json-logger); both write a record's extra attributes, so the context
-needs no formatter of ours.
-Development keeps the plain readable line, with the context in brackets.
-
-One configuration for every process: Django applies ``LOGGING`` in web and
-commands, and Celery's worker and beat apply the same one through Celery's
-``setup_logging`` signal (`configure_celery_logging`) instead of their own.
-"""
+"""Log lines that say which task, schedule entry and slot they belong to; one ``LOGGING`` for web, worker and beat."""
 
 import contextlib
 import logging
@@ -31,7 +17,6 @@ from musicdrops.lib.release import current_release
 _context: ContextVar[dict[str, str]] = ContextVar("musicdrops_log_context", default={})  # noqa: B039 (never mutated)
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "context"}
-# The schedule entry and slot our beat stamps on a dispatch (musicdrops/scheduler/slots.py): its task's lines say them.
 ENTRY_HEADER = "musicdrops_entry"
 SLOT_HEADER = "musicdrops_slot"
 ISO_TIME = "%Y-%m-%dT%H:%M:%S%z"
@@ -55,16 +40,10 @@ def message_header(request: Any, name: str) -> Any:
 
 
 class ContextFilter(logging.Filter):
-    """Adds the task id and name, `log_context` fields and the release to the record.
-
-    As attributes, which the logfmt and JSON formatters write like any
-    ``extra=``; ``record.context`` gathers them (and ``extra=`` fields) for
-    the plain line.
-    """
+    """Adds the task id and name, `log_context` fields and the release; ``record.context`` for the plain line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         context: dict[str, Any] = {}
-        # celery.current_task: the task this worker thread is running; outside one it stands for None.
         request = getattr(current_task, "request", None)
         if task_id := getattr(request, "id", None):
             context["task_id"] = task_id
@@ -74,7 +53,7 @@ class ContextFilter(logging.Filter):
         context |= _context.get()
         for key, value in context.items():
             setattr(record, key, value)
-        # logger.info("...", extra={"user_id": 3}) lands as an attribute already: the plain line shows it too.
+        # extra= fields are attributes already: the plain line shows them too.
         record.context = {key: value for key, value in vars(record).items() if key not in _STANDARD}
         record.release = current_release()
         return True
@@ -96,8 +75,6 @@ def not_a_health_probe(record: logging.LogRecord) -> bool:
 
 
 class PlainFormatter(logging.Formatter):
-    """Development: the usual line, the context at the end in brackets."""
-
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
 
@@ -111,7 +88,6 @@ class PlainFormatter(logging.Formatter):
 
 
 def make_formatter(kind: str) -> logging.Formatter:
-    """For ``LOGGING["formatters"]`` (as a ``"()"`` factory)."""
     if kind == "plain":
         return PlainFormatter()
     names = {"time": "asctime", "level": "levelname", "logger": "name"}

@@ -14,7 +14,6 @@ def is_tls(url: str) -> bool:
 
 
 def celery_ssl_options(url: str) -> dict[str, Any] | None:
-    """``broker_use_ssl`` / ``redis_backend_use_ssl`` / ``redbeat_redis_use_ssl``."""
     if not is_tls(url):
         return None
     # Heroku's certificates are self-signed and rotate; the channel is still encrypted.
@@ -22,7 +21,6 @@ def celery_ssl_options(url: str) -> dict[str, Any] | None:
 
 
 def client_options(url: str) -> dict[str, Any]:
-    """Keyword arguments for ``redis.Redis.from_url`` / Django's RedisCache."""
     return {"ssl_cert_reqs": None} if is_tls(url) else {}
 
 
@@ -35,14 +33,14 @@ def get_client() -> redis.Redis:
     global _client
     if _client is not None:
         return _client
-    with _client_lock:  # two threads' first calls must not make two clients
+    with _client_lock:
         if _client is not None:
             return _client
         url = settings.REDIS_URL
         pool = redis.BlockingConnectionPool.from_url(
             url,
             max_connections=settings.REDIS_DIRECT_MAX_CONNECTIONS,
-            timeout=5,  # seconds to wait for a free connection
+            timeout=5,
             socket_timeout=5,
             socket_connect_timeout=5,
             health_check_interval=30,

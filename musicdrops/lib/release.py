@@ -1,8 +1,4 @@
-"""Which code a process runs: the release and the commit.
-
-Written into beat heartbeats, log lines and Sentry events, so that a process
-left running from an older deploy can be told apart from the current ones.
-"""
+"""Which code a process runs, so a process left from an older deploy stands out in heartbeats, logs and Sentry."""
 
 import functools
 import shutil
@@ -14,12 +10,7 @@ from django.conf import settings
 
 @functools.cache
 def current_commit() -> str:
-    """The commit this checkout or slug was built from, shortened; "" when nobody knows.
-
-    The platform says so in production (``HEROKU_SLUG_COMMIT`` with Heroku's
-    dyno metadata, ``SOURCE_VERSION`` baked into the Docker image); a
-    development checkout asks git, once per process.
-    """
+    """The commit built from, shortened: the platform's (settings.COMMIT), else git's, else ""."""
     if settings.COMMIT:
         return settings.COMMIT[:12]
     git = shutil.which("git")

@@ -1,14 +1,8 @@
-"""Text from outside — MusicBrainz, ListenBrainz, a person — made safe to store and to show anywhere.
-
-Applied where text enters (the upstream clients' parsers, the forms) and again where a strict
-format goes out (Atom, iCal, email): XML and RFC 5545 refuse control characters outright, and a
-row stored before the border was cleaned must not break a feed.
-"""
+"""Text from outside made safe to store and to show anywhere: XML and RFC 5545 refuse control characters."""
 
 import re
 
-# C0 controls but tab and newline, DEL, C1 controls; lone surrogates (JSON can carry "\ud800",
-# UTF-8 cannot) and the two non-characters XML forbids.
+# C0 and C1 controls but tab and newline, DEL, lone surrogates (UTF-8 cannot carry them), XML's non-characters.
 _FORBIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _ZERO_WIDTH = "\u180e\u200b-\u200f\u2060-\u2064\ufeff"
 # One zero-width character can be meaningful (a joiner in an emoji or a Persian word); a run never is.

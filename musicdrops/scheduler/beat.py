@@ -1,20 +1,6 @@
 """The beat's scheduler: RedBeat plus a heartbeat, a pause switch, "run now" and lock recovery.
 
-RedBeat keeps the schedule in Redis and holds a lock (``redbeat::lock``)
-while it dispatches, so a second beat waits as a standby instead of sending
-everything twice. On top of that:
-
-- each beat, active or standby, publishes a heartbeat from a background
-  thread (a standby is blocked waiting for the lock and does not tick), and
-  logs an error while it sees another beat alive;
-- every tick reads the pause flag and pending "run now" requests
-  (musicdrops/scheduler/services.py), so steering needs no restart;
-- a beat that finds its lock gone or taken goes back to standby in the same
-  process instead of dying, and takes the lock again once it is free;
-- a beat rides out a Redis outage (it ticks again every second until Redis
-  answers) instead of crashing, and when it finds the schedule gone from Redis
-  (a Redis that came back empty) it writes the configured entries again, as
-  RedBeat does only at start-up (tests/integration/test_redis_restart.py).
+How it behaves on failover, a lost lock and a Redis outage: docs/failures/5-schedule-lost-or-stuck.md.
 """
 
 import datetime as dt
@@ -37,20 +23,18 @@ from musicdrops.scheduler import heartbeat, selectors, services, slots
 
 logger = logging.getLogger(__name__)
 
-# While another beat stays alive, say so again this often (and at once when the set changes).
 SEVERAL_BEATS_REPEAT = 300
-# Redis unreachable or too slow: the tick is tried again, where these used to end the beat process.
 REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
 
 
 class Scheduler(RedBeatScheduler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.instance = heartbeat.BeatInstance.current()
-        self._lock_token = ""  # the lock's value while this beat holds it and ticks
+        self._lock_token = ""
         self._publishing = threading.Lock()  # both threads publish: an older role must not overwrite a newer one
         self._pause: selectors.Pause | None = None
         self._others_logged: tuple[frozenset[str], float] = (frozenset(), 0.0)
-        self._redis_down_since: float | None = None  # monotonic time of the first tick Redis failed, during an outage
+        self._redis_down_since: float | None = None
         self._stopped = threading.Event()
         super().__init__(*args, **kwargs)
         # Celery also builds a "lazy" scheduler, only to print the start-up banner: it never runs.
@@ -61,14 +45,12 @@ class Scheduler(RedBeatScheduler):
     def role(self) -> str:
         return "active" if self._lock_token else "standby"
 
-    # --- heartbeat ---------------------------------------------------------------
-
     def _beat_forever(self) -> None:
         while not self._stopped.is_set():
             try:
                 self._publish()
                 self._report_other_beats(heartbeat.prune())
-            except Exception:  # Redis away: say so, keep trying
+            except Exception:
                 logger.warning("beat heartbeat could not be published", exc_info=True)
             self._stopped.wait(settings.BEAT_HEARTBEAT_INTERVAL)
 
@@ -77,11 +59,7 @@ class Scheduler(RedBeatScheduler):
             heartbeat.publish(self.instance, role=self.role, lock_token=self._lock_token)
 
     def _hold(self, token: str) -> None:
-        """Record the lock's token; a change is published at once, not at the next heartbeat.
-
-        /healthz reads the role from the heartbeat: a beat that took the lock would otherwise
-        read as standby, and the stack as failing (no-active-beat), for up to BEAT_HEARTBEAT_INTERVAL.
-        """
+        """Record the lock's token, publishing a change at once: /healthz reads the role from the heartbeat."""
         changed = token != self._lock_token
         self._lock_token = token
         if changed:
@@ -98,7 +76,6 @@ class Scheduler(RedBeatScheduler):
             return
         if seen == logged and time.monotonic() - at < SEVERAL_BEATS_REPEAT:
             return
-        # The zombie-scheduler alert: a second beat is a leftover (old code?) or a misconfigured formation.
         logger.error(
             "%d beats alive, expected 1. This one: %s (%s, release %s). Others: %s",
             len(others) + 1, self.instance.name, self.role, self.instance.release,
@@ -106,14 +83,8 @@ class Scheduler(RedBeatScheduler):
         )  # fmt: skip
         self._others_logged = (seen, time.monotonic())
 
-    # --- entries -------------------------------------------------------------------
-
     def update_from_dict(self, dict_: dict[str, Any]) -> None:
-        """Load the configured entries as RedBeat does, keeping an entry disabled from the admin disabled.
-
-        RedBeat rewrites every configured entry's definition when a beat starts,
-        which would quietly re-enable it on the next deploy.
-        """
+        """Load the configured entries, but keep disabled what the admin disabled: RedBeat re-enables them on start."""
         disabled = {status.name for status in selectors.entry_statuses() if status.loaded and not status.enabled}
         super().update_from_dict(
             {
@@ -121,8 +92,6 @@ class Scheduler(RedBeatScheduler):
                 for name, spec in dict_.items()
             }
         )
-
-    # --- ticking ---------------------------------------------------------------------
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         try:
@@ -137,7 +106,7 @@ class Scheduler(RedBeatScheduler):
 
     def _tick(self, *args: Any, **kwargs: Any) -> float:
         if not self._lock_token:
-            self._take_lock()  # before anything is dispatched: the first tick, or Redis failed while standing by
+            self._take_lock()
         with get_client().pipeline(transaction=False) as pipe:
             pipe.get(selectors.PAUSE_KEY)
             pipe.hgetall(selectors.RUN_NOW_KEY)
@@ -170,12 +139,11 @@ class Scheduler(RedBeatScheduler):
         return float(self.max_interval)
 
     def _recreate_schedule(self) -> None:
-        # Only the lock holder gets here; RedBeat's own start-up code writes the entries, none by hand.
         logger.warning(
             "beat %s: the schedule is gone from Redis (no %s: Redis restarted empty?); writing its entries again",
             self.instance.name, self.app.redbeat_conf.schedule_key,
         )  # fmt: skip
-        self.setup_schedule()  # each entry's last run counts from now, as at a first start: none is due at once
+        self.setup_schedule()  # last runs count from now, as at a first start: none is due at once
 
     def maybe_due(self, entry: Any, **kwargs: Any) -> Any:
         if self._pause is not None:
@@ -194,11 +162,9 @@ class Scheduler(RedBeatScheduler):
         except Exception:
             logger.exception("run now of %s failed to dispatch; trying again next tick", request.entry)
             return
-        # Deleted only once dispatched: a beat dying in between dispatches it again from the
-        # next active beat, with the same slot, and the worker's slot claim runs it once.
+        # Forgotten only once dispatched: a beat dying in between leaves it to the next, and slot_claim runs it once.
         services.run_now_done(request=request)
-        # Counted as a run, as RedBeat counts the scheduled ones: its last run is now, its run count one more
-        # (and a run it missed while the beat was down is not dispatched a second time).
+        # Counted as a run, as RedBeat counts scheduled ones: a run missed meanwhile is not dispatched again.
         next(entry)
 
     def apply_async(
@@ -211,10 +177,7 @@ class Scheduler(RedBeatScheduler):
         by: str = "",
         **kwargs: Any,
     ) -> Any:
-        """Dispatch as RedBeat does, with the entry, its slot and this beat's identity in the headers.
-
-        ``slot``/``by``: a "run now" request's own slot, and who asked.
-        """
+        """Dispatch as RedBeat does, stamped with entry, slot and beat; ``slot``/``by``: a "run now" request's."""
         # Before super() advances the entry: the slot comes from the run time it has now.
         slot = slot or slots.slot_for(entry.schedule, self.app.now(), entry.last_run_at)
         identity = self.instance.identity() | ({"run_now_by": by} if by else {})
@@ -230,11 +193,8 @@ class Scheduler(RedBeatScheduler):
         finally:
             entry.options = original
 
-    # --- the lock ---------------------------------------------------------------------
-
     def _take_lock(self) -> None:
-        """Hold RedBeat's lock (taken at start-up, or waited for after a loss) and publish its value."""
-        if self.lock is None:  # RedBeat could not take it at start-up (Redis away): fail, as RedBeat itself would
+        if self.lock is None:  # not taken at start-up (Redis away): fail, as RedBeat itself would
             raise RuntimeError(f"beat {self.instance.name}: no {self.lock_key} taken at start-up")
         token = get_redis(self.app).get(self.lock_key)
         if token is None or not self.lock.owned():
@@ -250,7 +210,7 @@ class Scheduler(RedBeatScheduler):
         )  # fmt: skip
         self._hold("")
         self._take_lock()
-        return 0.0  # tick at once
+        return 0.0
 
     def close(self) -> None:
         self._stopped.set()

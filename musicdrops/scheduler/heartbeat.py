@@ -1,23 +1,4 @@
-"""Beat heartbeats: every beat process says it is alive, and who it is.
-
-A beat left running by a deploy — old code, invisible in the dashboard — is
-the failure this exists for. Each beat writes its identity to Redis every few
-seconds, so the live ones can always be listed, and more than one of them is
-visible at once.
-
-All heartbeats share one hash, read with a single HGETALL: /healthz reads it
-on every probe, and a SCAN for per-beat keys would walk the whole keyspace
-(queues, cache, results) a hundred keys per round trip. Each record carries
-its own expiry; the hash itself expires when the last beat stops publishing.
-
-A record is also dead once it says "active" with a lock token that RedBeat's
-lock no longer holds, because another value is there: its beat died or lost
-the lock, and another took it over. Without that, a SIGKILLed active beat
-would look alive beside its successor until its record expired, a false
-"several beats" alarm on every failover. And a standby that started moments
-ago (newcomer_grace) is not yet a second beat: beside a dead beat's record,
-it is the restart waiting for that beat's lock to expire.
-"""
+"""Beat heartbeats: every beat process says it is alive, and who it is (docs/failures/1-double-scheduler.md)."""
 
 import dataclasses
 import json
@@ -37,6 +18,7 @@ from musicdrops.celery import app
 from musicdrops.lib.redis_client import get_client
 from musicdrops.lib.release import current_commit, current_release
 
+# One hash read by one HGETALL, each record with its own expiry: a SCAN for per-beat keys would walk the keyspace.
 KEY = "musicdrops:beat:instances"
 
 
@@ -47,11 +29,11 @@ class BeatInstance:
     pid: int
     release: str
     started_at: str
-    dyno: str = ""  # Heroku names the process ("beat.1"); empty elsewhere
+    dyno: str = ""
     commit: str = ""
     role: str = "standby"
     seen_at: str = ""
-    expires_at: float = 0.0  # epoch seconds; the record means nothing after it
+    expires_at: float = 0.0
     lock_token: str = ""  # the value this beat wrote to RedBeat's lock key, while it holds it
 
     @classmethod
@@ -68,12 +50,7 @@ class BeatInstance:
 
     @classmethod
     def from_record(cls, raw: str) -> "BeatInstance | None":
-        """Parse a heartbeat; None when it isn't one.
-
-        Fields this code doesn't know are dropped, and missing optional ones
-        defaulted: a beat from an older or newer release — the very one worth
-        seeing — must still show up.
-        """
+        """Parse a heartbeat, None when it isn't one; unknown fields are dropped: another release's beat must show."""
         try:
             record = json.loads(raw)
             known = {f.name for f in dataclasses.fields(cls)}
@@ -124,11 +101,9 @@ def withdraw(instance: BeatInstance, *, client: redis.Redis | None = None) -> No
 @dataclass(frozen=True)
 class Beats:
     live: list[BeatInstance]  # oldest first
-    # Standbys started within newcomer_grace(): each may be the successor of a beat that just died,
-    # waiting for its lock to expire. Live, but not yet a second beat.
+    # Standbys started within newcomer_grace(): maybe a dead beat's successor waiting for its lock; not a second beat.
     newcomers: list[BeatInstance] = dataclasses.field(default_factory=list)
-    # An active record just lost the lock to a value no live record claims: its new holder hasn't
-    # said so in its heartbeat yet (it does on the tick it takes the lock: musicdrops/scheduler/beat.py).
+    # An active record just lost the lock to a holder that has not said so in its heartbeat yet.
     handover: bool = False
 
     @property
@@ -138,23 +113,16 @@ class Beats:
 
 
 def lock_key() -> str:
-    """RedBeat's lock (``redbeat::lock``): whoever holds it is the beat that dispatches."""
     return str(ensure_conf(app).lock_key)
 
 
 def newcomer_grace() -> float:
-    """How long a beat started after its predecessor died may wait as a standby: the lock's expiry, then a poll.
-
-    Plus a loop for start-up and one for started_at's whole seconds.
-    """
+    """How long a restarted beat may wait as a standby: the lock's expiry, a poll, start-up and whole seconds."""
     return float(settings.REDBEAT_LOCK_TIMEOUT + 3 * settings.CELERY_BEAT_MAX_LOOP_INTERVAL)
 
 
 def sort_out(records: dict[str, str], *, lock_token: str | None, now: float | None = None) -> Beats:
-    """The live beats among HGETALL's answer, given the lock's value (GET of lock_key(); None when free).
-
-    Expired and corrupt records are skipped, and so are active ones whose lock another value now holds.
-    """
+    """The live beats among HGETALL's answer, given the lock's value (None when free): no active one that lost it."""
     now = time.time() if now is None else now
     unexpired = [beat for raw in records.values() if (beat := BeatInstance.from_record(raw)) and beat.expires_at > now]
     live = sorted(
@@ -172,7 +140,6 @@ def parse(records: dict[str, str], *, lock_token: str | None = None, now: float 
 
 
 def read(*, client: redis.Redis | None = None) -> tuple[dict[str, str], str | None]:
-    """The heartbeat records and the lock's value, in one round trip."""
     with (client or get_client()).pipeline(transaction=False) as pipe:
         pipe.hgetall(KEY)
         pipe.get(lock_key())
@@ -186,10 +153,7 @@ def live_beats(*, client: redis.Redis | None = None) -> list[BeatInstance]:
 
 
 def prune(*, client: redis.Redis | None = None) -> list[BeatInstance]:
-    """Drop the records of beats that stopped publishing without withdrawing (SIGKILL, lost host), or lost the lock.
-
-    Returns the live beats.
-    """
+    """Drop the records of beats gone without withdrawing (SIGKILL, lost host) or that lost the lock; the live ones."""
     client = client or get_client()
     records, lock_token = read(client=client)
     live = parse(records, lock_token=lock_token)

@@ -7,12 +7,10 @@ from django.utils import timezone
 
 
 class ScheduledRun(models.Model):
-    """The first dispatch of a periodic entry for a slot. Any later one for the same slot is a duplicate."""
-
     entry = models.CharField(max_length=200)
     slot = models.DateTimeField()
     task_id = models.CharField(max_length=255)
-    scheduler = models.JSONField(default=dict)  # identity of the beat that sent it
+    scheduler = models.JSONField(default=dict)
     received_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -23,8 +21,6 @@ class ScheduledRun(models.Model):
 
 
 class DuplicateDispatch(models.Model):
-    """A periodic task that was not run because it was a second dispatch, or came from a foreign scheduler."""
-
     class Reason(models.TextChoices):
         SAME_SLOT = "same-slot", "a second dispatch of a slot already run"
         FOREIGN_SCHEDULER = "foreign", "sent by a scheduler that is not ours (old code? default scheduler?)"
@@ -37,14 +33,13 @@ class DuplicateDispatch(models.Model):
     origin = models.CharField(max_length=255, blank=True)  # Celery's sender node name: pid@host
     first_task_id = models.CharField(max_length=255, blank=True)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
-    # Someone looked at it: it no longer makes /healthz report "degraded".
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.CharField(max_length=255, blank=True)
 
     class Meta:
         verbose_name_plural = "duplicate dispatches"
         indexes: ClassVar = [
-            # /healthz asks on every probe whether a recent one is unacknowledged: a small partial index.
+            # /healthz asks on every probe whether a recent one is unacknowledged.
             models.Index(
                 fields=["received_at"],
                 condition=models.Q(acknowledged_at__isnull=True),
@@ -57,11 +52,7 @@ class DuplicateDispatch(models.Model):
 
 
 class SchedulerControl(ScheduledRun):
-    """No data of its own: the admin's "Scheduler" page (status and controls) hangs off it.
-
-    Django's admin lists pages per model; a proxy gives the page its place in
-    the admin index and its own view/change permissions, without a table.
-    """
+    """No data: a proxy that gives the admin's "Scheduler" page its place in the index and its own permissions."""
 
     class Meta:
         proxy = True

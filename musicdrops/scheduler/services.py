@@ -1,17 +1,4 @@
-"""Steering the scheduler without restarting the beat.
-
-Every change is a write to Redis that our beat (musicdrops/scheduler/beat.py)
-reads on its next tick, at most a second later:
-
-- pause/resume: a flag; while it is set the beat keeps its lock and its
-  heartbeat but dispatches nothing. Entries that come due meanwhile run
-  once on resume (RedBeat collapses missed runs into one).
-- enable/disable: RedBeat's own ``enabled`` field in the entry's definition;
-  our beat keeps it across restarts.
-- run now: a request the active beat dispatches once, stamped with a slot of
-  its own (the request's time), so the worker-side slot claim still lets it
-  run exactly once however often it is delivered.
-"""
+"""Steering the scheduler without a restart: Redis writes the beat reads on its next tick (docs/deploys.md)."""
 
 import datetime as dt
 import json
@@ -49,12 +36,7 @@ def schedule_resume(*, by: str, client: redis.Redis | None = None) -> bool:
 
 
 def entry_set_enabled(*, name: str, enabled: bool, by: str, client: redis.Redis | None = None) -> bool:
-    """Enable or disable one entry; False if it already was. Raises EntryNotFound.
-
-    Only the ``enabled`` field of RedBeat's stored definition changes, under
-    WATCH, so a beat saving the entry at the same moment can't be overwritten
-    with a stale copy (nor this change by it).
-    """
+    """Enable or disable one entry (its ``enabled`` field only, under WATCH); False if it already was."""
     client = client or get_client()
     key = selectors.entry_key(name)
     with client.pipeline() as pipe:
@@ -80,10 +62,7 @@ def entry_set_enabled(*, name: str, enabled: bool, by: str, client: redis.Redis 
 
 
 def entry_run_now(*, name: str, by: str, client: redis.Redis | None = None) -> bool:
-    """Ask the active beat to dispatch ``name`` on its next tick. False if a request is already pending.
-
-    Raises EntryNotFound. While the schedule is paused the request waits for the resume.
-    """
+    """Ask the active beat to dispatch ``name`` on its next tick (after a pause); False if already asked."""
     client = client or get_client()
     if not client.exists(selectors.entry_key(name)):
         raise EntryNotFound(name)
@@ -96,7 +75,6 @@ def entry_run_now(*, name: str, by: str, client: redis.Redis | None = None) -> b
 
 
 def run_now_done(*, request: selectors.RunNowRequest, client: redis.Redis | None = None) -> None:
-    """The beat dispatched the request: forget it."""
     (client or get_client()).hdel(selectors.RUN_NOW_KEY, request.entry)
 
 

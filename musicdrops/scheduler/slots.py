@@ -1,14 +1,4 @@
-"""Periodic work runs once per schedule slot.
-
-Our beat stamps every dispatch with the entry's name, the slot (the time the
-run was scheduled for; see `slot_for`) and its own identity. A periodic task
-that must not run twice calls `slot_claim` first: it claims (entry, slot) in
-the database, and a second dispatch of the same slot (two beats, a lost lock,
-a zombie from an old release) finds the claim taken, is recorded with the
-identity of whoever sent it, and does nothing. A dispatch from a scheduler
-that doesn't stamp (Celery's default beat, old code) is recorded and ignored
-the same way.
-"""
+"""Periodic work runs once per schedule slot, whoever dispatches it (docs/failures/1-double-scheduler.md)."""
 
 import datetime as dt
 import logging
@@ -26,14 +16,9 @@ SCHEDULER_HEADER = "musicdrops_scheduler"
 
 
 def slot_for(run_every: object, now: dt.datetime, last_run_at: dt.datetime | None = None) -> dt.datetime:
-    """The slot a dispatch belongs to: the same for every beat that dispatches the same run.
+    """The slot a dispatch belongs to, the same for every beat: when an interval run was due, or a cron run's minute.
 
-    Interval entries: the time the run was due (the last run + the interval),
-    taken from the schedule's state in Redis, not from the clock: a standby
-    that takes over late still labels the run it catches up with that run's
-    slot, and two beats racing for one run agree on it. Crontab entries: the
-    minute (cron times are whole minutes, and a failover takes seconds). An
-    entry's first ever run: the clock, floored to the interval.
+    The due time comes from the schedule's state, not the clock: a standby that takes over late agrees on it.
     """
     if isinstance(run_every, schedule) and not isinstance(run_every, crontab):
         if last_run_at is not None:
@@ -49,11 +34,7 @@ def stamp(*, entry: str, slot: dt.datetime, scheduler: dict[str, Any]) -> dict[s
 
 
 def slot_claim(request: Any) -> dt.datetime | None:
-    """Claim the (entry, slot) this task's message was stamped with; the slot, or None when it must not run.
-
-    ``request``: the bound task's ``self.request``. Called as a plain function
-    (tests, the shell) no scheduler is involved: the slot is now.
-    """
+    """Claim the (entry, slot) ``self.request`` was stamped with; the slot, or None when the task must not run."""
     if request.called_directly:
         return dt.datetime.now(dt.UTC)
     entry, slot_text = message_header(request, ENTRY_HEADER), message_header(request, SLOT_HEADER)
