@@ -145,7 +145,7 @@ CACHES = {
 CELERY_BROKER_URL = REDIS_URL  # one Redis for everything: one add-on, one connection budget
 CELERY_BROKER_USE_SSL = _REDIS_SSL  # Heroku: self-signed certificate (rediss://)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True  # a worker started before Redis waits for it
-CELERY_BROKER_POOL_LIMIT = 2  # producer connections per process: stays inside 20 connections
+CELERY_BROKER_POOL_LIMIT = 1  # producer connections per process: stays inside 20 connections
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # An unacknowledged message returns to the queue only after this long:
     # it must exceed the longest task (CELERY_TASK_TIME_LIMIT) or a slow

@@ -23,7 +23,6 @@ NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "both
 # "three workers", "two worker queues", "both workers": a count of the app's own workers or queues.
 COUNTED = re.compile(r"\b(one|two|three|four|five|six|both)\s+(?:worker\s+)?(workers|queues)\b", re.IGNORECASE)
 WORKER_NAME = re.compile(r"(?<![\w-])worker-[a-z0-9-]+")
-NOT_A_PROCESS = {"worker-stalled"}  # a /healthz problem's name
 QUEUE_NAMED = re.compile(r"`(\w+)` queue\b")
 COMPOSE_POLICY = re.compile(r"--maxmemory-policy\s+([a-z-]+)")
 RENDER_POLICY = re.compile(r"maxmemoryPolicy:\s*([a-z-]+)")
@@ -53,7 +52,7 @@ def test_every_count_of_workers_or_queues_is_the_real_one(name, body):
 @pytest.mark.parametrize(("name", "body"), pages_and_texts(), ids=[name for name, _ in pages_and_texts()])
 def test_every_worker_and_queue_named_exists(name, body):
     added = added_text(ROOT / name) if name.endswith(".md") else ""  # a guide's diff adds a worker of its own
-    unknown_workers = set(WORKER_NAME.findall(body)) - set(WORKERS) - NOT_A_PROCESS - set(WORKER_NAME.findall(added))
+    unknown_workers = set(WORKER_NAME.findall(body)) - set(WORKERS) - set(WORKER_NAME.findall(added))
     unknown_queues = set(QUEUE_NAMED.findall(body)) - set(QUEUES) - set(QUEUE_NAMED.findall(added))
     assert not unknown_workers, f"{name} names worker process types the Procfile lacks: {unknown_workers}"
     assert not unknown_queues, f"{name} names queues CELERY_TASK_QUEUES lacks: {unknown_queues}"
