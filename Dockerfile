@@ -45,7 +45,7 @@ COPY . .
 # secrecy, so a throwaway key is given to this one command and never kept in the image.
 RUN env SECRET_KEY=build-only-collectstatic-not-a-secret python manage.py collectstatic --noinput
 
-# The commit the image was built from, for beat heartbeats, logs and Sentry (musicdrops/lib/release.py):
+# The commit the image was built from, for beat heartbeats, logs and Sentry (musicdrops/release.py):
 #   docker build --build-arg SOURCE_VERSION="$(git rev-parse HEAD)" .
 # Declared after the slow steps, so a different value rebuilds nothing above it.
 ARG SOURCE_VERSION=""

@@ -14,8 +14,8 @@ from kombu import Exchange, Queue
 
 from musicdrops import __version__
 from musicdrops.catalog.covers import cover_art_sources
-from musicdrops.lib.env import email_provider, env_bool, env_int, env_list, env_str, mailer_config
-from musicdrops.lib.redis_client import celery_ssl_options, client_options
+from musicdrops.env import email_provider, env_bool, env_int, env_list, env_str, mailer_config
+from musicdrops.redis_client import celery_ssl_options, client_options
 from musicdrops.scheduler.schedule import beat_schedule
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -37,7 +37,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if
 SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = [SITE_URL]
 # Written into beat heartbeats, logs and Sentry so a process left from an older deploy can be
-# told apart (musicdrops/lib/release.py). Heroku sets these with dyno metadata
+# told apart (musicdrops/release.py). Heroku sets these with dyno metadata
 # (`heroku labs:enable runtime-dyno-metadata`); a Docker build bakes SOURCE_VERSION in.
 RELEASE = env_str("HEROKU_RELEASE_VERSION") or env_str("RELEASE")
 COMMIT = env_str("HEROKU_SLUG_COMMIT") or env_str("SOURCE_VERSION")
@@ -220,7 +220,7 @@ CELERY_TASK_ROUTES = {
     "musicdrops.drops.tasks.send_drop_chunk_task": {"queue": QUEUE_DROPS},
     "musicdrops.drops.tasks.sweep_music_drops_task": {"queue": QUEUE_DROPS},
 }
-CELERY_WORKER_CONSUMER = "musicdrops.lib.consumer:Consumer"  # refused messages are kept, not dropped
+CELERY_WORKER_CONSUMER = "musicdrops.consumer:Consumer"  # refused messages are kept, not dropped
 REJECTED_MESSAGES_KEY = "musicdrops:rejected-messages"
 REJECTED_MESSAGES_KEPT = 1000
 
@@ -422,7 +422,7 @@ if not DEBUG:
 
 # --- Logging: one line per event on stdout, where every platform collects it ---
 # Each line carries the Celery task id and the schedule entry and slot it runs for
-# (musicdrops/lib/logs.py). Production writes key=value lines (logfmt, or json);
+# (musicdrops/logs.py). Production writes key=value lines (logfmt, or json);
 # development keeps the plain line.
 LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "logfmt")
 if LOG_FORMAT not in {"plain", "logfmt", "json"}:
@@ -431,14 +431,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "context": {"()": "musicdrops.lib.logs.ContextFilter"},
-        "demote": {"()": "musicdrops.lib.logs.DemoteToWarning"},
+        "context": {"()": "musicdrops.logs.ContextFilter"},
+        "demote": {"()": "musicdrops.logs.DemoteToWarning"},
         "not_probes": {
             "()": "django.utils.log.CallbackFilter",
-            "callback": "ext://musicdrops.lib.logs.not_a_health_probe",
+            "callback": "ext://musicdrops.logs.not_a_health_probe",
         },
     },
-    "formatters": {"main": {"()": "musicdrops.lib.logs.make_formatter", "kind": LOG_FORMAT}},
+    "formatters": {"main": {"()": "musicdrops.logs.make_formatter", "kind": LOG_FORMAT}},
     "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "main", "filters": ["context"]}},
     "root": {"handlers": ["stdout"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {

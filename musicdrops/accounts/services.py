@@ -10,7 +10,7 @@ from musicdrops.accounts.counters import allow
 from musicdrops.accounts.models import User, normalize_email
 from musicdrops.accounts.suppression import is_suppressed, suppression_lift
 from musicdrops.accounts.tokens import move_allowed, read_verification_token
-from musicdrops.lib.tasks import enqueue_on_commit
+from musicdrops.celery import enqueue_on_commit
 
 
 def _may_email(kind: str, address: str) -> bool:

@@ -2,9 +2,9 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 from django.views.generic import TemplateView
 
+from musicdrops import converters  # noqa: F401 (registers the path converters)
 from musicdrops.accounts import views
 from musicdrops.accounts.forms import LoginForm
-from musicdrops.lib import converters  # noqa: F401 (registers the path converters)
 
 app_name = "accounts"
 

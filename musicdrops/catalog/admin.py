@@ -9,8 +9,8 @@ from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
+from musicdrops.admin import ReadOnlyAdmin
 from musicdrops.catalog.models import Artist, Follow, ImportJob
-from musicdrops.lib.admin import ReadOnlyAdmin
 
 
 @admin.register(Artist)

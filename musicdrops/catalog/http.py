@@ -1,7 +1,10 @@
 """Getting JSON from an upstream HTTP API with retries; what each service's statuses mean is its ``on_status``."""
 
+import datetime as dt
+import email.utils
 import json
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -87,3 +90,22 @@ def get_json[T](
             if delay > 0:
                 sleep(delay)
     raise error(f"GET {url} failed after {attempt} attempts: {problem}")
+
+
+def retry_after_seconds(value: str | None, *, longest: float) -> float | None:
+    """``Retry-After`` as seconds from now (at most ``longest``), from either of its forms; None if unreadable."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        seconds = (when - dt.datetime.now(dt.UTC)).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), longest)

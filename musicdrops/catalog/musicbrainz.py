@@ -13,10 +13,9 @@ from urllib.parse import urlencode
 import requests
 from django.conf import settings
 
-from musicdrops.catalog.http import BadBody, Retry, get_json
+from musicdrops.catalog.http import BadBody, Retry, get_json, retry_after_seconds
 from musicdrops.catalog.ratelimit import RateLimiter, RateLimitTimeout
-from musicdrops.lib.http import retry_after_seconds
-from musicdrops.lib.text import clean_text
+from musicdrops.catalog.text import clean_text
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import redis
 
-from musicdrops.lib.redis_client import get_client
+from musicdrops.redis_client import get_client
 
 # Integer microseconds on Redis's clock: exact in a Lua double, and the same for every process.
 # KEYS[1] next allowed start; ARGV[1] interval; ARGV[2] longest wait accepted, negative for no limit.

@@ -14,7 +14,7 @@ from django.db.models.functions import Collate, Lower
 from musicdrops.accounts.models import User
 from musicdrops.catalog.models import DEFAULT_KINDS, Artist, Follow, ImportJob, ReleaseGroup, ReleasePreferences
 from musicdrops.catalog.musicbrainz import ArtistHit, MusicBrainzClient
-from musicdrops.lib.text import clean_text
+from musicdrops.catalog.text import clean_text
 
 FEED_DAYS_BACK = 90
 

@@ -27,7 +27,7 @@ from musicdrops.catalog.musicbrainz import (
     MusicBrainzError,
     canonical_mbid,
 )
-from musicdrops.lib.text import clean_text
+from musicdrops.catalog.text import clean_text
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from musicdrops.catalog import listenbrainz, musicbrainz, services, sync
 from musicdrops.catalog.musicbrainz import MusicBrainzError
-from musicdrops.lib.tasks import enqueue_on_commit
+from musicdrops.celery import enqueue_on_commit
 
 
 @shared_task

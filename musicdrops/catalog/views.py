@@ -18,7 +18,7 @@ from musicdrops.catalog.forms import (
 )
 from musicdrops.catalog.models import ImportJob
 from musicdrops.catalog.musicbrainz import ArtistHit, MusicBrainzError, default_client
-from musicdrops.lib.responses import no_store
+from musicdrops.responses import no_store
 
 
 def _user(request: HttpRequest) -> User:

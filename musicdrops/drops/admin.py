@@ -2,8 +2,8 @@
 
 from django.contrib import admin
 
+from musicdrops.admin import ReadOnlyAdmin
 from musicdrops.drops.models import Delivery, DropSend
-from musicdrops.lib.admin import ReadOnlyAdmin
 
 
 @admin.register(Delivery)

@@ -16,8 +16,8 @@ from django.template.loader import get_template
 from django.urls import reverse
 from django.utils.html import escape
 
+from musicdrops.catalog.text import clean_text
 from musicdrops.drops.mailer import Email
-from musicdrops.lib.text import clean_text
 
 _UNSUBSCRIBE_SALT = "musicdrops.drops.unsubscribe"
 

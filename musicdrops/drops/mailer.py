@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.mail import DNS_NAME, EmailMessage, EmailMultiAlternatives, mailers
 from django.core.mail.backends.base import BaseEmailBackend
 
-from musicdrops.lib.http import retry_after_seconds
+from musicdrops.catalog.http import retry_after_seconds
 
 SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 POSTMARK_BACKEND = "anymail.backends.postmark.EmailBackend"

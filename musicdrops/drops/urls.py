@@ -1,7 +1,7 @@
 from django.urls import path
 
+from musicdrops import converters  # noqa: F401 (registers the path converters)
 from musicdrops.drops import views
-from musicdrops.lib import converters  # noqa: F401 (registers the path converters)
 
 app_name = "drops"
 

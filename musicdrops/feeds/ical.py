@@ -4,7 +4,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from musicdrops.lib.text import clean_text
+from musicdrops.catalog.text import clean_text
 
 
 @dataclass(frozen=True)

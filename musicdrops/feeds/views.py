@@ -21,8 +21,8 @@ from musicdrops.catalog import selectors
 from musicdrops.catalog import services as catalog_services
 from musicdrops.catalog.forms import KIND_LABELS
 from musicdrops.catalog.models import DatePrecision, ReleaseGroup
+from musicdrops.catalog.text import clean_text
 from musicdrops.feeds import ical, services
-from musicdrops.lib.text import clean_text
 
 FEED_ITEMS = 100
 TITLE = "MusicDrops: new music from the artists you follow"

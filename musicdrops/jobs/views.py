@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from musicdrops.accounts.models import User
 from musicdrops.jobs import selectors, services, tasks
 from musicdrops.jobs.models import Job
-from musicdrops.lib.responses import no_store
+from musicdrops.responses import no_store
 
 
 def _own_job(request: HttpRequest, job_id: uuid.UUID) -> Job:

@@ -36,8 +36,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from musicdrops.drops.models import Delivery, DropSend
-from musicdrops.lib.redis_client import get_client
 from musicdrops.ops.redis_memory import Memory
+from musicdrops.redis_client import get_client
 from musicdrops.scheduler import heartbeat, selectors
 from musicdrops.scheduler.models import DuplicateDispatch
 

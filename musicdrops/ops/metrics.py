@@ -15,8 +15,8 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from musicdrops.catalog.musicbrainz import RATE_LIMIT_KEY
 from musicdrops.drops.models import Delivery
-from musicdrops.lib.redis_client import get_client
 from musicdrops.ops import health
+from musicdrops.redis_client import get_client
 from musicdrops.scheduler import selectors
 
 DAYS_SHOWN = 3  # today's send and the two before it

@@ -48,7 +48,7 @@ def redis_memory(client: redis.Redis) -> Memory:
 
 def warn_if_redis_may_evict(**_: Any) -> None:
     """At a worker's or the beat's start (Celery's worker_ready, beat_init): one warning, if it applies."""
-    from musicdrops.lib.redis_client import get_client
+    from musicdrops.redis_client import get_client
 
     try:
         memory = redis_memory(get_client())

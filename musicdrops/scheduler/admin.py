@@ -17,7 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
-from musicdrops.lib.admin import ReadOnlyAdmin
+from musicdrops.admin import ReadOnlyAdmin
 from musicdrops.ops import health
 from musicdrops.scheduler import heartbeat, selectors, services
 from musicdrops.scheduler.models import DuplicateDispatch, ScheduledRun, SchedulerControl

@@ -17,8 +17,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from musicdrops.lib.logs import log_context
-from musicdrops.lib.redis_client import get_client
+from musicdrops.logs import log_context
+from musicdrops.redis_client import get_client
 from musicdrops.scheduler import heartbeat, selectors, services, slots
 
 logger = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from django.conf import settings
 from redbeat.schedulers import ensure_conf
 
 from musicdrops.celery import app
-from musicdrops.lib.redis_client import get_client
-from musicdrops.lib.release import current_commit, current_release
+from musicdrops.redis_client import get_client
+from musicdrops.release import current_commit, current_release
 
 # One hash read by one HGETALL, each record with its own expiry: a SCAN for per-beat keys would walk the keyspace.
 KEY = "musicdrops:beat:instances"

@@ -17,7 +17,7 @@ from django.utils import timezone
 from redbeat.schedulers import RedBeatSchedulerEntry, ensure_conf
 
 from musicdrops.celery import app
-from musicdrops.lib.redis_client import get_client
+from musicdrops.redis_client import get_client
 from musicdrops.scheduler import heartbeat
 from musicdrops.scheduler.heartbeat import lock_key
 from musicdrops.scheduler.models import DuplicateDispatch

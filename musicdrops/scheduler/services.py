@@ -7,7 +7,7 @@ import logging
 import redis
 from django.utils import timezone
 
-from musicdrops.lib.redis_client import get_client
+from musicdrops.redis_client import get_client
 from musicdrops.scheduler import selectors
 from musicdrops.scheduler.models import DuplicateDispatch
 

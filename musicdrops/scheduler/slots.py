@@ -7,7 +7,7 @@ from typing import Any
 from celery.schedules import crontab, schedule
 from django.db import IntegrityError, transaction
 
-from musicdrops.lib.logs import ENTRY_HEADER, SLOT_HEADER, message_header
+from musicdrops.logs import ENTRY_HEADER, SLOT_HEADER, message_header
 from musicdrops.scheduler.models import DuplicateDispatch, ScheduledRun
 
 logger = logging.getLogger(__name__)

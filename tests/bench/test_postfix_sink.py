@@ -10,7 +10,7 @@ from django.test import override_settings
 from bench import daily_send
 from bench.postfix_sink import PostfixSink, find_smtp_sink
 from musicdrops.drops.mailer import Email, send_each
-from musicdrops.lib.env import mailer_config
+from musicdrops.env import mailer_config
 
 needs_smtp_sink = pytest.mark.skipif(find_smtp_sink() is None, reason="smtp-sink (Debian package postfix) missing")
 

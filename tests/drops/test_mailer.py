@@ -14,7 +14,7 @@ from django.core import mail
 from django.test import override_settings
 
 from musicdrops.drops.mailer import ConsoleBackend, Email, envelope, is_permanent, mime_bytes, send_each
-from musicdrops.lib.env import mailer_config
+from musicdrops.env import mailer_config
 from scripts.localredis import free_port
 from tests.integration.faults import FaultySmtp
 

@@ -8,7 +8,7 @@ from musicdrops.catalog.models import Follow
 from musicdrops.drops import services
 from musicdrops.drops.mailer import BATCH_SIZE, TryLater
 from musicdrops.drops.models import Delivery
-from musicdrops.lib.env import mailer_config
+from musicdrops.env import mailer_config
 from tests.drops.test_send import DAY, SLOT, artist, listener, release
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -6,7 +6,7 @@ up with 421, or silent for a while. ``PrivatePostgres`` is a PostgreSQL server
 of the test's own, to stop and start under the app (never the machine's shared
 one on 5432).
 
-EMAIL_URL and time-outs: ``musicdrops.lib.env.mailer_config`` reads only
+EMAIL_URL and time-outs: ``musicdrops.env.mailer_config`` reads only
 ``tls`` from the query string; the SMTP backend's socket time-out is fixed at
 20 s (``smtp://127.0.0.1:PORT?timeout=5`` is accepted and silently ignored).
 It applies to the connect and to each socket read or write (each reply

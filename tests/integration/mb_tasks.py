@@ -10,7 +10,7 @@ import os
 from celery import shared_task
 
 from musicdrops.catalog import musicbrainz
-from musicdrops.lib.redis_client import get_client
+from musicdrops.redis_client import get_client
 
 
 @shared_task(name="tests.browse_release_groups")

@@ -7,7 +7,7 @@ import time
 
 from celery import shared_task
 
-from musicdrops.lib.redis_client import get_client
+from musicdrops.redis_client import get_client
 
 
 @shared_task(name="tests.slow_task")

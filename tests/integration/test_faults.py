@@ -13,7 +13,7 @@ import pytest
 from django.test import override_settings
 
 from musicdrops.drops.mailer import Email, send_each
-from musicdrops.lib.env import mailer_config
+from musicdrops.env import mailer_config
 from tests.integration.fault_fixtures import faulty_smtp_fixture, private_postgres_fixture  # noqa: F401
 from tests.integration.faults import FaultySmtp, PrivatePostgres
 

@@ -198,7 +198,7 @@ def test_more_concurrent_probes_than_pooled_connections_wait_instead_of_failing(
     # gunicorn runs several threads per process over a pool of REDIS_DIRECT_MAX_CONNECTIONS.
     import threading
 
-    from musicdrops.lib.redis_client import get_client
+    from musicdrops.redis_client import get_client
 
     beat("active")
     holders = [

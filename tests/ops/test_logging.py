@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from musicdrops.lib import logs
+from musicdrops import logs
 from tests.ops.test_settings import PRODUCTION, run_django
 
 

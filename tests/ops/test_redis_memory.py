@@ -64,7 +64,7 @@ def test_a_policy_that_can_evict_keys_without_an_expiry_is_degraded_with_the_rea
 
 @pytest.mark.parametrize("server", [("allkeys-lru", "25mb")], indirect=True)
 def test_a_worker_or_beat_starting_against_it_warns_once(server, monkeypatch, caplog):
-    monkeypatch.setattr("musicdrops.lib.redis_client.get_client", lambda: server)
+    monkeypatch.setattr("musicdrops.redis_client.get_client", lambda: server)
     with caplog.at_level(logging.WARNING, logger="musicdrops.ops.redis_memory"):
         redis_memory.warn_if_redis_may_evict()
     [record] = caplog.records

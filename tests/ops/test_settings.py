@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from musicdrops.lib.env import mailer_config
+from musicdrops.env import mailer_config
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION = {

@@ -90,7 +90,7 @@ def test_called_as_a_plain_function_it_runs_for_now_and_claims_nothing():
 
 
 def test_a_dispatched_tasks_log_lines_name_its_entry_and_slot_and_only_while_it_runs(caplog):
-    from musicdrops.lib.logs import ContextFilter
+    from musicdrops.logs import ContextFilter
 
     @shared_task(name="tests.scheduler.log_something")
     def log_something() -> None:

@@ -1,4 +1,4 @@
-from musicdrops.lib.text import clean_text
+from musicdrops.catalog.text import clean_text
 from tests.hostile import FORBIDDEN, HOSTILE_TITLE, ZERO_WIDTH_RUN
 
 

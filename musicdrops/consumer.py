@@ -10,7 +10,7 @@ from django.conf import settings
 from kombu.message import Message
 from vine import promise
 
-from musicdrops.lib.redis_client import get_client
+from musicdrops.redis_client import get_client
 
 logger = logging.getLogger(__name__)
 

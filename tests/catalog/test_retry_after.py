@@ -1,4 +1,4 @@
-from musicdrops.lib.http import retry_after_seconds
+from musicdrops.catalog.http import retry_after_seconds
 
 
 def test_retry_after_reads_seconds_and_dates_caps_them_and_ignores_garbage():

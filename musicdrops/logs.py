@@ -12,7 +12,7 @@ from logfmter import Logfmter
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
-from musicdrops.lib.release import current_release
+from musicdrops.release import current_release
 
 _context: ContextVar[dict[str, str]] = ContextVar("musicdrops_log_context", default={})  # noqa: B039 (never mutated)
 
