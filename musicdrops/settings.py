@@ -36,9 +36,7 @@ SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = [SITE_URL]
-# Written into beat heartbeats, logs and Sentry so a process left from an older deploy can be
-# told apart (musicdrops/release.py). Heroku sets these with dyno metadata
-# (`heroku labs:enable runtime-dyno-metadata`); a Docker build bakes SOURCE_VERSION in.
+# In heartbeats, logs and Sentry, so a process left from an older deploy stands out (musicdrops/release.py).
 RELEASE = env_str("HEROKU_RELEASE_VERSION") or env_str("RELEASE")
 COMMIT = env_str("HEROKU_SLUG_COMMIT") or env_str("SOURCE_VERSION")
 
@@ -95,9 +93,7 @@ TEMPLATES = [
 ]
 
 # --- Database ---------------------------------------------------------------
-# Persistent connections save a connect per request; health checks drop a
-# connection the server closed (e.g. a PostgreSQL restart) instead of failing
-# the next request with it.
+# Persistent connections, checked before use: a PostgreSQL restart does not fail the next request.
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
@@ -106,9 +102,7 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # Development: web, beat and two workers write to one file. WAL lets
-    # readers and a writer work at once; IMMEDIATE takes the write lock at
-    # BEGIN (no deadlock upgrading a read); writers queue up for 20 s.
+    # Development: every process writes one file. WAL and IMMEDIATE let them take turns without deadlocks.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "transaction_mode": "IMMEDIATE",
@@ -120,8 +114,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 # --- Redis: broker, RedBeat and cache share one server -----------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 _REDIS_SSL = celery_ssl_options(REDIS_URL)
-# Heroku's smallest Redis plan accepts 20 connections in all. Every pool below
-# is bounded so web, beat and both workers fit (see tests/integration/test_make_run.py).
+# Every pool is bounded: the formation fits Heroku's smallest plan (tests/integration/test_redis_connections.py).
 REDIS_DIRECT_MAX_CONNECTIONS = 2
 
 CACHES = {
@@ -147,13 +140,9 @@ CELERY_BROKER_USE_SSL = _REDIS_SSL  # Heroku: self-signed certificate (rediss://
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True  # a worker started before Redis waits for it
 CELERY_BROKER_POOL_LIMIT = 1  # producer connections per process: stays inside 20 connections
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # An unacknowledged message returns to the queue only after this long:
-    # it must exceed the longest task (CELERY_TASK_TIME_LIMIT) or a slow
-    # task would be handed to a second worker while the first still runs.
-    # It is also how long a message waits after its worker was SIGKILLed.
+    # Above the longest task (checked at start), or a slow task is handed to a second worker.
     "visibility_timeout": env_int("BROKER_VISIBILITY_TIMEOUT", 600),
-    # Look for such abandoned messages every 10 s (kombu's default works out
-    # to every 100 s: 10 s interval x a throttle of 10). One ZRANGE per sweep.
+    # Look for messages a dead worker left every 10 s (kombu's default: every 100 s).
     "unacked_restore_interval": 10,
     "unacked_restore_throttle": 1,
     "max_connections": 4,
@@ -162,8 +151,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "health_check_interval": 25,
 }
 
-# JSON only: pickle lets a message run arbitrary code, and pickled objects
-# break when the code changes. Anything else is refused by the worker.
+# JSON only: a pickled message can run arbitrary code (docs/failures/6-pickle.md).
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 
@@ -172,32 +160,22 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a killed pool child requeues its tas
 # A task that raised or hit its hard time limit is acknowledged, not requeued to fail again (docs/choices.md).
 CELERY_TASK_ACKS_ON_FAILURE = True
 CELERY_TASK_ACKS_ON_TIMEOUT = True
-# Remote control (`celery inspect`, `celery control`) holds two more Redis
-# connections in every worker; on the smallest Heroku plan (20 in all) that is
-# a fifth of the budget. Off unless WORKER_REMOTE_CONTROL=1 (compose.yaml turns
-# it on for its health checks, on a Redis of its own).
+# `celery inspect` and `control` cost two Redis connections per worker, past the smallest plan: opt in.
 CELERY_WORKER_ENABLE_REMOTE_CONTROL = env_bool("WORKER_REMOTE_CONTROL", False)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a busy worker doesn't hoard messages others could run
-# A running task goes on through a broker blip (a Redis restart): its work is fenced in PostgreSQL, and
-# cancelling it would kill the email it was sending half-recorded, to be sent again.
+# A running task goes on through a Redis restart: its work is fenced in PostgreSQL.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
-# SIGTERM (a deploy; the Procfile remaps it to a cold shutdown): stop taking
-# work, give running tasks 5 s, then cancel and requeue what is left and exit —
-# inside Heroku's 30 s grace and our own 10 s bar. An idle worker exits at once.
+# SIGTERM: running tasks get 5 s, then are requeued; every worker is gone within 10 s (docs/deploys.md).
 CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = 5.0
 CELERY_WORKER_ENABLE_SOFT_SHUTDOWN_ON_IDLE = False
 # A stuck task is stopped instead of holding a worker (and its message) forever.
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 150
 
-# No result backend: a task a page watches writes its state to its row (musicdrops/jobs/models.py),
-# which costs a web process no Redis connection; unread results filled the 25 MB plan once.
+# No result backend: a watched task writes its state to its row (docs/failures/3-redis-full-of-results.md).
 CELERY_TASK_IGNORE_RESULT = True
 
-# Three queues, each with a worker of its own: "important" is what a person is
-# waiting for, "drops" is the email send, "regular" is bulk work. A flood of
-# bulk work (anyone's imports) never delays a password reset or anybody's
-# email. Tasks not listed in CELERY_TASK_ROUTES go to "regular".
+# A worker per queue: bulk work ("regular") never delays what a person waits for, nor anybody's email.
 QUEUE_REGULAR = "regular"
 QUEUE_IMPORTANT = "important"
 QUEUE_DROPS = "drops"
@@ -224,19 +202,14 @@ CELERY_WORKER_CONSUMER = "musicdrops.consumer:Consumer"  # refused messages are 
 REJECTED_MESSAGES_KEY = "musicdrops:rejected-messages"
 REJECTED_MESSAGES_KEPT = 1000
 
-# The beat: RedBeat keeps the schedule in Redis (nothing on the ephemeral
-# filesystem) behind a lock, so a second beat cannot dispatch. The loop runs
-# every second and the lock expires 5 s after its holder stops renewing it:
-# a standby takes over within about 6 s of the active beat dying.
+# RedBeat: the schedule in Redis behind a lock renewed every second; a standby takes over within ~6 s.
 CELERY_BEAT_SCHEDULER = "musicdrops.scheduler.beat:Scheduler"  # RedBeat + heartbeat: no file, a lock
 CELERY_BEAT_MAX_LOOP_INTERVAL = 1  # the lock is renewed every second
 # RedBeat's settings keep their own names, without CELERY_: RedBeat 2.4 checks for a setting by that name.
 REDBEAT_REDIS_URL = REDIS_URL
 REDBEAT_REDIS_USE_SSL = _REDIS_SSL  # RedBeat verifies certificates unless told not to
 REDBEAT_LOCK_TIMEOUT = 5  # a dead beat's lock frees in 5 s (default: 25 minutes)
-# RedBeat's own Redis client. A beat that waits on Redis longer than its lock
-# lasts has lost the lock anyway: it gives up and is restarted, where without
-# a time-out it could hang on a dead connection for good.
+# A beat waiting on Redis longer than its lock lasts has lost it anyway: time out, never hang.
 REDBEAT_REDIS_OPTIONS = {
     "socket_timeout": REDBEAT_LOCK_TIMEOUT,
     "socket_connect_timeout": REDBEAT_LOCK_TIMEOUT,
@@ -244,16 +217,14 @@ REDBEAT_REDIS_OPTIONS = {
 }
 BEAT_HEARTBEAT_INTERVAL = 5
 BEAT_HEARTBEAT_TTL = 20  # a beat silent for this long is gone
-# /healthz says "degraded" while a duplicate dispatch this recent is not acknowledged
-# (admin: Scheduler), and while the schedule has been paused longer than a deploy takes.
+# /healthz: "degraded" while a recent duplicate dispatch is unacknowledged, or a pause outlasts a deploy.
 DUPLICATE_ALERT_WINDOW = 24 * 3600
 SCHEDULE_PAUSE_ALERT_AFTER = 3600
 # /healthz says "degraded" while no worker has taken a queue's ping for this long plus QUEUE_PING_SECONDS.
 QUEUE_AGE_ALERT_SECONDS = env_int("QUEUE_AGE_ALERT_SECONDS", 300)
 # /metrics answers only with "Authorization: Bearer <this>"; unset, it answers nobody.
 METRICS_TOKEN = env_str("METRICS_TOKEN")
-# The send runs every hour on the hour: each slot serves the users whose own delivery hour it is
-# (musicdrops/drops/delivery_time.py). Keep it hourly; another crontab leaves the other hours' users out.
+# Keep it hourly: each slot serves the users whose own delivery hour it is (docs/delivery-times.md).
 MUSIC_DROPS_CRON = env_str("MUSIC_DROPS_CRON", "0 * * * *")
 # Drills and tests only: send every N seconds instead of on MUSIC_DROPS_CRON.
 MUSIC_DROPS_EVERY_SECONDS = env_int("MUSIC_DROPS_EVERY_SECONDS", 0)
@@ -284,37 +255,29 @@ MUSICBRAINZ_URL = env_str("MUSICBRAINZ_URL", "https://musicbrainz.org/ws/2").rst
 LISTENBRAINZ_URL = env_str("LISTENBRAINZ_URL", "https://api.listenbrainz.org").rstrip("/")
 # MusicBrainz blocks generic User-Agents: name the app, its version and a contact.
 MUSICBRAINZ_USER_AGENT = f"MusicDrops/{__version__} ( {SITE_URL} )"
-# MusicBrainz allows about one request per second per client IP; every
-# process shares this budget through Redis (musicdrops.catalog.ratelimit).
+# About one request per second per client IP, shared by every process (musicdrops.catalog.ratelimit).
 MUSICBRAINZ_REQUESTS_PER_SECOND = 1.0
-# A person's artist search goes ahead of the background work: up to this many a
-# minute (in bursts of 5) take the next slot at once, and the background gives it up.
+# A person's search goes ahead of the background work, up to this many a minute (docs/catalog.md).
 MUSICBRAINZ_INTERACTIVE_PER_MINUTE = env_int("MUSICBRAINZ_INTERACTIVE_PER_MINUTE", 15)  # 0: no lane
 MUSICBRAINZ_SEARCH_CACHE_SECONDS = 600  # the same artist search again within this is answered from the cache
-# The longest release-group search URL we send: MusicBrainz's front end refuses
-# request lines much longer than 8 KB (414); half of that leaves room (docs/catalog.md).
+# Half of the 8 KB request line MusicBrainz's front end takes (docs/catalog.md).
 MUSICBRAINZ_SEARCH_MAX_URL = 4000
 UPSTREAM_TIMEOUT = 10  # seconds per HTTP request
-# Cover art: release-group front images from the Cover Art Archive, loaded by the
-# reader's browser or mail client, never by us ("off": placeholders only).
+# Loaded by the reader's browser or mail client, never by us ("off": placeholders only).
 COVER_ART_URL = env_str("COVER_ART_URL", "https://coverartarchive.org").rstrip("/")
 if COVER_ART_URL.lower() == "off":  # empty means the default, as for every variable
     COVER_ART_URL = ""
-# Where its images may come from (the CSP's img-src): the archive answers with a
-# redirect to archive.org's storage hosts.
+# The CSP's img-src: the archive redirects to archive.org's storage hosts.
 COVER_ART_SOURCES = cover_art_sources(COVER_ART_URL)
 
 # --- Keeping the catalog fresh (musicdrops/catalog/discovery.py, docs/catalog.md) ---
-# Every followed artist is covered by a batched search of recent and upcoming
-# releases this often; artists with many followers or an upcoming release more often.
 # 50 minutes: with the index's lag and the 2-minute beat, a new release is in within the hour.
 CATALOG_SEARCH_SECONDS = 3000
 CATALOG_HOT_SEARCH_SECONDS = 1200
 CATALOG_HOT_FOLLOWERS = 25
 # Releases announced for later than the near window are searched for once a day.
 CATALOG_FAR_SEARCH_SECONDS = 86400
-# The authoritative per-artist browse sweeps everyone, stalest first, in what
-# the searches leave of the budget; never more often than this per artist.
+# The authoritative per-artist browse, in what the searches leave of the budget: at most this often.
 CATALOG_BROWSE_AFTER_SECONDS = 86400
 
 # --- "Refresh now" and the pages that watch a task ---
@@ -323,15 +286,11 @@ REFRESH_SECONDS = env_int("REFRESH_SECONDS", 60)  # one refresh syncs for this l
 TASK_POLL_TIMEOUT_SECONDS = env_int("TASK_POLL_TIMEOUT_SECONDS", 120)
 
 # --- Email ------------------------------------------------------------------
-# EMAIL_URL picks the backend; with none, emails are printed to the console
-# (the worker's output in `make run`). An email provider's backend (e.g.
-# django-anymail) slots in as another MAILERS entry.
+# EMAIL_URL picks the backend (docs/email-providers.md); with none, emails are printed to the console.
 MAILERS = {"default": mailer_config(env_str("EMAIL_URL", "console://"))}
 # The provider EMAIL_URL names, if any: its tracking webhook (bounces, complaints) is served under /anymail/.
 EMAIL_PROVIDER = email_provider(env_str("EMAIL_URL", "console://"))
-# anymail's settings. WEBHOOK_SECRET ("user:password") is the basic auth the provider's webhook must send:
-# without it no webhook URL is served (anyone could post fake bounces). Providers that sign their webhooks
-# (Mailgun, Resend) also need their signing key.
+# Without WEBHOOK_SECRET ("user:password", the webhook's basic auth) no webhook is served: no fake bounces.
 ANYMAIL = {
     key: value
     for key, value in {
@@ -355,13 +314,9 @@ LOGIN_REDIRECT_URL = "front:dashboard"
 LOGOUT_REDIRECT_URL = "front:home"
 PASSWORD_RESET_TIMEOUT = 3 * 3600
 EMAIL_VERIFICATION_TIMEOUT = 7 * 24 * 3600
-# At most this many account emails (verification, reset) per address per hour:
-# a stranger cannot turn the forms into a way to flood someone's inbox.
+# Per address per hour: a stranger cannot turn the forms into a way to flood someone's inbox.
 ACCOUNT_EMAILS_PER_HOUR = 5
-# Throttles in Redis, shared by every web process (musicdrops/accounts/throttle.py): after this many
-# failed log-ins an account, or a client address (people share those, hence more), is refused for
-# LOGIN_LOCKOUT_SECONDS with "too many attempts" (429); so are password resets and new links from
-# one address past ACCOUNT_REQUESTS_PER_ADDRESS_PER_HOUR.
+# Throttles shared by every web process (musicdrops/accounts/throttle.py), refused with a 429.
 LOGIN_FAILURES_PER_ACCOUNT = env_int("LOGIN_FAILURES_PER_ACCOUNT", 10)
 LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 50)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
@@ -394,9 +349,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
-# Sessions are read from Redis and written through to PostgreSQL: the status
-# endpoint that pages poll costs no database query for the session, and a
-# Redis flush logs nobody out.
+# Read from Redis, written through to PostgreSQL: polls cost no session query, a Redis flush logs nobody out.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 CSRF_COOKIE_HTTPONLY = True
 SECURE_CSP = {
@@ -421,9 +374,7 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
 
 # --- Logging: one line per event on stdout, where every platform collects it ---
-# Each line carries the Celery task id and the schedule entry and slot it runs for
-# (musicdrops/logs.py). Production writes key=value lines (logfmt, or json);
-# development keeps the plain line.
+# Each line carries the task id, entry and slot (musicdrops/logs.py); production writes logfmt or json.
 LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "logfmt")
 if LOG_FORMAT not in {"plain", "logfmt", "json"}:
     raise ImproperlyConfigured(f"LOG_FORMAT must be plain, logfmt or json, not {LOG_FORMAT!r}")
@@ -452,8 +403,7 @@ LOGGING = {
 }
 
 # --- Error reporting: Sentry, only when SENTRY_DSN is set ------------------------------
-# Initialised here, so web, commands, workers and beat (which all load these settings)
-# report alike. No personal data is sent; performance tracing stays off.
+# Here, so every process reports alike; no personal data, no tracing.
 SENTRY_DSN = env_str("SENTRY_DSN")
 if SENTRY_DSN:
     import sentry_sdk
