@@ -174,6 +174,7 @@ CELERY_TASK_TIME_LIMIT = 150
 
 # No result backend: a watched task writes its state to its row (docs/failures/3-redis-full-of-results.md).
 CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_EXPIRES = None  # no results, so no celery.backend_cleanup entry in the beat's schedule
 
 # A worker per queue: bulk work ("regular") never delays what a person waits for, nor anybody's email.
 QUEUE_REGULAR = "regular"

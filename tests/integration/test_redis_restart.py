@@ -159,8 +159,9 @@ def _send_stack(
 
 
 def _send(start_process: Callable[..., Process], server: PrivateRedis, *args: str) -> str:
+    # A one-off process gets the environment every process has: the drill's clocks too (it fans out itself).
     command = start_process(
-        "release", command=" ".join(["python manage.py send_music_drops", *args]), REDIS_URL=server.url
+        "release", command=" ".join(["python manage.py send_music_drops", *args]), **DRILL_ENV, REDIS_URL=server.url
     )
     assert command.popen.wait(60) == 0, command.output()
     return command.output()
