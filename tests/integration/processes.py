@@ -6,7 +6,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from django.conf import settings
@@ -79,15 +79,7 @@ class Process:
 
     def group_alive(self) -> bool:
         """Whether any live (non-zombie) process is left in this process's group, children included."""
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue  # the process ended while we looked
-            state, pgrp = fields[0], int(fields[2])
-            if pgrp == self.pid and state != "Z":
-                return True
-        return False
+        return bool(group_pids(self.pid))
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> float:
         """Signal the whole group, as a platform does; return the seconds until every process in it is gone.
@@ -109,15 +101,7 @@ class Process:
 
 def children(pid: int) -> list[int]:
     """The pids of the processes whose parent is ``pid``."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # the process ended while we looked
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
+    return [other for other, _, parent, _ in _processes() if parent == pid]
 
 
 def wait_until(condition: Callable[[], object], timeout: float, what: str, *watch: Process) -> None:
@@ -134,15 +118,17 @@ def wait_until(condition: Callable[[], object], timeout: float, what: str, *watc
 
 def group_pids(pgrp: int) -> list[int]:
     """Every live process of a process group: a Procfile line's process and its children (pool, threads' forks)."""
-    found = []
+    return [pid for pid, state, _, group in _processes() if group == pgrp and state != "Z"]
+
+
+def _processes() -> Iterator[tuple[int, str, int, int]]:
+    """Every process on the machine as (pid, state, parent pid, process group), from /proc."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgrp and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
+            continue  # the process ended while we looked
+        yield int(stat.parent.name), fields[0], int(fields[1]), int(fields[2])
 
 
 def tcp_connections_to(port: int, pids: list[int]) -> int:
