@@ -162,7 +162,7 @@ def open_sink() -> tuple[Any, str]:
 def due_in(slot: dt.datetime) -> None:
     """Every seeded listener's delivery hour is the one ``slot`` serves in their zone (the slot at or after it)."""
     from musicdrops.accounts.models import User
-    from musicdrops.drops.delivery_time import zone
+    from musicdrops.accounts.zones import zone
 
     for name in set(User.objects.values_list("time_zone", flat=True)):
         User.objects.filter(time_zone=name).update(delivery_hour=slot.astimezone(zone(name)).hour, digest="daily")

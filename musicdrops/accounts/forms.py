@@ -5,7 +5,7 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
 from musicdrops.accounts.models import User, normalize_email
-from musicdrops.drops.delivery_time import WEEKLY, is_time_zone, time_zone_names
+from musicdrops.accounts.zones import WEEKLY, is_time_zone, time_zone_names
 
 
 class EmailField(forms.EmailField):

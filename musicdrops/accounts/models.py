@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from musicdrops.drops.delivery_time import DAILY, WEEKLY, is_time_zone
+from musicdrops.accounts.zones import DAILY, WEEKLY, is_time_zone
 
 DEFAULT_DELIVERY_HOUR = 8
 WEEKDAYS = [(0, "Monday"), (1, "Tuesday"), (2, "Wednesday"), (3, "Thursday"), (4, "Friday"), (5, "Saturday"),
@@ -53,7 +53,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     receives_drops = models.BooleanField(
         "send me the daily email", default=True, help_text="One email a day with the new releases."
     )
-    # The email goes out at delivery_hour:00 in time_zone, daily or on digest_weekday (drops/delivery_time.py).
+    # The email goes out at delivery_hour:00 in time_zone, daily or on digest_weekday (accounts/zones.py, drops/delivery_time.py).
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     delivery_hour = models.PositiveSmallIntegerField(
         default=DEFAULT_DELIVERY_HOUR, choices=[(h, f"{h:02d}:00") for h in range(24)]

@@ -1,29 +1,12 @@
 """When each user's email goes out: their hour in their own zone, served by hourly slots (docs/delivery-times.md)."""
 
 import datetime as dt
-import functools
-import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-DAILY = "daily"
-WEEKLY = "weekly"
+from musicdrops.accounts.zones import WEEKLY, zone
+
 HOUR = dt.timedelta(hours=1)
-
-
-@functools.cache
-def time_zone_names() -> frozenset[str]:
-    """Every IANA zone name this machine knows, without aliases like "localtime" (whatever the server is set to)."""
-    return frozenset(zoneinfo.available_timezones() - {"localtime", "posixrules", "Factory"})
-
-
-def is_time_zone(name: str) -> bool:
-    return name in time_zone_names()
-
-
-@functools.cache
-def zone(name: str) -> dt.tzinfo:
-    return zoneinfo.ZoneInfo(name) if is_time_zone(name) else dt.UTC
 
 
 def slot_of(moment: dt.datetime) -> dt.datetime:

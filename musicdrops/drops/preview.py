@@ -4,9 +4,10 @@ import datetime as dt
 from dataclasses import dataclass
 
 from musicdrops.accounts.models import Suppression, User
+from musicdrops.accounts.zones import WEEKLY, zone
 from musicdrops.catalog.models import Follow
 from musicdrops.drops import emails, selectors
-from musicdrops.drops.delivery_time import WEEKLY, next_delivery, period_of, zone
+from musicdrops.drops.delivery_time import next_delivery, period_of
 from musicdrops.drops.models import DeliveredRelease, Delivery
 
 

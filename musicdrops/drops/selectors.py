@@ -12,9 +12,10 @@ from django.db.models import Q, QuerySet
 from django.urls import reverse
 
 from musicdrops.accounts.models import Suppression, User
+from musicdrops.accounts.zones import DAILY, WEEKLY
 from musicdrops.catalog.covers import cover_url
 from musicdrops.catalog.models import DEFAULT_KINDS, DatePrecision, Follow, ReleaseGroup, ReleasePreferences
-from musicdrops.drops.delivery_time import DAILY, WEEKLY, due_windows, period_of
+from musicdrops.drops.delivery_time import due_windows, period_of
 from musicdrops.drops.emails import DropRelease
 from musicdrops.drops.models import DeliveredRelease, Delivery
 

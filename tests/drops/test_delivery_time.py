@@ -5,10 +5,10 @@ from typing import Any
 
 import pytest
 
+from musicdrops.accounts.zones import is_time_zone
 from musicdrops.drops.delivery_time import (
     delivery_time,
     due_windows,
-    is_time_zone,
     next_delivery,
     period_of,
     serving_slot,
