@@ -230,8 +230,8 @@ def main() -> int:
 
     from musicdrops.accounts.models import User
     from musicdrops.celery import app
-    from musicdrops.drops import selectors
-    from musicdrops.drops.delivery_time import slot_label
+    from musicdrops.drops import fanout
+    from musicdrops.drops.fanout import slot_label
     from musicdrops.ops.demo import demo_email
 
     call_command("migrate", verbosity=0)
@@ -300,8 +300,10 @@ def main() -> int:
             design = slot_runs(sink)
             imports_waiting = redis_queue_length(settings.REDIS_URL, settings.QUEUE_REGULAR)
             reset_slot(slot)
-            due = selectors.due_users(slot=slot, catch_up_hours=1)
-            baseline_users = list(due)[: min(args.baseline_users, expected)]
+            in_use = User.objects.order_by().values_list("time_zone", flat=True).distinct()
+            windows = fanout.due_windows(slot=slot, time_zones=in_use, catch_up_hours=1)
+            due = fanout.due_page(windows, after=0, limit=min(args.baseline_users, expected))
+            baseline_users = list(due)
 
             def enqueue_one_per_user() -> None:
                 with app.producer_or_acquire() as producer:

@@ -196,6 +196,7 @@ CELERY_TASK_ROUTES = {
     "musicdrops.catalog.tasks.sync_artist_now_task": {"queue": QUEUE_IMPORTANT},
     "musicdrops.jobs.tasks.refresh_library_task": {"queue": QUEUE_IMPORTANT},
     "musicdrops.drops.tasks.send_music_drops_task": {"queue": QUEUE_DROPS},
+    "musicdrops.drops.tasks.fan_out_drops_task": {"queue": QUEUE_DROPS},
     "musicdrops.drops.tasks.send_drop_chunk_task": {"queue": QUEUE_DROPS},
     "musicdrops.drops.tasks.sweep_music_drops_task": {"queue": QUEUE_DROPS},
 }
@@ -231,11 +232,13 @@ MUSIC_DROPS_CRON = env_str("MUSIC_DROPS_CRON", "0 * * * *")
 MUSIC_DROPS_EVERY_SECONDS = env_int("MUSIC_DROPS_EVERY_SECONDS", 0)
 # A slot also serves whoever's delivery time passed this many hours back without their email (missed slots).
 DROPS_CATCH_UP_HOURS = env_int("DROPS_CATCH_UP_HOURS", 3)
-# The send's clocks (musicdrops/drops/services.py), checked together at start (musicdrops/drops/checks.py).
+# The send's clocks (musicdrops/drops/), checked together at start (musicdrops/drops/checks.py).
 DROPS_CHUNK_SECONDS = env_int("DROPS_CHUNK_SECONDS", 60)  # a chunk hands the rest on after this
 DROPS_LEASE_SECONDS = env_int("DROPS_LEASE_SECONDS", CELERY_TASK_SOFT_TIME_LIMIT)  # as long as its task may run
 DROPS_PICKUP_SECONDS = env_int("DROPS_PICKUP_SECONDS", 600)  # a queued chunk's users wait this long before the sweep
-DROPS_SWEEP_SECONDS = env_int("DROPS_SWEEP_SECONDS", 300)  # how often the sweep looks for users left behind
+DROPS_SWEEP_SECONDS = env_int("DROPS_SWEEP_SECONDS", 60)  # how often the sweep looks for users left behind
+# A fan-out with no page done for this long is taken up by the sweep; a page may wait behind a page's chunks.
+DROPS_FAN_OUT_STALL_SECONDS = env_int("DROPS_FAN_OUT_STALL_SECONDS", 2 * DROPS_CHUNK_SECONDS)
 DROPS_OVERDUE_SECONDS = env_int("DROPS_OVERDUE_SECONDS", 1800)  # /healthz: due this long and not sent is overdue
 DROPS_RETRY_HOURS = env_int("DROPS_RETRY_HOURS", 12)  # chunks retry, and the sweep re-queues, this long after a send
 DROPS_RETRY_BACKOFF_MAX = env_int("DROPS_RETRY_BACKOFF_MAX", 60)  # seconds between a chunk's retries, at most

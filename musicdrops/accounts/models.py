@@ -40,6 +40,15 @@ class UserManager(BaseUserManager["User"]):
         extra.setdefault("email_verified_at", timezone.now())
         return self.create_user(email, password, **extra)
 
+    def receiving_drops(self) -> "models.QuerySet[User]":
+        """People who get drops at all: active, confirmed address not suppressed, drops on.
+
+        NOT EXISTS, not NOT IN: past ~100,000 suppressions PostgreSQL stops hashing NOT IN and rescans per row.
+        """
+        suppressed = Suppression.objects.filter(email=models.OuterRef("email"))
+        active = self.filter(is_active=True, receives_drops=True, email_verified_at__isnull=False)
+        return active.exclude(models.Exists(suppressed))
+
     def get_by_natural_key(self, username: str | None) -> "User":
         # Log-in by email is case-insensitive, like the uniqueness rule below.
         return self.get(email__iexact=username)
@@ -53,7 +62,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     receives_drops = models.BooleanField(
         "send me the daily email", default=True, help_text="One email a day with the new releases."
     )
-    # The email goes out at delivery_hour:00 in time_zone, daily or on digest_weekday (accounts/zones.py, drops/delivery_time.py).
+    # The email goes out at delivery_hour:00 in time_zone, daily or on digest_weekday (drops/fanout.py).
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     delivery_hour = models.PositiveSmallIntegerField(
         default=DEFAULT_DELIVERY_HOUR, choices=[(h, f"{h:02d}:00") for h in range(24)]
@@ -72,7 +81,7 @@ class User(AbstractBaseUser, PermissionsMixin):
             models.CheckConstraint(condition=models.Q(digest_weekday__lte=6), name="accounts_digest_weekday_0_6"),
             models.CheckConstraint(condition=models.Q(digest__in=[DAILY, WEEKLY]), name="accounts_digest_known"),
         ]
-        # The send reads the zones in use every hour, and who is due in each (drops/selectors.py).
+        # The send reads the zones in use every hour, and who is due in each (drops/fanout.py).
         indexes: ClassVar = [models.Index(fields=["time_zone", "delivery_hour"], name="accounts_user_delivery")]
 
     USERNAME_FIELD = "email"

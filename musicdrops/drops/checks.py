@@ -18,6 +18,7 @@ def drops_clocks(**_: Any) -> list[Error | Warning]:
             "DROPS_LEASE_SECONDS",
             "DROPS_PICKUP_SECONDS",
             "DROPS_SWEEP_SECONDS",
+            "DROPS_FAN_OUT_STALL_SECONDS",
             "DROPS_OVERDUE_SECONDS",
             "DROPS_RETRY_HOURS",
             "DROPS_RETRY_BACKOFF_MAX",
@@ -44,6 +45,14 @@ def drops_clocks(**_: Any) -> list[Error | Warning]:
                 f"DROPS_LEASE_SECONDS ({lease}) must be more than DROPS_CHUNK_SECONDS ({chunk}):"
                 " a claim must outlast the chunk that holds it, and its last slow message.",
                 id="drops.E003",
+            )
+        )
+    if (stall := settings.DROPS_FAN_OUT_STALL_SECONDS) <= chunk:
+        found.append(
+            Error(
+                f"DROPS_FAN_OUT_STALL_SECONDS ({stall}) must be more than"
+                f" DROPS_CHUNK_SECONDS ({chunk}): a fan-out page waits in the queue behind the chunks before it.",
+                id="drops.E005",
             )
         )
     if soft >= hard:

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from musicdrops.accounts.models import Suppression, User
 from musicdrops.accounts.zones import WEEKLY, zone
 from musicdrops.catalog.models import Follow
-from musicdrops.drops import emails, selectors
-from musicdrops.drops.delivery_time import next_delivery, period_of
-from musicdrops.drops.models import DeliveredRelease, Delivery
+from musicdrops.drops import emails
+from musicdrops.drops.chunk import drop_releases
+from musicdrops.drops.fanout import new_releases_for, next_delivery, period_of
+from musicdrops.drops.models import DeliveredRelease, Delivery, Due
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,9 @@ def drop_status(*, user: User, now: dt.datetime) -> DropStatus:
             DeliveredRelease.objects.filter(delivery=delivery).values_list("release_group_id", flat=True)
         )
     else:
-        due = selectors.Due(day=day, period=period_of(day=day, digest=user.digest), weekly=user.digest == WEEKLY)
-        release_ids = selectors.new_releases_for({user.pk: due}).get(user.pk, [])
+        period = period_of(day=day, digest=user.digest)
+        due = Due(day=day, period=period, weekly=user.digest == WEEKLY, message_id="")
+        release_ids = new_releases_for({user.pk: due}).get(user.pk, [])
     preview = _preview(user=user, day=day, release_ids=release_ids, sent=delivery is not None)
     suppression = Suppression.objects.filter(email=user.email).first()
     if not user.email_verified:
@@ -82,7 +84,7 @@ def drop_status(*, user: User, now: dt.datetime) -> DropStatus:
 
 
 def _preview(*, user: User, day: dt.date, release_ids: list[int], sent: bool) -> DropPreview | None:
-    found = selectors.drop_releases(release_ids=set(release_ids))
+    found = drop_releases(release_ids=set(release_ids))
     releases = [found[pk] for pk in release_ids if pk in found]
     if not releases:
         return None

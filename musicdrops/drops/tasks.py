@@ -12,8 +12,7 @@ from django.db import DatabaseError
 from kombu.exceptions import OperationalError as BrokerError
 from redis import RedisError
 
-from musicdrops.drops import services
-from musicdrops.drops.delivery_time import slot_of
+from musicdrops.drops import chunk, fanout
 from musicdrops.drops.mailer import TryLater
 from musicdrops.scheduler.slots import slot_claim
 
@@ -24,7 +23,7 @@ TRANSIENT = (SMTPException, OSError, DatabaseError, RedisError, BrokerError, Sof
 
 @shared_task(bind=True)
 def send_music_drops_task(self: Task) -> int:  # type: ignore[type-arg]
-    """The hourly send, as the beat dispatches it: fan out the users the slot's hour serves, in chunks.
+    """The hourly send, as the beat dispatches it: record the slot's send and fan out its first page.
 
     Safe twice: slot_claim runs it once per slot, and the ledger's row per (user, period) queues each user once.
     """
@@ -32,17 +31,48 @@ def send_music_drops_task(self: Task) -> int:  # type: ignore[type-arg]
     if slot is None:
         return 0
     # An interval schedule (drills) dispatches within the hour: each run is that hour's slot, again.
-    return services.drops_start(slot=slot_of(slot), queue=queue_chunk)
+    fanout.drops_start(slot=fanout.slot_of(slot))
+    return _fan_out_page(fanout.slot_of(slot))
+
+
+@shared_task(bind=True, max_retries=None)
+def fan_out_drops_task(self: Task, slot: str) -> int:  # type: ignore[type-arg]
+    """One page of a slot's fan-out; it queues the next page before its chunks, so chunks never hold it back.
+
+    Safe twice or concurrently: see fanout.drops_fan_out_page.
+    """
+    when = _time(slot)
+    if when is None:
+        logger.error("fan_out_drops_task: malformed slot %.200r: ignored", slot)
+        return 0
+    try:
+        return _fan_out_page(when)
+    except TRANSIENT as error:
+        logger.warning("drops for %s: fan-out: %s: %s; again soon", slot, type(error).__name__, error)
+        raise self.retry(countdown=_backoff(self.request.retries)) from None
+
+
+def _fan_out_page(slot: dt.datetime) -> int:
+    users, done = fanout.drops_fan_out_page(slot=slot)
+    if not done:
+        queue_page(slot)
+    fanout.queue_in_chunks(slot, users, queue_chunk)
+    return len(users)
 
 
 @shared_task
 def sweep_music_drops_task() -> int:
-    """Queue again everyone still due whose chunk lapsed. Safe twice (so no slot_claim): one sweep reserves a row."""
-    return services.drops_sweep(queue=queue_chunk)
+    """Go on with a stalled fan-out; queue again whoever a lapsed chunk left. Safe twice: see fanout.drops_sweep."""
+    return fanout.drops_sweep(queue=queue_chunk, queue_page=queue_page)
+
+
+def queue_page(slot: dt.datetime) -> None:
+    fan_out_drops_task.apply_async(args=(slot.isoformat(),))
 
 
 def queue_chunk(slot: dt.datetime, user_ids: list[int]) -> None:
-    send_drop_chunk_task.apply_async(kwargs={"slot": slot.isoformat(), "user_ids": user_ids})
+    """A chunk's message names the range of its users, not each: a few hundred bytes however big the chunk."""
+    send_drop_chunk_task.apply_async(kwargs={"slot": slot.isoformat(), "first": user_ids[0], "last": user_ids[-1]})
 
 
 def _backoff(retries: int) -> float:
@@ -52,38 +82,40 @@ def _backoff(retries: int) -> float:
 
 
 @shared_task(bind=True, max_retries=None)
-def send_drop_chunk_task(self: Task, slot: str, user_ids: list[int], since: str | None = None) -> int:  # type: ignore[type-arg]
+def send_drop_chunk_task(self: Task, slot: str, first: int, last: int, since: str | None = None) -> int:  # type: ignore[type-arg]
     """Send one chunk of a slot's drops; retry what it could not send yet, for DROPS_RETRY_HOURS after ``since``.
 
-    Safe twice or concurrently: each attempt claims and records under a token of its own (ledger.py).
+    Safe twice or concurrently: each attempt claims and records under a token of its own (models.py).
     """
     when = _time(slot)
-    if when is None or not isinstance(user_ids, list) or not all(isinstance(u, int) for u in user_ids):
-        logger.error("send_drop_chunk_task: malformed arguments slot=%r user_ids=%.200r: ignored", slot, user_ids)
+    if when is None or not all(isinstance(u, int) and not isinstance(u, bool) for u in (first, last)):
+        logger.error("send_drop_chunk_task: malformed arguments slot=%.200r first=%.50r last=%.50r: ignored",
+                     slot, first, last)  # fmt: skip
         return 0
-    first = _time(since) or dt.datetime.now(dt.UTC)
-    kwargs = {"slot": when.isoformat(), "since": first.isoformat()}
+    begun = _time(since) or dt.datetime.now(dt.UTC)
+    kwargs = {"slot": when.isoformat(), "since": begun.isoformat()}
     try:
-        outcome = services.drop_chunk_send(slot=when, user_ids=user_ids, token=uuid.uuid4().hex)
+        outcome = chunk.drop_chunk_send(slot=when, first=first, last=last, token=uuid.uuid4().hex)
     except TRANSIENT as error:
         countdown = _backoff(self.request.retries)
         if isinstance(error, TryLater) and error.retry_after is not None:
             countdown = max(countdown, error.retry_after)
-        return _again(self, first, {**kwargs, "user_ids": user_ids}, countdown, error)
+        return _again(self, begun, {**kwargs, "first": first, "last": last}, countdown, error)
     if outcome.later:
         countdown = 0.0 if outcome.time_up else _backoff(self.request.retries)
-        return _again(self, first, {**kwargs, "user_ids": outcome.later}, countdown, None)
+        later = {"first": outcome.later[0], "last": outcome.later[-1]}
+        return _again(self, begun, {**kwargs, **later}, countdown, None)
     return outcome.sent
 
 
 def _again(task: Task, first: dt.datetime, kwargs: dict[str, Any], countdown: float, error: Exception | None) -> int:  # type: ignore[type-arg]
     if dt.datetime.now(dt.UTC) - first > dt.timedelta(hours=settings.DROPS_RETRY_HOURS):
-        logger.error("drops for %s: giving up on %d users after %s h", kwargs["slot"], len(kwargs["user_ids"]),
-                     settings.DROPS_RETRY_HOURS)  # fmt: skip
+        logger.error("drops for %s: giving up on users %s..%s after %s h", kwargs["slot"], kwargs["first"],
+                     kwargs["last"], settings.DROPS_RETRY_HOURS)  # fmt: skip
         return 0
     if error is not None:
-        logger.warning("drops for %s: %s: %s; %d users again in %.0f s",
-                       kwargs["slot"], type(error).__name__, error, len(kwargs["user_ids"]), countdown)  # fmt: skip
+        logger.warning("drops for %s: %s: %s; users %s..%s again in %.0f s", kwargs["slot"],
+                       type(error).__name__, error, kwargs["first"], kwargs["last"], countdown)  # fmt: skip
     # If this cannot be published (Redis away), the users stay due and the sweep queues them again.
     raise task.retry(kwargs=kwargs, countdown=countdown)
 

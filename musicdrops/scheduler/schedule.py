@@ -39,7 +39,7 @@ def beat_schedule(
 ) -> dict[str, dict[str, Any]]:
     return {
         # The email, every hour on the hour: each hour serves the users whose delivery hour it is
-        # (musicdrops.drops.delivery_time). Dispatched once per slot; see musicdrops.scheduler.slots.
+        # (musicdrops.drops.fanout). Dispatched once per slot; see musicdrops.scheduler.slots.
         SEND_ENTRY: {
             "task": "musicdrops.drops.tasks.send_music_drops_task",
             "schedule": schedule(drops_every_seconds) if drops_every_seconds else parse_cron(drops_cron),

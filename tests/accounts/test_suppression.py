@@ -12,7 +12,6 @@ from django.utils import timezone
 from musicdrops.accounts import services
 from musicdrops.accounts.models import MailEvent, Suppression, User
 from musicdrops.accounts.tokens import make_verification_token
-from musicdrops.drops.selectors import recipients
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +55,7 @@ def test_a_hard_bounce_suppresses_the_address_at_once_and_a_replay_changes_nothi
 
     suppression = Suppression.objects.get()
     assert (suppression.email, suppression.reason, suppression.provider) == ("fan@example.com", "bounced", "Postmark")
-    assert not recipients().filter(pk=fan.pk).exists()
+    assert not User.objects.receiving_drops().filter(pk=fan.pk).exists()
     assert post(client, webhook, bounce("fan@example.com")).status_code == 200  # the same event again
     assert (Suppression.objects.count(), MailEvent.objects.count()) == (1, 1)
 
@@ -125,4 +124,4 @@ def test_confirming_the_address_again_lifts_it_and_the_user_sees_why_meanwhile(c
     assert services.user_verify_email(token=make_verification_token(fan)) is not None
 
     assert not Suppression.objects.exists()
-    assert recipients().filter(pk=fan.pk).exists()
+    assert User.objects.receiving_drops().filter(pk=fan.pk).exists()

@@ -9,8 +9,8 @@ from django.utils import timezone
 from musicdrops.accounts.models import User
 from musicdrops.catalog import discovery, musicbrainz, sync
 from musicdrops.catalog.models import Artist, Follow, ReleaseGroup
+from musicdrops.drops.fanout import new_releases
 from musicdrops.drops.models import DeliveredRelease, Delivery
-from musicdrops.drops.selectors import new_releases
 from tests.catalog.upstream import (
     RecordedRequest,
     Reply,

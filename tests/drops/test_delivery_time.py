@@ -1,4 +1,4 @@
-"""Which hourly slot serves whom (musicdrops/drops/delivery_time.py), across time zones and DST changes."""
+"""Which hourly slot serves whom (musicdrops/drops/fanout.py), across time zones and DST changes."""
 
 import datetime as dt
 from typing import Any
@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from musicdrops.accounts.zones import is_time_zone
-from musicdrops.drops.delivery_time import (
+from musicdrops.drops.fanout import (
     delivery_time,
     due_windows,
     next_delivery,

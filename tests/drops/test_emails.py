@@ -37,8 +37,8 @@ def test_a_title_with_every_control_character_makes_a_clean_email():
 
 def test_artists_who_share_a_name_get_a_heading_each_with_their_disambiguation(db):
     from musicdrops.catalog.models import Artist, ReleaseGroup
+    from musicdrops.drops.chunk import drop_releases
     from musicdrops.drops.emails import group_by_artist
-    from musicdrops.drops.selectors import drop_releases
     from tests.catalog.upstream import fixture_mbid
 
     grunge = Artist.objects.create(mbid=fixture_mbid("a", "1"), name="Nirvana", disambiguation="US grunge band")

@@ -1,13 +1,12 @@
-"""The ledger's rules (musicdrops/drops/ledger.py): queue once, claim only what is free, record only under the token."""
+"""The ledger's rules (musicdrops/drops/models.py): queue once, claim only what is free, record only under the token."""
 
 import datetime as dt
 
 import pytest
 from django.utils import timezone
 
-from musicdrops.drops import ledger
-from musicdrops.drops.models import DeliveredRelease, Delivery
-from musicdrops.drops.selectors import Due
+from musicdrops.drops import models
+from musicdrops.drops.models import DeliveredRelease, Delivery, Due
 from tests.drops.test_send import DAY, SLOT, artist, listener, release
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,16 +22,21 @@ def fans() -> dict[int, list[int]]:
 
 def queue(wanted: dict[int, list[int]], *, reserve: float = 0) -> list[int]:
     now = timezone.now()
-    due = {u: Due(day=DAY, period=str(DAY), weekly=False) for u in wanted}
-    return ledger.deliveries_queue(
-        slot=SLOT, due=due, wanted=wanted, now=now, reserve_until=now + dt.timedelta(seconds=reserve)
-    )
+    due = {u: Due(day=DAY, period=str(DAY), weekly=False, message_id=f"<{u}@test>") for u in wanted}
+    until = now + dt.timedelta(seconds=reserve)
+    inserted = models.deliveries_insert(slot=SLOT, due=due, now=now, reserve_until=until)
+    return models.deliveries_hold_releases(inserted=inserted, wanted=wanted)
 
 
-def claim(user_ids: list[int], token: str, *, lease: float = 60) -> dict[int, ledger.Claim]:
+def claim(user_ids: list[int], token: str, *, lease: float = 60) -> dict[int, models.Claim]:
     now = timezone.now()
-    return ledger.deliveries_claim(
-        slot=SLOT, user_ids=user_ids, token=token, now=now, lease_until=now + dt.timedelta(seconds=lease)
+    return models.deliveries_claim(
+        slot=SLOT,
+        first=min(user_ids),
+        last=max(user_ids),
+        token=token,
+        now=now,
+        lease_until=now + dt.timedelta(seconds=lease),
     )
 
 
@@ -72,8 +76,8 @@ def test_a_claim_whose_lease_ran_out_is_free_and_its_old_token_can_record_nothin
 
     assert list(claim(users[:1], "successor")) == users[:1]
     now = timezone.now()
-    assert not ledger.delivery_mark_sent(delivery_id=held.delivery_id, token="zombie", now=now)
-    assert ledger.delivery_mark_sent(delivery_id=held.delivery_id, token="successor", now=now)
+    assert not models.delivery_mark_sent(delivery_id=held.delivery_id, token="zombie", now=now)
+    assert models.delivery_mark_sent(delivery_id=held.delivery_id, token="successor", now=now)
     assert Delivery.objects.get(pk=held.delivery_id).status == "sent"
 
 
@@ -84,9 +88,9 @@ def test_released_rows_are_free_for_the_next_attempt_but_not_for_the_sweep_until
     later = now + dt.timedelta(minutes=5)
 
     assert (
-        ledger.deliveries_release(token="a", delivery_ids=[c.delivery_id for c in claimed.values()], until=later) == 3
+        models.deliveries_release(token="a", delivery_ids=[c.delivery_id for c in claimed.values()], until=later) == 3
     )
-    assert ledger.deliveries_reserve_free(slot=SLOT, now=now, until=later) == []  # reserved until later
+    assert models.deliveries_reserve_free(slot=SLOT, now=now, until=later, limit=100) == []  # reserved until later
     assert set(claim(users, "b")) == set(users)  # but any attempt may take them
 
 
@@ -94,7 +98,7 @@ def test_a_failed_address_frees_its_releases_for_another_day(fans):
     users = queue(fans)
     [held] = claim(users[:1], "a").values()
 
-    assert ledger.delivery_mark_failed(delivery_id=held.delivery_id, token="a", error="550 5.1.1 no such user")
+    assert models.delivery_mark_failed(delivery_id=held.delivery_id, token="a", error="550 5.1.1 no such user")
 
     row = Delivery.objects.get(pk=held.delivery_id)
     assert (row.status, row.error) == ("failed", "550 5.1.1 no such user")

@@ -5,7 +5,7 @@ from django.core.mail import send_mail
 
 from bench.postmark_server import serve_postmark
 from musicdrops.catalog.models import Follow
-from musicdrops.drops import services
+from musicdrops.drops import chunk, fanout
 from musicdrops.drops.mailer import BATCH_SIZE, TryLater
 from musicdrops.drops.models import Delivery
 from musicdrops.env import mailer_config
@@ -27,14 +27,14 @@ def fans(count: int) -> list[int]:
     users = [listener(f"fan{n:03d}@example.com") for n in range(count)]
     Follow.objects.bulk_create(Follow(user=u, artist=band) for u in users)
     queued: list[int] = []
-    services.drops_start_day(day=DAY, queue=lambda _, chunk: queued.extend(chunk))
+    fanout.drops_start_day(day=DAY, queue=lambda _, chunk: queued.extend(chunk))
     return queued
 
 
 def test_a_chunk_goes_out_in_a_few_batch_requests_each_message_with_its_own_headers(postmark):
     users = fans(250)
 
-    outcome = services.drop_chunk_send(slot=SLOT, user_ids=users, token="t")
+    outcome = chunk.drop_chunk_send(slot=SLOT, first=min(users), last=max(users), token="t")
 
     assert outcome.sent == 250
     assert postmark.requests == [("/email/batch", BATCH_SIZE), ("/email/batch", BATCH_SIZE), ("/email/batch", 50)]
@@ -55,7 +55,7 @@ def test_a_bad_or_inactive_address_fails_alone_for_good(postmark):
     postmark.bad.add("fan001@example.com")
     postmark.inactive.add("fan003@example.com")
 
-    outcome = services.drop_chunk_send(slot=SLOT, user_ids=users, token="t")
+    outcome = chunk.drop_chunk_send(slot=SLOT, first=min(users), last=max(users), token="t")
 
     assert (outcome.sent, outcome.failed) == (3, 2)
     failed = dict(Delivery.objects.filter(status="failed").values_list("user__email", "error"))
@@ -69,7 +69,7 @@ def test_a_batch_refused_whole_goes_one_by_one_through_anymail_so_only_the_bad_a
     postmark.script("422")
     postmark.bad.add("fan002@example.com")
 
-    outcome = services.drop_chunk_send(slot=SLOT, user_ids=users, token="t")
+    outcome = chunk.drop_chunk_send(slot=SLOT, first=min(users), last=max(users), token="t")
 
     assert (outcome.sent, outcome.failed) == (4, 1)
     assert postmark.requests == [("/email/batch", 5)] + [("/email", 1)] * 5
@@ -82,12 +82,12 @@ def test_a_busy_or_broken_answer_stops_the_chunk_and_the_retry_sends_nobody_twic
     postmark.script(answer)
 
     with pytest.raises(TryLater) as stopped:
-        services.drop_chunk_send(slot=SLOT, user_ids=users, token="first")
+        chunk.drop_chunk_send(slot=SLOT, first=min(users), last=max(users), token="first")
     if answer == "429":
         assert stopped.value.retry_after == 1.0
     assert Delivery.objects.filter(status="due", token="").count() == 150  # handed back, free for the retry
 
-    retry = services.drop_chunk_send(slot=SLOT, user_ids=users, token="retry")
+    retry = chunk.drop_chunk_send(slot=SLOT, first=min(users), last=max(users), token="retry")
 
     assert retry.sent == 150
     assert sorted(postmark.recipients()) == sorted(f"fan{n:03d}@example.com" for n in range(150))
@@ -98,8 +98,8 @@ def test_an_answer_lost_after_postmark_accepted_repeats_only_that_batch_with_the
     postmark.script("drop")
 
     with pytest.raises(TryLater):
-        services.drop_chunk_send(slot=SLOT, user_ids=users, token="first")
-    services.drop_chunk_send(slot=SLOT, user_ids=users, token="retry")
+        chunk.drop_chunk_send(slot=SLOT, first=min(users), last=max(users), token="first")
+    chunk.drop_chunk_send(slot=SLOT, first=min(users), last=max(users), token="retry")
 
     recipients = postmark.recipients()
     repeats = len(recipients) - len(set(recipients))

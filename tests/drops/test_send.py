@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from musicdrops.accounts.models import User
 from musicdrops.catalog.models import Artist, Follow, ReleaseGroup, ReleasePreferences
-from musicdrops.drops import emails, ledger, services
+from musicdrops.drops import chunk, emails, fanout, models
 from musicdrops.drops.models import DeliveredRelease, Delivery, DropSend
 from musicdrops.ops.demo import demo_seed
 
@@ -42,13 +42,13 @@ def release(
     return rg
 
 
-def send(day: dt.date = DAY, token: str = "attempt-1") -> services.ChunkOutcome:  # noqa: S107
+def send(day: dt.date = DAY, token: str = "attempt-1") -> chunk.ChunkOutcome:  # noqa: S107
     """A UTC day's slots, every chunk in this process: fan out, then send each queued chunk."""
     queued: list[tuple[dt.datetime, list[int]]] = []
-    services.drops_start_day(day=day, queue=lambda slot, users: queued.append((slot, users)))
-    total = services.ChunkOutcome()
-    for slot, chunk in queued:
-        got = services.drop_chunk_send(slot=slot, user_ids=chunk, token=token)
+    fanout.drops_start_day(day=day, queue=lambda slot, users: queued.append((slot, users)))
+    total = chunk.ChunkOutcome()
+    for slot, users in queued:
+        got = chunk.drop_chunk_send(slot=slot, first=min(users), last=max(users), token=token)
         total.sent += got.sent
         total.failed += got.failed
         total.later += got.later
@@ -58,16 +58,29 @@ def send(day: dt.date = DAY, token: str = "attempt-1") -> services.ChunkOutcome:
 def queue_only(day: dt.date = DAY) -> list[int]:
     """Fan out without sending: the users queued."""
     queued: list[int] = []
-    services.drops_start_day(day=day, queue=lambda _, users: queued.extend(users))
+    fanout.drops_start_day(day=day, queue=lambda _, users: queued.extend(users))
     return queued
+
+
+def sweep_into(queued: list[int]) -> None:
+    """A sweep; a fan-out it takes up runs here, its page at once."""
+    fanout.drops_sweep(
+        queue=lambda _, users: queued.extend(users),
+        queue_page=lambda slot: queued.extend(fanout.drops_fan_out_page(slot=slot)[0]),
+    )
 
 
 def claim(
     user_ids: list[int], token: str, *, at: dt.datetime | None = None, lease: float = 120
-) -> dict[int, ledger.Claim]:
+) -> dict[int, models.Claim]:
     now = at or timezone.now()
-    return ledger.deliveries_claim(
-        slot=SLOT, user_ids=user_ids, token=token, now=now, lease_until=now + dt.timedelta(seconds=lease)
+    return models.deliveries_claim(
+        slot=SLOT,
+        first=min(user_ids),
+        last=max(user_ids),
+        token=token,
+        now=now,
+        lease_until=now + dt.timedelta(seconds=lease),
     )
 
 
@@ -134,11 +147,11 @@ def test_a_live_claim_is_never_taken_whoever_asks_an_expired_one_can_be(scene):
     [user_id] = queue_only()
     claim([user_id], "frozen")  # an attempt that then froze, its lease still running
 
-    assert services.drop_chunk_send(slot=SLOT, user_ids=[user_id], token="redelivered").claimed == 0
+    assert chunk.drop_chunk_send(slot=SLOT, first=user_id, last=user_id, token="redelivered").claimed == 0
     assert mail.outbox == []
 
     Delivery.objects.update(lease_until=timezone.now() - dt.timedelta(seconds=1))  # the lease ran out
-    assert services.drop_chunk_send(slot=SLOT, user_ids=[user_id], token="rescuer").sent == 1
+    assert chunk.drop_chunk_send(slot=SLOT, first=user_id, last=user_id, token="rescuer").sent == 1
     assert len(mail.outbox) == 1
 
 
@@ -159,7 +172,7 @@ def test_an_attempt_that_lost_its_claim_stops_after_the_message_in_flight(scene,
 
     monkeypatch.setattr(locmem.EmailBackend, "send_messages", taken_over_during_the_first_message)
 
-    outcome = services.drop_chunk_send(slot=SLOT, user_ids=users, token="zombie")
+    outcome = chunk.drop_chunk_send(slot=SLOT, first=min(users), last=max(users), token="zombie")
 
     assert (outcome.sent, outcome.lost_claim, outcome.later) == (0, True, [])
     assert len(mail.outbox) == 1  # the one in flight, nothing after it
@@ -172,12 +185,12 @@ def test_a_chunk_out_of_time_hands_the_rest_back_for_at_once(scene, settings):
     users = queue_only()
     settings.DROPS_CHUNK_SECONDS = 0  # out of time before the first message
 
-    outcome = services.drop_chunk_send(slot=SLOT, user_ids=users, token="slow")
+    outcome = chunk.drop_chunk_send(slot=SLOT, first=min(users), last=max(users), token="slow")
 
     assert (outcome.sent, outcome.time_up, outcome.later) == (0, True, sorted(users))
     assert set(Delivery.objects.values_list("token", "status")) == {("", "due")}  # free for the next attempt
     settings.DROPS_CHUNK_SECONDS = 60
-    assert services.drop_chunk_send(slot=SLOT, user_ids=outcome.later, token="next").sent == 4
+    assert chunk.drop_chunk_send(slot=SLOT, first=min(outcome.later), last=max(outcome.later), token="next").sent == 4
 
 
 def test_a_temporary_refusal_is_tried_again_later_not_marked_failed(scene, monkeypatch):
@@ -194,24 +207,24 @@ def test_a_temporary_refusal_is_tried_again_later_not_marked_failed(scene, monke
     monkeypatch.setattr(locmem.EmailBackend, "send_messages", greylist_once)
     [user_id] = queue_only()
 
-    first = services.drop_chunk_send(slot=SLOT, user_ids=[user_id], token="first")
+    first = chunk.drop_chunk_send(slot=SLOT, first=user_id, last=user_id, token="first")
     assert (first.sent, first.failed, first.later) == (0, 0, [user_id])
     assert Delivery.objects.get().status == "due"
 
     Delivery.objects.update(lease_until=timezone.now())  # the back-off passed
-    assert services.drop_chunk_send(slot=SLOT, user_ids=[user_id], token="again").sent == 1
+    assert chunk.drop_chunk_send(slot=SLOT, first=user_id, last=user_id, token="again").sent == 1
 
 
 def test_the_sweep_queues_again_whoever_a_lapsed_chunk_left_due(scene):
     users = queue_only()  # queued; then the message was lost with Redis
     sweep: list[int] = []
-    services.drops_sweep(queue=lambda _, chunk: sweep.extend(chunk))
+    sweep_into(sweep)
     assert sweep == []  # still reserved for the chunk that was queued
 
     Delivery.objects.update(lease_until=timezone.now() - dt.timedelta(seconds=1))
-    services.drops_sweep(queue=lambda _, chunk: sweep.extend(chunk))
+    sweep_into(sweep)
     assert sweep == users
-    services.drops_sweep(queue=lambda _, chunk: sweep.extend(chunk))
+    sweep_into(sweep)
     assert sweep == users  # reserved again: not queued twice
 
 
@@ -221,12 +234,12 @@ def test_the_sweep_never_queues_a_user_under_a_live_claim_or_already_sent(scene)
     users = queue_only()
     Delivery.objects.update(lease_until=timezone.now() - dt.timedelta(seconds=1))
     claim([scene.pk], "sending")
-    sent = services.drop_chunk_send(slot=SLOT, user_ids=[other.pk], token="done")
+    sent = chunk.drop_chunk_send(slot=SLOT, first=other.pk, last=other.pk, token="done")
     assert sent.sent == 1
     assert len(users) == 2
 
     sweep: list[int] = []
-    services.drops_sweep(queue=lambda _, chunk: sweep.extend(chunk))
+    sweep_into(sweep)
     assert sweep == []
 
 
@@ -237,17 +250,18 @@ def test_resume_queues_whoever_is_still_due_even_if_reserved_never_a_live_claim(
     claim([scene.pk], "sending")
 
     resumed: list[int] = []
-    assert services.drops_resume(day=DAY, queue=lambda _, chunk: resumed.extend(chunk)) == 1
+    assert fanout.drops_resume(day=DAY, queue=lambda _, chunk: resumed.extend(chunk)) == 1
     assert resumed == [other.pk]
 
 
-def test_the_sweep_fans_out_again_a_send_whose_fan_out_never_finished(scene, settings):
-    # Its fan-out task was lost before it ran, longer ago than a queued task may wait.
-    long_ago = timezone.now() - dt.timedelta(seconds=settings.DROPS_PICKUP_SECONDS + 1)
-    DropSend.objects.create(slot=SLOT, started_at=long_ago)
+def test_the_sweep_goes_on_with_a_fan_out_that_stopped(scene, settings):
+    # Its next page's task was lost before it ran, longer ago than a page may wait.
+    fanout.drops_start(slot=SLOT, catch_up_hours=1)
+    long_ago = timezone.now() - dt.timedelta(seconds=settings.DROPS_FAN_OUT_STALL_SECONDS + 1)
+    DropSend.objects.update(progress_at=long_ago)
 
     sweep: list[int] = []
-    services.drops_sweep(queue=lambda _, chunk: sweep.extend(chunk))
+    sweep_into(sweep)
 
     assert sweep == [scene.pk]
     assert DropSend.objects.get().fanned_out_at is not None
@@ -339,7 +353,7 @@ def test_a_user_who_unsubscribed_after_the_fan_out_is_dropped_not_sent(scene):
     [user_id] = queue_only()
     User.objects.filter(pk=user_id).update(receives_drops=False)
 
-    assert services.drop_chunk_send(slot=SLOT, user_ids=[user_id], token="t").claimed == 0
+    assert chunk.drop_chunk_send(slot=SLOT, first=user_id, last=user_id, token="t").claimed == 0
     assert mail.outbox == []
     assert not Delivery.objects.exists()  # nobody is left overdue
 
@@ -349,6 +363,6 @@ def test_every_attempt_sends_the_message_id_the_ledger_stored_even_after_a_key_r
     stored = Delivery.objects.get().message_id
     settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-new-key-" + "x" * 50, [settings.SECRET_KEY]
 
-    services.drop_chunk_send(slot=SLOT, user_ids=[user_id], token="after-rotation")
+    chunk.drop_chunk_send(slot=SLOT, first=user_id, last=user_id, token="after-rotation")
 
     assert mail.outbox[0].extra_headers["Message-ID"] == stored

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 
 from musicdrops.accounts.models import User
 from musicdrops.catalog.models import Artist, Follow
-from musicdrops.drops import services
+from musicdrops.drops import chunk, fanout
 from musicdrops.drops.models import DeliveredRelease, Delivery, DropSend
 from musicdrops.drops.preview import drop_status
 from tests.drops.test_send import artist, listener, release
@@ -26,9 +26,10 @@ def send_slot(slot: dt.datetime, *, catch_up_hours: int | None = 1) -> list[str]
     """One slot's send, every chunk in this process; the addresses it emailed."""
     before = len(mail.outbox)
     queued: list[tuple[dt.datetime, list[int]]] = []
-    services.drops_start(slot=slot, queue=lambda s, users: queued.append((s, users)), catch_up_hours=catch_up_hours)
+    fanout.drops_start(slot=slot, catch_up_hours=catch_up_hours)
+    fanout.drops_fan_out(slot=slot, queue=lambda s, users: queued.append((s, users)))
     for s, users in queued:
-        services.drop_chunk_send(slot=s, user_ids=users, token=f"t-{s:%H}")
+        chunk.drop_chunk_send(slot=s, first=min(users), last=max(users), token=f"t-{s:%H}")
     return [m.to[0] for m in mail.outbox[before:]]
 
 
@@ -195,11 +196,11 @@ def test_resume_takes_up_a_backfill_of_later_hours_but_leaves_untouched_future_s
     fan("late@example.com", band, delivery_hour=20)
     fan("later@example.com", band, delivery_hour=22)
     now = utc(2026, 12, 2, 12)
-    DropSend.objects.create(slot=utc(2026, 12, 2, 20))  # a --date backfill started it; its chunk was lost
+    fanout.drops_start(slot=utc(2026, 12, 2, 20), catch_up_hours=1)  # a --date backfill started it, then died
 
     resumed: list[int] = []
     monkeypatch.setattr(django.utils.timezone, "now", lambda: now)
-    services.drops_resume(day=dt.date(2026, 12, 2), queue=lambda _, users: resumed.extend(users))
+    fanout.drops_resume(day=dt.date(2026, 12, 2), queue=lambda _, users: resumed.extend(users))
 
     emails = set(User.objects.filter(pk__in=resumed).values_list("email", flat=True))
     assert emails == {"early@example.com", "late@example.com"}  # 22:00 is the beat's, later today

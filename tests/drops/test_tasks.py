@@ -1,7 +1,7 @@
 import pytest
 from redis import ConnectionError as RedisConnectionError
 
-from musicdrops.drops import services, tasks
+from musicdrops.drops import chunk, tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -15,12 +15,12 @@ def test_a_chunk_that_meets_a_passing_outage_is_retried_not_dropped(monkeypatch,
         calls.append(kwargs["token"])
         if len(calls) == 1:
             raise error
-        return services.ChunkOutcome(sent=len(kwargs["user_ids"]))
+        return chunk.ChunkOutcome(sent=kwargs["last"] - kwargs["first"] + 1)
 
-    monkeypatch.setattr(services, "drop_chunk_send", send)
+    monkeypatch.setattr(chunk, "drop_chunk_send", send)
 
     result = tasks.send_drop_chunk_task.apply(
-        kwargs={"slot": "2026-06-01T08:00:00+00:00", "user_ids": [1, 2]}, task_id="chunk-1"
+        kwargs={"slot": "2026-06-01T08:00:00+00:00", "first": 1, "last": 2}, task_id="chunk-1"
     )
 
     assert result.get() == 2
@@ -35,38 +35,38 @@ def test_retries_have_no_count_limit_but_stop_after_the_retry_window(monkeypatch
         calls.append(1)
         raise OSError("still down")
 
-    monkeypatch.setattr(services, "drop_chunk_send", send)
+    monkeypatch.setattr(chunk, "drop_chunk_send", send)
     settings.DROPS_RETRY_HOURS = 0  # the window has passed at the first retry
 
-    result = tasks.send_drop_chunk_task.apply(kwargs={"slot": "2026-06-01T08:00:00+00:00", "user_ids": [1]})
+    result = tasks.send_drop_chunk_task.apply(kwargs={"slot": "2026-06-01T08:00:00+00:00", "first": 1, "last": 1})
 
     assert result.get() == 0
     assert len(calls) == 1
     assert tasks.send_drop_chunk_task.max_retries is None
 
 
-def test_handed_back_users_are_retried_as_the_same_task_with_only_them(monkeypatch, settings):
+def test_handed_back_users_are_retried_as_the_same_task_over_only_their_range(monkeypatch, settings):
     settings.DROPS_RETRY_BACKOFF_MAX = 0
     seen = []
 
     def send(**kwargs):
-        seen.append((kwargs["slot"].isoformat(), kwargs["user_ids"]))
+        seen.append((kwargs["slot"].isoformat(), kwargs["first"], kwargs["last"]))
         if len(seen) == 1:
-            return services.ChunkOutcome(sent=1, later=[2, 3], time_up=True)
-        return services.ChunkOutcome(sent=len(kwargs["user_ids"]))
+            return chunk.ChunkOutcome(sent=1, later=[2, 3], time_up=True)
+        return chunk.ChunkOutcome(sent=kwargs["last"] - kwargs["first"] + 1)
 
-    monkeypatch.setattr(services, "drop_chunk_send", send)
+    monkeypatch.setattr(chunk, "drop_chunk_send", send)
 
     slot = "2026-06-01T08:00:00+00:00"
-    assert tasks.send_drop_chunk_task.apply(kwargs={"slot": slot, "user_ids": [1, 2, 3]}).get() == 2
-    assert seen == [(slot, [1, 2, 3]), (slot, [2, 3])]
+    assert tasks.send_drop_chunk_task.apply(kwargs={"slot": slot, "first": 1, "last": 3}).get() == 2
+    assert seen == [(slot, 1, 3), (slot, 2, 3)]
 
 
 def test_a_provider_that_says_when_is_retried_no_sooner(monkeypatch, settings):
     from musicdrops.drops.mailer import TryLater
 
     settings.DROPS_RETRY_BACKOFF_MAX = 0
-    monkeypatch.setattr(services, "drop_chunk_send", lambda **kwargs: (_ for _ in ()).throw(TryLater("429", 30.0)))
+    monkeypatch.setattr(chunk, "drop_chunk_send", lambda **kwargs: (_ for _ in ()).throw(TryLater("429", 30.0)))
     retried: list[dict[str, object]] = []
 
     def retry(**kwargs: object) -> Exception:
@@ -76,6 +76,6 @@ def test_a_provider_that_says_when_is_retried_no_sooner(monkeypatch, settings):
     monkeypatch.setattr(tasks.send_drop_chunk_task, "retry", retry)
 
     with pytest.raises(RuntimeError, match="retried"):
-        tasks.send_drop_chunk_task.run(slot="2026-06-01T08:00:00+00:00", user_ids=[1])
+        tasks.send_drop_chunk_task.run(slot="2026-06-01T08:00:00+00:00", first=1, last=1)
 
     assert retried[0]["countdown"] == 30.0

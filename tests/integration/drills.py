@@ -10,7 +10,7 @@ from typing import Any
 from django.utils import timezone
 
 from musicdrops.accounts.models import User
-from musicdrops.drops.delivery_time import delivery_time, serving_slot
+from musicdrops.drops.fanout import delivery_time, serving_slot
 from musicdrops.drops.models import Delivery
 from musicdrops.ops.demo import demo_seed
 from tests.integration.processes import Process, wait_until

@@ -2,7 +2,7 @@
 
 A real worker-drops consumes the slots that ``send_music_drops --slot`` queues (called in this process, once per
 hour of the simulated days, in order); a real SMTP server on loopback counts every email. What each user should
-get is worked out here from the wall clock alone, independently of musicdrops/drops/delivery_time.py: a slot
+get is worked out here from the wall clock alone, independently of musicdrops/drops/fanout.py: a slot
 serves a delivery time when it is the first hour on the hour whose local time has reached it.
 """
 
