@@ -68,7 +68,7 @@ def mailer_config(url: str) -> dict[str, Any]:
     scheme = parts.scheme.lower()
     backends = "django.core.mail.backends."
     if scheme == "console":
-        return {"BACKEND": "musicdrops.drops.mailer.ConsoleBackend"}
+        return {"BACKEND": "musicdrops.console_mail.ConsoleBackend"}
     if scheme == "file":
         return {"BACKEND": backends + "filebased.EmailBackend", "OPTIONS": {"file_path": unquote(parts.path)}}
     if scheme == "locmem":

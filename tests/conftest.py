@@ -46,12 +46,13 @@ def _claim_redis_database(url: str) -> str:
     base = redis.Redis.from_url(url, socket_connect_timeout=5)
     for number in range(1, 13):
         if base.set(_CLAIM_KEY.format(number), _CLAIM_TOKEN, nx=True, ex=6 * 3600):
-            claimed = redis.Redis.from_url(url, db=number)
-            claimed.flushdb()
-
-            atexit.register(_release_redis_database, base, claimed, number)
             prefix, _, _ = url.rpartition("/")
-            return f"{prefix}/{number}" if url.count("/") > 2 else f"{url}/{number}"
+            own = f"{prefix}/{number}" if url.count("/") > 2 else f"{url}/{number}"
+            # Not from_url(url, db=number): a database in the URL wins over the argument, and 0 holds the claims.
+            claimed = redis.Redis.from_url(own)
+            claimed.flushdb()
+            atexit.register(_release_redis_database, base, claimed, number)
+            return own
     raise pytest.UsageError("All Redis databases 1..12 are claimed by other test runs.")
 
 

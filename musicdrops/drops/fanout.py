@@ -1,7 +1,4 @@
-"""The fan-out: who a slot serves, paged by user id into the ledger's due rows, queued in chunks; and the sweep.
-
-Each user's email goes out at their hour in their own zone; hourly slots serve them (docs/delivery-times.md).
-"""
+"""The fan-out: who a slot serves (docs/delivery-times.md), paged by user id into due rows, queued in chunks."""
 
 import datetime as dt
 import functools
@@ -17,7 +14,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from musicdrops.accounts.models import User
-from musicdrops.accounts.zones import DAILY, WEEKLY, zone
+from musicdrops.accounts.zones import DAILY, WEEKLY, delivery_time, period_of, zone
 from musicdrops.catalog.models import DEFAULT_KINDS, DatePrecision, Follow, ReleasePreferences
 from musicdrops.drops import models
 from musicdrops.drops.emails import message_id
@@ -27,7 +24,6 @@ logger = logging.getLogger(__name__)
 
 Queue = Callable[[dt.datetime, list[int]], None]
 
-HOUR = dt.timedelta(hours=1)
 PAGE = 1000  # users per fan-out task: its time and memory stay the same however big the slot
 CHUNK_SIZE = 500  # spreads per-task costs (queries, an SMTP connection), small enough to finish in seconds
 SWEEP_BATCH = 20 * CHUNK_SIZE  # users a sweep queues again per slot; the next sweep takes the rest
@@ -42,24 +38,6 @@ def slot_of(moment: dt.datetime) -> dt.datetime:
 
 def slot_label(slot: dt.datetime) -> str:
     return f"{slot.astimezone(dt.UTC):%Y-%m-%dT%H:00Z}"
-
-
-def serving_slot(instant: dt.datetime) -> dt.datetime:
-    """The slot that serves a delivery time: the first hour on the hour at or after it."""
-    floor = slot_of(instant)
-    return floor if floor == instant else floor + HOUR
-
-
-def delivery_time(*, day: dt.date, hour: int, time_zone: str) -> dt.datetime:
-    """``day`` at ``hour`` in ``time_zone``, in UTC; a skipped hour reads with the offset before the change."""
-    return dt.datetime.combine(day, dt.time(hour), tzinfo=zone(time_zone)).astimezone(dt.UTC)
-
-
-def period_of(*, day: dt.date, digest: str) -> str:
-    if digest == WEEKLY:
-        year, week, _ = day.isocalendar()
-        return f"{year}-W{week:02d}"
-    return day.isoformat()
 
 
 @dataclass(frozen=True)
@@ -95,20 +73,6 @@ def due_windows(*, slot: dt.datetime, time_zones: Iterable[str], catch_up_hours:
     return windows
 
 
-def next_delivery(
-    *, after: dt.datetime, time_zone: str, hour: int, digest: str, weekday: int | None
-) -> tuple[dt.date, dt.datetime]:
-    """The next local date whose email this user is due, and the slot that sends it, at or after ``after``."""
-    day = after.astimezone(zone(time_zone)).date() - dt.timedelta(days=1)
-    for _ in range(16):
-        if digest != WEEKLY or day.weekday() == weekday:
-            slot = serving_slot(delivery_time(day=day, hour=hour, time_zone=time_zone))
-            if slot >= slot_of(after):
-                return day, slot
-        day += dt.timedelta(days=1)
-    raise ValueError(f"no delivery within two weeks of {after}")
-
-
 def drops_start(*, slot: dt.datetime, catch_up_hours: int | None = None) -> None:
     """Record the slot's send and who it serves; a finished fan-out starts over, as each dispatch serves the slot."""
     hours = settings.DROPS_CATCH_UP_HOURS if catch_up_hours is None else catch_up_hours
@@ -122,10 +86,9 @@ def drops_start(*, slot: dt.datetime, catch_up_hours: int | None = None) -> None
 
 
 def drops_fan_out_page(*, slot: dt.datetime, page: int = PAGE) -> tuple[list[int], bool]:
-    """Insert the due rows of the next ``page`` users of the slot's send; (the users to queue, whether it is done).
+    """Insert the due rows of the slot's next ``page`` users; return (the users to queue, whether it is done).
 
-    Safe twice or concurrently: a (user, period) row is inserted once, only its inserter queues it, and the cursor
-    moves only from where this page began.
+    Safe twice or concurrently: a row is inserted (and queued) once; the cursor moves only from where the page began.
     """
     send = DropSend.objects.get(slot=slot)
     if send.fanned_out_at is not None:
@@ -267,34 +230,4 @@ def drops_sweep(*, queue: Queue, queue_page: Callable[[dt.datetime], None]) -> i
                 "drops for %s: %d users still due after their chunk lapsed; queued again", slot_label(send.slot), again
             )
         queued += again
-    return queued
-
-
-def day_slots(day: dt.date) -> list[dt.datetime]:
-    midnight = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-    return [midnight + dt.timedelta(hours=h) for h in range(24)]
-
-
-def drops_start_day(*, day: dt.date, queue: Queue) -> int:
-    """A whole UTC day's slots, each its own hour only: everyone whose delivery time falls in that day, once."""
-    queued = 0
-    for slot in day_slots(day):
-        drops_start(slot=slot, catch_up_hours=1)
-        queued += drops_fan_out(slot=slot, queue=queue)
-    return queued
-
-
-def drops_resume(*, day: dt.date, queue: Queue) -> int:
-    """The operator's recovery: queue whoever is still due in the day's slots so far, starting a past one never run."""
-    queued = 0
-    started = set(DropSend.objects.filter(slot__in=day_slots(day)).values_list("slot", flat=True))
-    for slot in day_slots(day):
-        if slot > timezone.now() and slot not in started:
-            continue
-        if slot not in started:
-            drops_start(slot=slot, catch_up_hours=1)
-        queued += drops_fan_out(slot=slot, queue=queue)
-        after = 0
-        while again := drops_requeue(slot=slot, queue=queue, all_free=True, after=after):
-            queued, after = queued + len(again), again[-1]
     return queued

@@ -8,9 +8,7 @@ import re
 import secrets
 import smtplib
 import ssl
-import sys
-import threading
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
@@ -21,8 +19,7 @@ from typing import Any
 import requests
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from django.conf import settings
-from django.core.mail import DNS_NAME, EmailMessage, EmailMultiAlternatives, mailers
-from django.core.mail.backends.base import BaseEmailBackend
+from django.core.mail import DNS_NAME, EmailMultiAlternatives, mailers
 
 from musicdrops.catalog.http import retry_after_seconds
 
@@ -353,17 +350,9 @@ def _postmark_send_each[K](options: dict[str, Any], messages: Iterable[tuple[K, 
 
 
 def _postmark_payload(email: Email, stream: str) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "From": email.from_email,
-        "To": email.to,
-        "Subject": email.subject,
-        "TextBody": email.text,
-        "HtmlBody": email.html,
-        "Headers": [{"Name": name, "Value": value} for name, value in email.headers.items()],
-    }
-    if stream:
-        payload["MessageStream"] = stream
-    return payload
+    headers = [{"Name": name, "Value": value} for name, value in email.headers.items()]
+    return {"From": email.from_email, "To": email.to, "Subject": email.subject, "TextBody": email.text,
+            "HtmlBody": email.html, "Headers": headers, **({"MessageStream": stream} if stream else {})}  # fmt: skip
 
 
 def _postmark_results(response: requests.Response, expected: int) -> list[dict[str, Any]]:
@@ -408,25 +397,3 @@ def _django_send_each[K](messages: Iterable[tuple[K, Email]], using: str) -> Res
             except AnymailAPIError as error:  # 429, 5xx, a time-out, a bad token: nothing more now
                 raise TryLater(str(error)[:300], _retry_after(error.response)) from error
             yield key, None
-
-
-class ConsoleBackend(BaseEmailBackend):
-    """Development's mailer (EMAIL_URL unset): emails printed as read, not as MIME (quoted-printable breaks links)."""
-
-    def __init__(self, *, stream: Any = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.stream = stream or sys.stdout
-        self._lock = threading.Lock()
-
-    def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
-        for message in email_messages:
-            headers = {"Message-ID": message.extra_headers.get("Message-ID", ""), "From": message.from_email,
-                       "To": ", ".join(message.to), "Subject": str(message.subject)}  # fmt: skip
-            headers |= {name: value for name, value in message.extra_headers.items() if name.startswith("List-")}
-            lines = [f"{name}: {value}" for name, value in headers.items() if value]
-            if alternatives := getattr(message, "alternatives", []):
-                lines.append("(also has " + ", ".join(alt.mimetype for alt in alternatives) + " parts, not shown)")
-            with self._lock:
-                self.stream.write("\n".join(lines) + "\n\n" + str(message.body) + "\n" + "-" * 79 + "\n")
-                self.stream.flush()
-        return len(email_messages)

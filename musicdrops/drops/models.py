@@ -96,10 +96,8 @@ class Due:
 def deliveries_insert(
     *, slot: dt.datetime, due: dict[int, Due], now: dt.datetime, reserve_until: dt.datetime
 ) -> dict[int, int]:
-    """Insert a due row of ``slot`` for each user with none for the period, kept from the sweep until ``reserve_until``.
-
-    Returns {user: delivery} of the rows this call inserted: only their inserter queues them.
-    """
+    """A due row of ``slot`` for each user with none for the period, kept from the sweep until ``reserve_until``;
+    {user: delivery} of the rows this call inserted: only their inserter queues them."""
     ops = connection.ops
     rows = [(u, d.message_id, ops.adapt_datefield_value(d.day), d.period) for u, d in due.items()]
     return dict(
@@ -122,10 +120,7 @@ def deliveries_insert(
 
 
 def deliveries_hold_releases(*, inserted: dict[int, int], wanted: dict[int, list[int]]) -> list[int]:
-    """Tie each new row to its releases not sent before (once per user, ever); drop rows left with none.
-
-    Returns the users whose row holds something, in id order.
-    """
+    """Tie each new row to its releases never sent before, drop rows left with none; the users kept, in id order."""
     held = _insert_returning(
         "drops_deliveredrelease",
         {"user_id": "bigint", "release_group_id": "bigint", "delivery_id": "bigint"},

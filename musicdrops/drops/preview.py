@@ -4,12 +4,32 @@ import datetime as dt
 from dataclasses import dataclass
 
 from musicdrops.accounts.models import Suppression, User
-from musicdrops.accounts.zones import WEEKLY, zone
+from musicdrops.accounts.zones import WEEKLY, delivery_time, period_of, zone
 from musicdrops.catalog.models import Follow
 from musicdrops.drops import emails
 from musicdrops.drops.chunk import drop_releases
-from musicdrops.drops.fanout import new_releases_for, next_delivery, period_of
+from musicdrops.drops.fanout import new_releases_for, slot_of
 from musicdrops.drops.models import DeliveredRelease, Delivery, Due
+
+
+def serving_slot(instant: dt.datetime) -> dt.datetime:
+    """The slot that serves a delivery time: the first hour on the hour at or after it."""
+    floor = slot_of(instant)
+    return floor if floor == instant else floor + dt.timedelta(hours=1)
+
+
+def next_delivery(
+    *, after: dt.datetime, time_zone: str, hour: int, digest: str, weekday: int | None
+) -> tuple[dt.date, dt.datetime]:
+    """The next local date whose email this user is due, and the slot that sends it, at or after ``after``."""
+    day = after.astimezone(zone(time_zone)).date() - dt.timedelta(days=1)
+    for _ in range(16):
+        if digest != WEEKLY or day.weekday() == weekday:
+            slot = serving_slot(delivery_time(day=day, hour=hour, time_zone=time_zone))
+            if slot >= slot_of(after):
+                return day, slot
+        day += dt.timedelta(days=1)
+    raise ValueError(f"no delivery within two weeks of {after}")
 
 
 @dataclass(frozen=True)

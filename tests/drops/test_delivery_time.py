@@ -5,14 +5,9 @@ from typing import Any
 
 import pytest
 
-from musicdrops.accounts.zones import is_time_zone
-from musicdrops.drops.fanout import (
-    delivery_time,
-    due_windows,
-    next_delivery,
-    period_of,
-    serving_slot,
-)
+from musicdrops.accounts.zones import delivery_time, is_time_zone, period_of
+from musicdrops.drops.fanout import due_windows
+from musicdrops.drops.preview import next_delivery, serving_slot
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.datetime:

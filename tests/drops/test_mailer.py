@@ -13,7 +13,8 @@ from aiosmtpd.controller import Controller
 from django.core import mail
 from django.test import override_settings
 
-from musicdrops.drops.mailer import ConsoleBackend, Email, envelope, is_permanent, mime_bytes, send_each
+from musicdrops.console_mail import ConsoleBackend
+from musicdrops.drops.mailer import Email, envelope, is_permanent, mime_bytes, send_each
 from musicdrops.env import mailer_config
 from scripts.localredis import free_port
 from tests.integration.faults import FaultySmtp

@@ -5,7 +5,7 @@ from django.core.mail import send_mail
 
 from bench.postmark_server import serve_postmark
 from musicdrops.catalog.models import Follow
-from musicdrops.drops import chunk, fanout
+from musicdrops.drops import chunk, recovery
 from musicdrops.drops.mailer import BATCH_SIZE, TryLater
 from musicdrops.drops.models import Delivery
 from musicdrops.env import mailer_config
@@ -27,7 +27,7 @@ def fans(count: int) -> list[int]:
     users = [listener(f"fan{n:03d}@example.com") for n in range(count)]
     Follow.objects.bulk_create(Follow(user=u, artist=band) for u in users)
     queued: list[int] = []
-    fanout.drops_start_day(day=DAY, queue=lambda _, chunk: queued.extend(chunk))
+    recovery.drops_start_day(day=DAY, queue=lambda _, chunk: queued.extend(chunk))
     return queued
 
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from musicdrops.accounts.models import User
 from musicdrops.catalog.models import Artist, Follow, ReleaseGroup, ReleasePreferences
-from musicdrops.drops import chunk, emails, fanout, models
+from musicdrops.drops import chunk, emails, fanout, models, recovery
 from musicdrops.drops.models import DeliveredRelease, Delivery, DropSend
 from musicdrops.ops.demo import demo_seed
 
@@ -45,7 +45,7 @@ def release(
 def send(day: dt.date = DAY, token: str = "attempt-1") -> chunk.ChunkOutcome:  # noqa: S107
     """A UTC day's slots, every chunk in this process: fan out, then send each queued chunk."""
     queued: list[tuple[dt.datetime, list[int]]] = []
-    fanout.drops_start_day(day=day, queue=lambda slot, users: queued.append((slot, users)))
+    recovery.drops_start_day(day=day, queue=lambda slot, users: queued.append((slot, users)))
     total = chunk.ChunkOutcome()
     for slot, users in queued:
         got = chunk.drop_chunk_send(slot=slot, first=min(users), last=max(users), token=token)
@@ -58,7 +58,7 @@ def send(day: dt.date = DAY, token: str = "attempt-1") -> chunk.ChunkOutcome:  #
 def queue_only(day: dt.date = DAY) -> list[int]:
     """Fan out without sending: the users queued."""
     queued: list[int] = []
-    fanout.drops_start_day(day=day, queue=lambda _, users: queued.extend(users))
+    recovery.drops_start_day(day=day, queue=lambda _, users: queued.extend(users))
     return queued
 
 
@@ -250,7 +250,7 @@ def test_resume_queues_whoever_is_still_due_even_if_reserved_never_a_live_claim(
     claim([scene.pk], "sending")
 
     resumed: list[int] = []
-    assert fanout.drops_resume(day=DAY, queue=lambda _, chunk: resumed.extend(chunk)) == 1
+    assert recovery.drops_resume(day=DAY, queue=lambda _, chunk: resumed.extend(chunk)) == 1
     assert resumed == [other.pk]
 
 

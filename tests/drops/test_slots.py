@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 
 from musicdrops.accounts.models import User
 from musicdrops.catalog.models import Artist, Follow
-from musicdrops.drops import chunk, fanout
+from musicdrops.drops import chunk, fanout, recovery
 from musicdrops.drops.models import DeliveredRelease, Delivery, DropSend
 from musicdrops.drops.preview import drop_status
 from tests.drops.test_send import artist, listener, release
@@ -200,7 +200,7 @@ def test_resume_takes_up_a_backfill_of_later_hours_but_leaves_untouched_future_s
 
     resumed: list[int] = []
     monkeypatch.setattr(django.utils.timezone, "now", lambda: now)
-    fanout.drops_resume(day=dt.date(2026, 12, 2), queue=lambda _, users: resumed.extend(users))
+    recovery.drops_resume(day=dt.date(2026, 12, 2), queue=lambda _, users: resumed.extend(users))
 
     emails = set(User.objects.filter(pk__in=resumed).values_list("email", flat=True))
     assert emails == {"early@example.com", "late@example.com"}  # 22:00 is the beat's, later today

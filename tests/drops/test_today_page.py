@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from musicdrops.catalog.models import Artist, Follow, ReleaseGroup
-from musicdrops.drops.fanout import next_delivery
+from musicdrops.drops.preview import next_delivery
 
 pytestmark = pytest.mark.django_db
 

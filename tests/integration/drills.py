@@ -10,8 +10,9 @@ from typing import Any
 from django.utils import timezone
 
 from musicdrops.accounts.models import User
-from musicdrops.drops.fanout import delivery_time, serving_slot
+from musicdrops.accounts.zones import delivery_time
 from musicdrops.drops.models import Delivery
+from musicdrops.drops.preview import serving_slot
 from musicdrops.ops.demo import demo_seed
 from tests.integration.processes import Process, wait_until
 

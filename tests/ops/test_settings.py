@@ -108,7 +108,7 @@ def test_smtp_email_url(url, expected):
 
 
 def test_console_email_url():
-    assert mailer_config("console://") == {"BACKEND": "musicdrops.drops.mailer.ConsoleBackend"}
+    assert mailer_config("console://") == {"BACKEND": "musicdrops.console_mail.ConsoleBackend"}
 
 
 @pytest.mark.parametrize("url", ["http://mail.example.com", "smtp://", "smtp://host:notaport"])
@@ -125,7 +125,7 @@ def test_blank_optional_variables_mean_the_default():
         **{**PRODUCTION, "EMAIL_URL": "", "MUSIC_DROPS_CRON": "", "ALLOWED_HOSTS": "x.example.com"},
     )
 
-    assert result.stdout.split() == ["musicdrops.drops.mailer.ConsoleBackend", "0", "*", "*", "*", "*"], result.stderr
+    assert result.stdout.split() == ["musicdrops.console_mail.ConsoleBackend", "0", "*", "*", "*", "*"], result.stderr
 
 
 def test_blank_secret_key_is_as_good_as_none():

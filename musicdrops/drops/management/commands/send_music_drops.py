@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from musicdrops.drops import fanout
+from musicdrops.drops import recovery
 from musicdrops.drops.tasks import queue_chunk, send_music_drops_task
 from musicdrops.scheduler import slots
 from musicdrops.scheduler.models import ScheduledRun
@@ -39,11 +39,11 @@ class Command(BaseCommand):
         except ValueError:
             raise CommandError(f"--date must look like 2026-11-21, not {date!r}") from None
         if resume:
-            queued = fanout.drops_resume(day=day, queue=queue_chunk)
+            queued = recovery.drops_resume(day=day, queue=queue_chunk)
             self.stdout.write(f"resumed the send for {day}: {queued} users queued")
             return
         # Safe to run again: a user's row for the period is inserted once, and only whoever inserted it queues it.
-        queued = fanout.drops_start_day(day=day, queue=queue_chunk)
+        queued = recovery.drops_start_day(day=day, queue=queue_chunk)
         self.stdout.write(f"started the send for {day}: {queued} users queued")
 
     def _send_slot(self, slot: dt.datetime, *, what: str) -> None:
