@@ -9,7 +9,7 @@ from django.conf import settings
 
 from musicdrops.catalog.models import Artist, ImportJob
 from musicdrops.catalog.services import MAX_LISTENBRAINZ_ARTISTS, candidate_artist, outcome_list
-from musicdrops.jobs.selectors import JobStatus
+from musicdrops.responses import JobStatus
 
 # Watching time per entry still to match: each is a request at the one a second the whole site shares.
 SECONDS_PER_ENTRY = 3

@@ -1,27 +1,14 @@
 """What a watched job is doing, as the page shows it."""
 
 import datetime as dt
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.utils import timezone
 
 from musicdrops.jobs.models import RUNS_AT_MOST, START_WITHIN, Job
+from musicdrops.responses import JobStatus
 
 STOPPED = "The refresh stopped before it could finish. Please try again."
-
-
-@dataclass(frozen=True)
-class JobStatus:
-    id: str
-    state: str  # PENDING, STARTED, PROGRESS, SUCCESS, FAILURE or EXPIRED (never started)
-    done: bool
-    message: str
-    progress: int | None  # percent, when known
-    finished_at: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _count(value: object) -> int:
