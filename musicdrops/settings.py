@@ -236,9 +236,9 @@ DROPS_CATCH_UP_HOURS = env_int("DROPS_CATCH_UP_HOURS", 3)
 DROPS_CHUNK_SECONDS = env_int("DROPS_CHUNK_SECONDS", 60)  # a chunk hands the rest on after this
 DROPS_LEASE_SECONDS = env_int("DROPS_LEASE_SECONDS", CELERY_TASK_SOFT_TIME_LIMIT)  # as long as its task may run
 DROPS_PICKUP_SECONDS = env_int("DROPS_PICKUP_SECONDS", 600)  # a queued chunk's users wait this long before the sweep
-DROPS_SWEEP_SECONDS = env_int("DROPS_SWEEP_SECONDS", 60)  # how often the sweep looks for users left behind
-# A fan-out with no page done for this long is taken up by the sweep; a page may wait behind a page's chunks.
-DROPS_FAN_OUT_STALL_SECONDS = env_int("DROPS_FAN_OUT_STALL_SECONDS", 2 * DROPS_CHUNK_SECONDS)
+DROPS_SWEEP_SECONDS = env_int("DROPS_SWEEP_SECONDS", 30)  # how often the sweep looks for users left behind
+# The sweep takes up a fan-out with no page done for this long (a page that only waited is then run twice: harmless).
+DROPS_FAN_OUT_STALL_SECONDS = env_int("DROPS_FAN_OUT_STALL_SECONDS", 30)
 DROPS_OVERDUE_SECONDS = env_int("DROPS_OVERDUE_SECONDS", 1800)  # /healthz: due this long and not sent is overdue
 DROPS_RETRY_HOURS = env_int("DROPS_RETRY_HOURS", 12)  # chunks retry, and the sweep re-queues, this long after a send
 DROPS_RETRY_BACKOFF_MAX = env_int("DROPS_RETRY_BACKOFF_MAX", 60)  # seconds between a chunk's retries, at most

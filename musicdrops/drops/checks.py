@@ -47,14 +47,6 @@ def drops_clocks(**_: Any) -> list[Error | Warning]:
                 id="drops.E003",
             )
         )
-    if (stall := settings.DROPS_FAN_OUT_STALL_SECONDS) <= chunk:
-        found.append(
-            Error(
-                f"DROPS_FAN_OUT_STALL_SECONDS ({stall}) must be more than"
-                f" DROPS_CHUNK_SECONDS ({chunk}): a fan-out page waits in the queue behind the chunks before it.",
-                id="drops.E005",
-            )
-        )
     if soft >= hard:
         found.append(
             Error(

@@ -19,6 +19,7 @@ from musicdrops.catalog.models import DEFAULT_KINDS, DatePrecision, Follow, Rele
 from musicdrops.drops import models
 from musicdrops.drops.emails import message_id
 from musicdrops.drops.models import DeliveredRelease, DropSend, Due
+from musicdrops.redis_client import get_client
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ Queue = Callable[[dt.datetime, list[int]], None]
 PAGE = 1000  # users per fan-out task: its time and memory stay the same however big the slot
 CHUNK_SIZE = 500  # spreads per-task costs (queries, an SMTP connection), small enough to finish in seconds
 SWEEP_BATCH = 20 * CHUNK_SIZE  # users a sweep queues again per slot; the next sweep takes the rest
+QUEUES_MARK = "musicdrops:queues-kept"  # no expiry: gone means Redis came back empty, and the queues with it
 # Days back a release still counts as new: we may learn of it late; a weekly digest looks back a week further.
 NEW_FOR_DAYS = 7
 NEW_FOR_DAYS_WEEKLY = NEW_FOR_DAYS + 7
@@ -210,24 +212,29 @@ def drops_requeue(
 
 
 def drops_sweep(*, queue: Queue, queue_page: Callable[[dt.datetime], None]) -> int:
-    """Go on with a fan-out that stopped; queue again, in bounded batches, everyone whose chunk lapsed.
+    """Go on with a fan-out that stopped; queue again, in bounded batches, everyone whose chunk lapsed, or everyone
+    not being sent when Redis came back empty (the queued chunks went with it).
 
     Safe twice or concurrently: a stalled fan-out is taken up by one sweep (a conditional update), and each row
     is reserved (row locks, skip-locked) by one sweep before it is queued.
     """
     now = timezone.now()
+    emptied = bool(get_client().set(QUEUES_MARK, "1", nx=True))
     stalled = now - dt.timedelta(seconds=settings.DROPS_FAN_OUT_STALL_SECONDS)
     queued = 0
     for send in DropSend.objects.filter(started_at__gte=now - dt.timedelta(hours=settings.DROPS_RETRY_HOURS)):
-        late = send.fanned_out_at is None and send.progress_at < stalled
+        late = send.fanned_out_at is None and (emptied or send.progress_at < stalled)
         if late and DropSend.objects.filter(pk=send.pk, progress_at=send.progress_at).update(progress_at=now):
             logger.warning("drops for %s: the fan-out stopped after user %d; going on", slot_label(send.slot),
                            send.cursor)  # fmt: skip
             queue_page(send.slot)
-        again = len(drops_requeue(slot=send.slot, queue=queue))
+        batch = drops_requeue(slot=send.slot, queue=queue, all_free=emptied)
+        again = list(batch)
+        while emptied and len(batch) == SWEEP_BATCH:  # every one now: their messages are gone
+            batch = drops_requeue(slot=send.slot, queue=queue, all_free=True, after=batch[-1])
+            again += batch
         if again:
-            logger.warning(
-                "drops for %s: %d users still due after their chunk lapsed; queued again", slot_label(send.slot), again
-            )
-        queued += again
+            logger.warning("drops for %s: %d users still due %s; queued again", slot_label(send.slot), len(again),
+                           "after Redis came back empty" if emptied else "after their chunk lapsed")  # fmt: skip
+        queued += len(again)
     return queued

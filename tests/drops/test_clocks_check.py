@@ -22,13 +22,8 @@ def test_the_default_clocks_fit_together():
 def test_a_chunk_longer_than_the_soft_time_limit_is_an_error(settings):
     settings.DROPS_CHUNK_SECONDS = settings.CELERY_TASK_SOFT_TIME_LIMIT
     settings.DROPS_LEASE_SECONDS = settings.CELERY_TASK_SOFT_TIME_LIMIT + 60
-    settings.DROPS_FAN_OUT_STALL_SECONDS = 2 * settings.DROPS_CHUNK_SECONDS
     assert ids() == ["drops.E002"]
 
-
-def test_a_fan_out_taken_up_before_a_page_could_wait_out_its_chunks_is_an_error(settings):
-    settings.DROPS_FAN_OUT_STALL_SECONDS = settings.DROPS_CHUNK_SECONDS
-    assert ids() == ["drops.E005"]
 
 
 def test_a_lease_no_longer_than_the_chunk_is_an_error(settings):

@@ -11,6 +11,7 @@ from musicdrops.catalog.models import Artist, Follow, ReleaseGroup, ReleasePrefe
 from musicdrops.drops import chunk, emails, fanout, models, recovery
 from musicdrops.drops.models import DeliveredRelease, Delivery, DropSend
 from musicdrops.ops.demo import demo_seed
+from musicdrops.redis_client import get_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -62,8 +63,10 @@ def queue_only(day: dt.date = DAY) -> list[int]:
     return queued
 
 
-def sweep_into(queued: list[int]) -> None:
+def sweep_into(queued: list[int], *, redis_emptied: bool = False) -> None:
     """A sweep; a fan-out it takes up runs here, its page at once."""
+    if not redis_emptied:
+        get_client().set(fanout.QUEUES_MARK, "1")
     fanout.drops_sweep(
         queue=lambda _, users: queued.extend(users),
         queue_page=lambda slot: queued.extend(fanout.drops_fan_out_page(slot=slot)[0]),
@@ -226,6 +229,19 @@ def test_the_sweep_queues_again_whoever_a_lapsed_chunk_left_due(scene):
     assert sweep == users
     sweep_into(sweep)
     assert sweep == users  # reserved again: not queued twice
+
+
+def test_after_redis_came_back_empty_the_sweep_queues_at_once_everyone_due_and_not_being_sent(scene):
+    other = listener("other@example.com")
+    Follow.objects.create(user=other, artist=Artist.objects.get(name="Motörhead"))
+    queue_only()  # both reserved for chunks; then Redis restarted empty, and the chunks with it
+    claim([scene.pk], "sending")
+    sweep: list[int] = []
+
+    sweep_into(sweep, redis_emptied=True)
+    assert sweep == [other.pk]  # not the one being sent, and without waiting for the reservation to run out
+    sweep_into(sweep)
+    assert sweep == [other.pk]  # once
 
 
 def test_the_sweep_never_queues_a_user_under_a_live_claim_or_already_sent(scene):
