@@ -1,4 +1,5 @@
-"""The beat's scheduler: RedBeat plus a heartbeat, a pause switch, "run now" and lock recovery.
+"""The beat's scheduler: RedBeat plus a heartbeat, a pause switch, "run now", lock recovery, and a schedule
+written again from the database when Redis comes back empty.
 
 How it behaves on failover, a lost lock and a Redis outage: docs/failures/5-schedule-lost-or-stuck.md.
 """
@@ -8,9 +9,12 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.conf import settings
+from django.db import DatabaseError, close_old_connections
+from django.utils import timezone
 from redbeat import RedBeatScheduler
 from redbeat.schedulers import get_redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -24,6 +28,10 @@ from musicdrops.scheduler import heartbeat, selectors, services, slots
 logger = logging.getLogger(__name__)
 
 SEVERAL_BEATS_REPEAT = 300
+DATABASE_COMPLAINT_REPEAT = 60
+DATABASE_RETRY = 5  # seconds between two tries to read the schedule's state from a database that did not answer
+
+T = TypeVar("T")
 REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
 
 
@@ -35,6 +43,9 @@ class Scheduler(RedBeatScheduler):
         self._pause: selectors.Pause | None = None
         self._others_logged: tuple[frozenset[str], float] = (frozenset(), 0.0)
         self._redis_down_since: float | None = None
+        # Copy the database's state to Redis again on the next tick: set while the database could not be read.
+        self._resync = False
+        self._database_failed_at = self._database_complained_at = 0.0
         self._stopped = threading.Event()
         super().__init__(*args, **kwargs)
         # Celery also builds a "lazy" scheduler, only to print the start-up banner: it never runs.
@@ -84,14 +95,67 @@ class Scheduler(RedBeatScheduler):
         self._others_logged = (seen, time.monotonic())
 
     def update_from_dict(self, dict_: dict[str, Any]) -> None:
-        """Load the configured entries, but keep disabled what the admin disabled: RedBeat re-enables them on start."""
-        disabled = {status.name for status in selectors.entry_statuses() if status.loaded and not status.enabled}
-        super().update_from_dict(
-            {
-                name: {**spec, "enabled": False} if name in disabled and isinstance(spec, dict) else spec
-                for name, spec in dict_.items()
-            }
+        """Write the configured entries to Redis with the state the database keeps (RedBeat would enable them all).
+
+        At start, and whenever Redis lost some (`_tick`): an entry Redis lost comes back disabled if it was, and with
+        its last run, so that a run that fell due meanwhile is dispatched once, now, unless the schedule is paused.
+        """
+        client = get_client()
+        cached = selectors.cached_entries(list(dict_), client=client)
+        lost = [name for name in dict_ if name not in cached]
+        saved = self._database(
+            "read the schedule's state",
+            lambda: services.schedule_state_restore(
+                cached_pause=selectors.Pause.from_record(client.get(selectors.PAUSE_KEY)),  # type: ignore[arg-type]
+                cached_disabled={name for name, enabled in cached.items() if not enabled},
+                client=client,
+            ),
         )
+        self._resync = saved is None
+        specs: dict[str, Any] = {}
+        for name, spec in dict_.items():
+            if not isinstance(spec, dict):
+                specs[name] = spec
+            elif saved is None:  # nothing known of the lost ones: dispatch none of them until the database answers
+                if name in cached:
+                    specs[name] = {**spec, "enabled": cached[name]}
+            else:
+                specs[name] = {**spec, "enabled": name not in saved.disabled}
+                if name in lost and name in saved.last_runs:
+                    last_run_at, runs = saved.last_runs[name]
+                    specs[name] |= {"last_run_at": last_run_at, "total_run_count": runs}
+        super().update_from_dict(specs)
+        if saved is not None and lost and (saved.pause or (saved.disabled | saved.last_runs.keys()) & set(lost)):
+            restore = selectors.Restore(
+                at=timezone.now(), by=self.instance.name, entries=lost, paused=saved.pause is not None,
+                disabled=sorted(saved.disabled & set(lost)), last_runs=len(saved.last_runs.keys() & set(lost)),
+            )  # fmt: skip
+            services.schedule_restored(restore=restore, client=client)
+
+    def reserve(self, entry: Any) -> Any:
+        """Advance the entry as RedBeat does (in Redis), and keep its last run in the database too."""
+        ran = super().reserve(entry)
+        self._ran(ran)
+        return ran
+
+    def _ran(self, entry: Any) -> None:
+        self._database(
+            f"keep {entry.name}'s last run", lambda: services.entry_ran(name=entry.name, at=entry.last_run_at)
+        )
+
+    def _database(self, doing: str, work: Callable[[], T]) -> T | None:
+        """``work()``, or None when PostgreSQL does not answer: the beat goes on dispatching from Redis's copy."""
+        close_old_connections()  # a long-lived process: drop a connection PostgreSQL closed, as a request would
+        try:
+            return work()
+        except DatabaseError as error:
+            self._database_failed_at = time.monotonic()
+            if time.monotonic() - self._database_complained_at > DATABASE_COMPLAINT_REPEAT:
+                logger.error(
+                    "beat %s: could not %s: the database does not answer (%r)", self.instance.name, doing, error
+                )
+                self._database_complained_at = time.monotonic()
+            return None
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         try:
@@ -102,16 +166,20 @@ class Scheduler(RedBeatScheduler):
             down = time.monotonic() - self._redis_down_since
             logger.warning("beat %s: Redis answers again after %.0f s", self.instance.name, down)
             self._redis_down_since = None
+            self._resync = True  # a pause or switch saved while Redis was away reaches Redis's copy on the next tick
         return interval
 
     def _tick(self, *args: Any, **kwargs: Any) -> float:
         if not self._lock_token:
             self._take_lock()
+        configured = self.app.redbeat_conf.schedule
         with get_client().pipeline(transaction=False) as pipe:
             pipe.get(selectors.PAUSE_KEY)
             pipe.hgetall(selectors.RUN_NOW_KEY)
             pipe.exists(self.app.redbeat_conf.schedule_key)
-            paused, requested, scheduled = pipe.execute()
+            if configured:
+                pipe.exists(*(selectors.entry_key(name) for name in configured))
+            paused, requested, scheduled, *present = pipe.execute()
         pause = selectors.Pause.from_record(paused)
         if (pause is None) != (self._pause is None):
             logger.warning("beat %s: schedule %s", self.instance.name, "paused" if pause else "resumed")
@@ -120,8 +188,11 @@ class Scheduler(RedBeatScheduler):
             interval: float = super().tick(*args, **kwargs)  # extends the lock first: raises LockError if lost
         except LockError as error:  # RedBeat ends the beat here: https://github.com/sibson/redbeat/issues/230
             return self._lost_lock(error)
-        if not scheduled and self.app.redbeat_conf.schedule:
+        waiting = self._resync and time.monotonic() - self._database_failed_at < DATABASE_RETRY
+        if configured and (not scheduled or present[0] < len(configured)) and not waiting:
             self._recreate_schedule()
+        elif self._resync and not waiting:
+            self.setup_schedule()
         if pause is None:
             for name, raw in requested.items():
                 request = selectors.RunNowRequest.from_record(name, raw)
@@ -139,11 +210,14 @@ class Scheduler(RedBeatScheduler):
         return float(self.max_interval)
 
     def _recreate_schedule(self) -> None:
+        if self._resync:  # still waiting for the database: said once already
+            self.setup_schedule()
+            return
         logger.warning(
-            "beat %s: the schedule is gone from Redis (no %s: Redis restarted empty?); writing its entries again",
-            self.instance.name, self.app.redbeat_conf.schedule_key,
+            "beat %s: schedule entries are gone from Redis (Redis restarted empty?); writing them again",
+            self.instance.name,
         )  # fmt: skip
-        self.setup_schedule()  # last runs count from now, as at a first start: none is due at once
+        self.setup_schedule()  # with the database's pause, switches and last runs: update_from_dict
 
     def maybe_due(self, entry: Any, **kwargs: Any) -> Any:
         if self._pause is not None:
@@ -165,7 +239,7 @@ class Scheduler(RedBeatScheduler):
         # Forgotten only once dispatched: a beat dying in between leaves it to the next, and slot_claim runs it once.
         services.run_now_done(request=request)
         # Counted as a run, as RedBeat counts scheduled ones: a run missed meanwhile is not dispatched again.
-        next(entry)
+        self._ran(next(entry))
 
     def apply_async(
         self,

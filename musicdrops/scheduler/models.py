@@ -1,4 +1,10 @@
-"""What the schedulers dispatched: one row per periodic slot run, and every dispatch that should not have happened."""
+"""What the schedulers dispatched, and the scheduler's state that must outlive Redis.
+
+One row per periodic slot run, every dispatch that should not have happened, and what an operator
+and the beat decided: the pause, each entry's switch and its last run. RedBeat's keys in Redis are a
+copy of the last two that the beat writes again from here when Redis comes back empty
+(docs/failures/5-schedule-lost-or-stuck.md).
+"""
 
 from typing import ClassVar
 
@@ -49,6 +55,36 @@ class DuplicateDispatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_reason_display()}: {self.entry}"
+
+
+class SchedulePause(models.Model):
+    """The whole schedule paused: one row while it is, none otherwise."""
+
+    ONLY = 1  # the row's id: a second pause finds the first, and the first one's time and reason stand
+
+    since = models.DateTimeField(default=timezone.now)
+    by = models.CharField(max_length=255)
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints: ClassVar = [models.CheckConstraint(condition=models.Q(id=1), name="scheduler_one_pause")]
+
+    def __str__(self) -> str:
+        return f"paused since {self.since:%Y-%m-%d %H:%M:%S} by {self.by}"
+
+
+class EntryState(models.Model):
+    """One periodic entry: switched off by an operator or not, and when the beat last dispatched it."""
+
+    name = models.CharField(max_length=200, unique=True)
+    enabled = models.BooleanField(default=True)
+    changed_by = models.CharField(max_length=255, blank=True)
+    changed_at = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    total_run_count = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({'enabled' if self.enabled else 'disabled'})"
 
 
 class SchedulerControl(ScheduledRun):

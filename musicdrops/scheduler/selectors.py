@@ -1,7 +1,9 @@
 """What the scheduler is doing, read from Redis and the database.
 
 `scheduler_overview` is what `manage.py scheduler_status` and the admin page
-show; whether all is well is musicdrops/ops/health.py's to judge.
+show; whether all is well is musicdrops/ops/health.py's to judge. The database
+keeps what must outlive Redis (the pause, each entry's switch and last run:
+`saved_state`); Redis holds the copy the beat reads on every tick.
 """
 
 import dataclasses
@@ -20,14 +22,17 @@ from musicdrops.celery import app
 from musicdrops.redis_client import get_client
 from musicdrops.scheduler import heartbeat
 from musicdrops.scheduler.heartbeat import lock_key
-from musicdrops.scheduler.models import DuplicateDispatch
+from musicdrops.scheduler.models import DuplicateDispatch, EntryState, SchedulePause
 
-# Set while the whole schedule is paused (JSON: since, by, reason). Our beat
-# reads it on every tick, so pausing needs no restart.
+# Set while the whole schedule is paused (JSON: since, by, reason): the copy of
+# the SchedulePause row our beat reads on every tick, so pausing needs no restart.
 PAUSE_KEY = "musicdrops:scheduler:paused"
 # Pending "run now" requests: entry name -> JSON (requested_at, by). The
 # active beat dispatches each once, on its next tick, then deletes it.
 RUN_NOW_KEY = "musicdrops:scheduler:run-now"
+# The last time a beat wrote lost entries again from the database (JSON, see Restore), shown for a day.
+RESTORED_KEY = "musicdrops:scheduler:restored"
+RESTORED_SHOWN_FOR = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,68 @@ class Pause:
         except (ValueError, TypeError, KeyError):
             # Paused by hand (redis-cli SET ... 1): still paused, nothing else known.
             return cls(since=timezone.now(), by="unknown")
+
+    @classmethod
+    def from_row(cls, row: SchedulePause) -> "Pause":
+        return cls(since=row.since, by=row.by, reason=row.reason)
+
+    def as_record(self) -> str:
+        return json.dumps({"since": self.since.isoformat(), "by": self.by, "reason": self.reason})
+
+
+@dataclass(frozen=True)
+class Restore:
+    """A beat found configured entries gone from Redis and wrote them again with the database's state."""
+
+    at: dt.datetime
+    by: str  # the beat
+    entries: list[str]
+    paused: bool
+    disabled: list[str]  # among the entries written again
+    last_runs: int  # entries written again with their last run from the database
+
+    @classmethod
+    def from_record(cls, raw: str | None) -> "Restore | None":
+        try:
+            record = json.loads(raw or "")
+            return cls(**record | {"at": dt.datetime.fromisoformat(record["at"])})
+        except (ValueError, TypeError, KeyError):
+            return None
+
+    def as_record(self) -> str:
+        return json.dumps(dataclasses.asdict(self) | {"at": self.at.isoformat()})
+
+
+@dataclass(frozen=True)
+class SavedState:
+    """What the database keeps of the schedule: the pause, the entries switched off, and each entry's last run."""
+
+    pause: Pause | None
+    disabled: frozenset[str]
+    last_runs: dict[str, tuple[dt.datetime, int]]  # name -> (last run, runs counted)
+
+
+def saved_state() -> SavedState:
+    row = SchedulePause.objects.filter(id=SchedulePause.ONLY).first()
+    states = list(EntryState.objects.all())
+    return SavedState(
+        pause=Pause.from_row(row) if row else None,
+        disabled=frozenset(state.name for state in states if not state.enabled),
+        last_runs={s.name: (s.last_run_at, s.total_run_count) for s in states if s.last_run_at is not None},
+    )
+
+
+def cached_entries(names: list[str], *, client: redis.Redis | None = None) -> dict[str, bool]:
+    """The entries among ``names`` that Redis holds (RedBeat's hashes), each with its ``enabled`` flag."""
+    with (client or get_client()).pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.hget(entry_key(name), "definition")
+        definitions = pipe.execute()
+    return {
+        name: bool(json.loads(definition).get("enabled", True))
+        for name, definition in zip(names, definitions, strict=True)
+        if definition
+    }
 
 
 @dataclass(frozen=True)
@@ -82,6 +149,7 @@ class EntryStatus:
     total_run_count: int
     run_now: RunNowRequest | None
     loaded: bool  # False: configured, but no beat has written it to Redis yet
+    changed_by: str = ""  # who last enabled or disabled it
 
 
 @dataclass(frozen=True)
@@ -92,10 +160,19 @@ class SchedulerOverview:
     entries: list[EntryStatus]
     duplicates: list[DuplicateDispatch]
     unacknowledged_duplicates: int
+    restore: Restore | None = None
 
 
 def current_pause(*, client: redis.Redis | None = None) -> Pause | None:
+    """The database's pause; else one only Redis holds (set by hand, or older than saved pauses): the beat obeys it."""
+    row = SchedulePause.objects.filter(id=SchedulePause.ONLY).first()
+    if row is not None:
+        return Pause.from_row(row)
     return Pause.from_record((client or get_client()).get(PAUSE_KEY))  # type: ignore[arg-type]
+
+
+def last_restore(*, client: redis.Redis | None = None) -> Restore | None:
+    return Restore.from_record((client or get_client()).get(RESTORED_KEY))  # type: ignore[arg-type]
 
 
 def run_now_requests(*, client: redis.Redis | None = None) -> list[RunNowRequest]:
@@ -135,29 +212,38 @@ def _next_run(value: Any, last_run_at: dt.datetime | None) -> dt.datetime | None
     return (now + max(remaining, dt.timedelta(0)) + dt.timedelta(milliseconds=500)).replace(microsecond=0)
 
 
-def _entry_status(name: str, definition: str | None, meta: str | None, run_now: RunNowRequest | None) -> EntryStatus:
+def _entry_status(
+    name: str, definition: str | None, meta: str | None, run_now: RunNowRequest | None, saved: EntryState | None
+) -> EntryStatus:
     configured = settings.CELERY_BEAT_SCHEDULE.get(name, {})
+    saved_runs = saved.total_run_count if saved else 0
+    saved_last_run = saved.last_run_at if saved else None
+    changed_by = saved.changed_by if saved else ""
     if not definition:
         return EntryStatus(
             name=name, task=configured.get("task", "?"), schedule=schedule_text(configured.get("schedule")),
-            enabled=True, last_run_at=None, next_run_at=None, total_run_count=0, run_now=run_now, loaded=False,
+            enabled=saved.enabled if saved else True, last_run_at=saved_last_run, next_run_at=None,
+            total_run_count=saved_runs, run_now=run_now, loaded=False, changed_by=changed_by,
         )  # fmt: skip
     fields = RedBeatSchedulerEntry.decode_definition(definition)
     state = RedBeatSchedulerEntry.decode_meta(meta)
     entry = RedBeatSchedulerEntry(app=app, **fields)
     entry.last_run_at = state.get("last_run_at")
     runs = int(state.get("total_run_count") or 0)
+    # Before its first run RedBeat stores the time the beat loaded the entry: not a run.
+    last_runs = [moment for moment in (entry.last_run_at if runs else None, saved_last_run) if moment is not None]
     return EntryStatus(
         name=name,
         task=entry.task,
         schedule=schedule_text(entry.schedule),
-        enabled=bool(entry.enabled),
-        # Before its first run RedBeat stores the time the beat loaded the entry: not a run.
-        last_run_at=entry.last_run_at if runs else None,
+        enabled=bool(entry.enabled),  # what the beat obeys: Redis's copy
+        # Redis's copy starts again from nothing when Redis comes back empty; the database's outlives it.
+        last_run_at=max(last_runs, default=None),
         next_run_at=_next_run(entry.schedule, entry.last_run_at) if entry.enabled else None,
-        total_run_count=runs,
+        total_run_count=max(runs, saved_runs),
         run_now=run_now,
         loaded=True,
+        changed_by=changed_by,
     )
 
 
@@ -170,12 +256,13 @@ def entry_statuses(*, client: redis.Redis | None = None) -> list[EntryStatus]:
     names = list(settings.CELERY_BEAT_SCHEDULE)
     names += sorted(key.removeprefix(prefix) for key in keys if key.removeprefix(prefix) not in names)
     pending = {request.entry: request for request in run_now_requests(client=client)}
+    saved = {state.name: state for state in EntryState.objects.filter(name__in=names)}
     with client.pipeline(transaction=False) as pipe:
         for name in names:
             pipe.hmget(entry_key(name), ["definition", "meta"])
         answers = pipe.execute()
     return [
-        _entry_status(name, definition, meta, pending.get(name))
+        _entry_status(name, definition, meta, pending.get(name), saved.get(name))
         for name, (definition, meta) in zip(names, answers, strict=True)
     ]
 
@@ -211,6 +298,7 @@ def scheduler_overview(*, duplicates_shown: int = 20) -> SchedulerOverview:
         entries=entry_statuses(client=client),
         duplicates=list(DuplicateDispatch.objects.order_by("-received_at")[:duplicates_shown]),
         unacknowledged_duplicates=unacknowledged,
+        restore=last_restore(client=client),
     )
 
 
@@ -224,6 +312,9 @@ def overview_as_dict(overview: SchedulerOverview) -> dict[str, Any]:
     return {
         "paused": {"since": _when(overview.pause.since), "by": overview.pause.by, "reason": overview.pause.reason}
         if overview.pause
+        else None,
+        "restored": dataclasses.asdict(overview.restore) | {"at": _when(overview.restore.at)}
+        if overview.restore
         else None,
         "beats": [
             {key: value for key, value in dataclasses.asdict(beat).items() if key not in {"lock_token", "expires_at"}}
@@ -241,6 +332,7 @@ def overview_as_dict(overview: SchedulerOverview) -> dict[str, Any]:
                 "task": entry.task,
                 "schedule": entry.schedule,
                 "enabled": entry.enabled,
+                "changed_by": entry.changed_by or None,
                 "loaded": entry.loaded,
                 "last_run_at": _when(entry.last_run_at),
                 "next_run_at": _when(entry.next_run_at),

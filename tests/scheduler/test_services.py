@@ -1,15 +1,17 @@
 """Steering the schedule: what each service writes, as the beat will read it on its next tick."""
 
 import dataclasses
+import datetime as dt
 import json
 
 import pytest
+from django.utils import timezone
 from redbeat.schedulers import RedBeatSchedulerEntry
 
 from musicdrops.celery import app
 from musicdrops.ops import health
 from musicdrops.scheduler import heartbeat, selectors, services
-from musicdrops.scheduler.models import DuplicateDispatch
+from musicdrops.scheduler.models import DuplicateDispatch, EntryState, SchedulePause
 
 pytestmark = pytest.mark.django_db
 
@@ -101,6 +103,7 @@ def test_overview_shows_beats_lock_holder_entries_and_problems(entries, redis_cl
         "send-music-drops": (True, True, False),
         "sweep-music-drops": (True, True, False),
         "sync-stale-artists": (True, True, True),
+        "trim-drops-ledger": (True, True, False),
         "clear-expired-sessions": (False, False, False),
         "ping-regular": (True, True, False),
         "ping-important": (True, True, False),
@@ -116,3 +119,62 @@ def test_a_lock_held_by_something_without_a_heartbeat_is_shown_as_such(redis_cli
 
     assert lock.held
     assert lock.beat is None
+
+
+def test_a_pause_is_saved_in_the_database_and_resume_works_after_redis_lost_it(redis_client):
+    assert services.schedule_pause(by="ann", reason="incident")
+    redis_client.flushdb()  # Redis back empty
+
+    pause = selectors.current_pause()
+    assert pause is not None
+    assert (pause.by, pause.reason) == ("ann", "incident")
+    assert not services.schedule_pause(by="bob"), "still paused: the first pause stands"
+    assert selectors.Pause.from_record(redis_client.get(selectors.PAUSE_KEY)) == pause, "and Redis's copy is back"
+    assert services.schedule_resume(by="ann")
+    assert selectors.current_pause() is None
+    assert not SchedulePause.objects.exists()
+
+
+def test_a_pause_only_redis_holds_is_resumed_too(redis_client):
+    redis_client.set(selectors.PAUSE_KEY, "1")  # paused before pauses were saved, or by hand
+
+    assert services.schedule_resume(by="ann")
+    assert selectors.current_pause() is None
+
+
+def test_disabling_is_saved_in_the_database_even_while_redis_holds_no_copy(entries, redis_client):
+    redis_client.flushdb()
+
+    assert services.entry_set_enabled(name="send-music-drops", enabled=False, by="ann")
+    assert not services.entry_set_enabled(name="send-music-drops", enabled=False, by="bob")
+
+    state = EntryState.objects.get(name="send-music-drops")
+    assert (state.enabled, state.changed_by) == (False, "ann")
+    [status] = [e for e in selectors.entry_statuses() if e.name == "send-music-drops"]
+    assert (status.loaded, status.enabled, status.changed_by) == (False, False, "ann")
+    with pytest.raises(services.EntryNotFound):
+        services.entry_set_enabled(name="nope", enabled=False, by="ann")
+
+
+def test_each_dispatch_keeps_the_entrys_last_run_and_count():
+    first, second = timezone.now() - dt.timedelta(minutes=2), timezone.now()
+    services.entry_ran(name="sync-stale-artists", at=first)
+    services.entry_ran(name="sync-stale-artists", at=second)
+
+    state = EntryState.objects.get(name="sync-stale-artists")
+    assert (state.last_run_at, state.total_run_count, state.enabled) == (second, 2, True)
+
+
+def test_restoring_keeps_what_only_redis_held_and_writes_the_pause_back(redis_client):
+    redis_client.set(selectors.PAUSE_KEY, json.dumps({"since": "2026-01-01T00:00:00+00:00", "by": "old", "reason": ""}))
+    cached = selectors.current_pause()
+    EntryState.objects.create(name="ping-regular", enabled=True, changed_by="ann")  # the database decides this one
+    redis_client.flushdb()
+
+    saved = services.schedule_state_restore(
+        cached_pause=cached, cached_disabled={"clear-expired-sessions", "ping-regular"}
+    )
+
+    assert saved.pause == cached
+    assert saved.disabled == {"clear-expired-sessions"}
+    assert selectors.Pause.from_record(redis_client.get(selectors.PAUSE_KEY)) == cached

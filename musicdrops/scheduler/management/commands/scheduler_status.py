@@ -40,6 +40,18 @@ def table(rows: list[list[str]]) -> list[str]:
     ]
 
 
+def restore_text(restore: dict[str, Any], *, now: dt.datetime) -> str:
+    at = dt.datetime.fromisoformat(restore["at"])
+    kept = ["paused" if restore["paused"] else "not paused"]
+    if restore["disabled"]:
+        kept.append(f"disabled: {', '.join(restore['disabled'])}")
+    kept.append(f"{restore['last_runs']} last runs")
+    return (
+        f"restored from the database after Redis lost the schedule at {at:%H:%M:%S} UTC ({ago(at, now=now)}), "
+        f"by {restore['by']}: {len(restore['entries'])} entries, {'; '.join(kept)}"
+    )
+
+
 class Command(BaseCommand):
     help = (
         "Show the scheduler: live beats (who, which release, since when), the RedBeat lock holder, "
@@ -84,6 +96,8 @@ class Command(BaseCommand):
             )
         else:
             lines.append("Schedule: running")
+        if report["restored"]:
+            lines.append(f"          {restore_text(report['restored'], now=now)}")
 
         beats = report["beats"]
         holder = report["lock"]["holder"]
@@ -114,6 +128,8 @@ class Command(BaseCommand):
         rows = [["NAME", "TASK", "SCHEDULE", "STATE", "LAST RUN", "NEXT RUN", "RUNS"]]
         for entry in report["entries"]:
             state = "enabled" if entry["enabled"] else "DISABLED"
+            if not entry["enabled"] and entry["changed_by"]:
+                state += f" by {entry['changed_by']}"
             if not entry["loaded"]:
                 state = "not loaded by a beat yet"
             elif entry["run_now_requested_at"]:
