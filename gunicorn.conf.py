@@ -25,6 +25,8 @@ reuse_port = True
 control_socket_disable = True
 # The platform's router is the only client; trust its X-Forwarded-* headers.
 forwarded_allow_ips = "*"
+# Web's queries stop after 5 s (settings.py): the router gives up at 30 s, and a probe must not wait behind them.
+raw_env = [f"DATABASE_STATEMENT_TIMEOUT_MS={os.environ.get('DATABASE_STATEMENT_TIMEOUT_MS', '5000')}"]
 accesslog = "-"
 errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'

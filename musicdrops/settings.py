@@ -101,6 +101,10 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# gunicorn.conf.py sets it for web: a page stops a runaway query before it starves /healthz; workers wait it out.
+_STATEMENT_TIMEOUT_MS = env_int("DATABASE_STATEMENT_TIMEOUT_MS", 0)
+if _STATEMENT_TIMEOUT_MS and "postgresql" in DATABASES["default"]["ENGINE"]:
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = f"-c statement_timeout={_STATEMENT_TIMEOUT_MS}"
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Development: every process writes one file. WAL and IMMEDIATE let them take turns without deadlocks.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -165,8 +169,8 @@ CELERY_WORKER_ENABLE_REMOTE_CONTROL = env_bool("WORKER_REMOTE_CONTROL", False)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a busy worker doesn't hoard messages others could run
 # A running task goes on through a Redis restart: its work is fenced in PostgreSQL.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
-# SIGTERM: running tasks get 5 s, then are requeued; every worker is gone within 10 s (docs/deploys.md).
-CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = 5.0
+# SIGTERM: running tasks get 2 s, then are requeued: gone inside honcho's and foreman's 5 s (docs/deploys.md).
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = 2.0
 CELERY_WORKER_ENABLE_SOFT_SHUTDOWN_ON_IDLE = False
 # A stuck task is stopped instead of holding a worker (and its message) forever.
 CELERY_TASK_SOFT_TIME_LIMIT = 120
@@ -199,6 +203,7 @@ CELERY_TASK_ROUTES = {
     "musicdrops.drops.tasks.fan_out_drops_task": {"queue": QUEUE_DROPS},
     "musicdrops.drops.tasks.send_drop_chunk_task": {"queue": QUEUE_DROPS},
     "musicdrops.drops.tasks.sweep_music_drops_task": {"queue": QUEUE_DROPS},
+    "musicdrops.drops.tasks.trim_drops_ledger_task": {"queue": QUEUE_DROPS},
 }
 CELERY_WORKER_CONSUMER = "musicdrops.consumer:Consumer"  # refused messages are kept, not dropped
 REJECTED_MESSAGES_KEY = "musicdrops:rejected-messages"
@@ -242,6 +247,7 @@ DROPS_FAN_OUT_STALL_SECONDS = env_int("DROPS_FAN_OUT_STALL_SECONDS", 30)
 DROPS_OVERDUE_SECONDS = env_int("DROPS_OVERDUE_SECONDS", 1800)  # /healthz: due this long and not sent is overdue
 DROPS_RETRY_HOURS = env_int("DROPS_RETRY_HOURS", 12)  # chunks retry, and the sweep re-queues, this long after a send
 DROPS_RETRY_BACKOFF_MAX = env_int("DROPS_RETRY_BACKOFF_MAX", 60)  # seconds between a chunk's retries, at most
+DROPS_KEEP_DAYS = env_int("DROPS_KEEP_DAYS", 60)  # the ledger's window (docs/ledger.md); 15 at the least
 # Every queue gets a no-op this often, so that one nobody consumes shows in /healthz (queue-stuck).
 QUEUE_PING_SECONDS = env_int("QUEUE_PING_SECONDS", 60)
 # Every periodic job: musicdrops/scheduler/schedule.py

@@ -12,10 +12,10 @@ class DeliveryAdmin(ReadOnlyAdmin):
     list_select_related = ("user",)
     list_filter = ("status", "day")
     search_fields = ("user__email", "=message_id")
-    date_hierarchy = "day"
+    ordering = ("-pk",)
 
 
 @admin.register(DropSend)
 class DropSendAdmin(ReadOnlyAdmin):
-    list_display = ("slot", "started_at", "fanned_out_at")
+    list_display = ("slot", "started_at", "queued", "cursor", "fanned_out_at")
     date_hierarchy = "slot"

@@ -12,7 +12,7 @@ from django.db import DatabaseError
 from kombu.exceptions import OperationalError as BrokerError
 from redis import RedisError
 
-from musicdrops.drops import chunk, fanout
+from musicdrops.drops import chunk, fanout, retention
 from musicdrops.drops.mailer import TryLater
 from musicdrops.scheduler.slots import slot_claim
 
@@ -64,6 +64,12 @@ def _fan_out_page(slot: dt.datetime) -> int:
 def sweep_music_drops_task() -> int:
     """Go on with a stalled fan-out; queue again whoever a lapsed chunk left. Safe twice: see fanout.drops_sweep."""
     return fanout.drops_sweep(queue=queue_chunk, queue_page=queue_page)
+
+
+@shared_task
+def trim_drops_ledger_task() -> int:
+    """Drop the ledger's rows past their window, for at most a chunk's time. Safe twice: each delete is by id."""
+    return retention.ledger_trim(budget_seconds=settings.DROPS_CHUNK_SECONDS)
 
 
 def queue_page(slot: dt.datetime) -> None:

@@ -14,12 +14,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from musicdrops.catalog.musicbrainz import RATE_LIMIT_KEY
-from musicdrops.drops.models import Delivery
+from musicdrops.drops.models import Delivery, DropSend
 from musicdrops.ops import health
 from musicdrops.redis_client import get_client
 from musicdrops.scheduler import selectors
 
-DAYS_SHOWN = 3  # today's send and the two before it
+HOURS_SHOWN = 24  # the last day's slots
 
 
 def _seconds(moment: dt.datetime | None) -> float | None:
@@ -100,16 +100,23 @@ class AppCollector(Collector):
         yield runs
 
     def _sends(self, drops: health.Drops | None) -> Iterator[Metric]:
-        since = timezone.localdate() - dt.timedelta(days=DAYS_SHOWN - 1)
-        counted = Delivery.objects.filter(day__gte=since).values("day", "status").annotate(users=Count("id"))
-        deliveries = GaugeMetricFamily(
-            "musicdrops_drop_deliveries",
-            "Emails by their date (the reader's own) and state: due, sent, failed.",
-            labels=["day", "status"],
+        # Read from the sends and the due rows alone: the cost stays the same however long the ledger grows.
+        since = timezone.now() - dt.timedelta(hours=HOURS_SHOWN)
+        sends = DropSend.objects.filter(slot__gte=since).order_by("slot")
+        due = dict(
+            Delivery.objects.filter(status=Delivery.Status.DUE, slot__gte=since)
+            .values_list("slot")
+            .annotate(users=Count("id"))
+            .order_by()
         )
-        for row in counted.order_by("day", "status"):
-            deliveries.add_metric([row["day"].isoformat(), row["status"]], row["users"])
-        yield deliveries
+        queued = GaugeMetricFamily("musicdrops_drop_users_queued", "Users a slot's send queued.", labels=["slot"])
+        waiting = GaugeMetricFamily("musicdrops_drop_users_due", "Users of a slot not sent yet.", labels=["slot"])
+        for send in sends:
+            label = f"{send.slot.astimezone(dt.UTC):%Y-%m-%dT%H:00Z}"
+            queued.add_metric([label], send.queued)
+            waiting.add_metric([label], due.get(send.slot, 0))
+        yield queued
+        yield waiting
         if drops is not None:
             yield GaugeMetricFamily(
                 "musicdrops_drop_overdue_users",

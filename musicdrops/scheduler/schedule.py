@@ -58,6 +58,12 @@ def beat_schedule(
             "schedule": 120.0,
             "options": {"expires": 110},
         },
+        # The ledger keeps DROPS_KEEP_DAYS: a few batches an hour keep it there (musicdrops/drops/retention.py).
+        "trim-drops-ledger": {
+            "task": "musicdrops.drops.tasks.trim_drops_ledger_task",
+            "schedule": crontab(minute="41"),
+            "options": {"expires": 3000},
+        },
         "clear-expired-sessions": {
             "task": "musicdrops.accounts.tasks.clear_expired_sessions_task",
             "schedule": crontab(minute="17", hour="3"),

@@ -25,7 +25,6 @@ def test_a_chunk_longer_than_the_soft_time_limit_is_an_error(settings):
     assert ids() == ["drops.E002"]
 
 
-
 def test_a_lease_no_longer_than_the_chunk_is_an_error(settings):
     settings.DROPS_LEASE_SECONDS = settings.DROPS_CHUNK_SECONDS
     assert ids() == ["drops.E003"]

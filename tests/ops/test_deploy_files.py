@@ -36,6 +36,7 @@ NOT_IN_APP_JSON = {
     "SOURCE_VERSION",  # set during the build
     "RELEASE",  # the same, for platforms other than Heroku
     "DATABASE_CONN_MAX_AGE",
+    "DATABASE_STATEMENT_TIMEOUT_MS",  # gunicorn.conf.py sets it for web; workers keep none
     "SECURE_SSL_REDIRECT",
     "SECURE_HSTS_SECONDS",
     "MUSIC_DROPS_EVERY_SECONDS",  # drills and tests only, never a deployment setting
