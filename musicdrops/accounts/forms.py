@@ -2,10 +2,30 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 
 from musicdrops.accounts.models import User, normalize_email
-from musicdrops.accounts.zones import WEEKLY, is_time_zone, time_zone_names
+from musicdrops.accounts.zones import WEEKLY, cadence_name, is_time_zone, time_zone_choices
+
+WRONG_PASSWORD = "That is not your current password."  # noqa: S105 (a message, not a password)
+
+
+class FocusOnErrorMixin:
+    """After a mistake the page opens on the field to fix, not on the form's first field."""
+
+    fields: dict[str, forms.Field]
+    _errors: Any
+
+    def full_clean(self) -> None:
+        super().full_clean()  # type: ignore[misc]
+        wrong = [name for name in self.fields if self._errors and name in self._errors]
+        if wrong:
+            self.focus(wrong[0])
+
+    def focus(self, name: str) -> None:
+        for field in self.fields.values():
+            field.widget.attrs.pop("autofocus", None)
+        self.fields[name].widget.attrs["autofocus"] = True
 
 
 class EmailField(forms.EmailField):
@@ -13,7 +33,7 @@ class EmailField(forms.EmailField):
         return normalize_email(super().clean(value) or "")
 
 
-class SignUpForm(forms.Form):
+class SignUpForm(FocusOnErrorMixin, forms.Form):
     email = EmailField(max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}))
     password = forms.CharField(
         strip=False,
@@ -40,21 +60,28 @@ class SignUpForm(forms.Form):
         return data
 
 
-class LoginForm(AuthenticationForm):
+class LoginForm(FocusOnErrorMixin, AuthenticationForm):
     username = EmailField(
         label="Email", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
     )
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        if self.non_field_errors():
+            self.focus("password")  # the address is kept and the password emptied: that is the one to type again
+
+
+class ChangePasswordForm(FocusOnErrorMixin, PasswordChangeForm):
+    error_messages = {**PasswordChangeForm.error_messages, "password_incorrect": WRONG_PASSWORD}
 
 
 class PasswordResetRequestForm(forms.Form):
     email = EmailField(max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
 
 
-class SettingsForm(forms.Form):
+class SettingsForm(FocusOnErrorMixin, forms.Form):
     email = EmailField(max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
-    receives_drops = forms.BooleanField(
-        required=False, label="Send me the daily email", help_text="One email a day, only when there is new music."
-    )
+    receives_drops = forms.BooleanField(required=False)
 
     current_password = forms.CharField(
         required=False,
@@ -67,36 +94,55 @@ class SettingsForm(forms.Form):
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
+        often = "a week, on the day you pick" if user.digest == WEEKLY else "a day"
+        self.fields["receives_drops"].label = f"Send me the {cadence_name(user.digest)} email"
+        self.fields["receives_drops"].help_text = f"One email {often}, only when there is new music."
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         email = cleaned.get("email")
         # A stolen session must not become a stolen account: moving it takes the password.
         moving = isinstance(email, str) and bool(email) and normalize_email(email) != self.user.email
-        if moving and not self.user.check_password(cleaned.get("current_password") or ""):
+        password = cleaned.get("current_password") or ""
+        if moving and not password:
             self.add_error("current_password", "Enter your current password to change your address.")
+        elif moving and not self.user.check_password(password):
+            self.add_error("current_password", WRONG_PASSWORD)
         return cleaned
 
 
-def _time_zone_choices() -> list[tuple[str, str]]:
-    return [(name, name.replace("_", " ")) for name in sorted(time_zone_names())]
+class TimeZoneField(forms.ChoiceField):
+    """Offers the canonical zones; accepts any IANA name, as people saved old aliases before the list was trimmed."""
+
+    def valid_value(self, value: str) -> bool:
+        return is_time_zone(value)
 
 
-class DeliveryForm(forms.ModelForm):  # type: ignore[type-arg]
+class DeliveryForm(FocusOnErrorMixin, forms.ModelForm):  # type: ignore[type-arg]
     """When the email goes out: the hour, in the reader's own time zone; every day, or once a week."""
 
-    time_zone = forms.ChoiceField(choices=_time_zone_choices, label="Time zone")
+    time_zone = TimeZoneField(
+        label="Time zone", error_messages={"invalid_choice": "Pick your time zone from the list."}
+    )
 
     class Meta:
         model = User
         fields = ("time_zone", "delivery_hour", "digest", "digest_weekday")
-        labels = {"delivery_hour": "Delivery time", "digest": "How often", "digest_weekday": "On (weekly)"}
+        labels = {"delivery_hour": "Delivery time", "digest": "How often", "digest_weekday": "Day of the weekly email"}
         widgets = {"digest": forms.RadioSelect}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = time_zone_choices(current=self.instance.time_zone)  # type: ignore[attr-defined]
         # Only a weekly digest needs its day: checked in clean(), so a daily one can leave it empty.
         self.fields["digest_weekday"].required = False
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        if self.is_bound and "time_zone" in self.errors:
+            # Shown again with the saved zone selected: a name not in the list would select the first, Africa/Abidjan,
+            # and a second Save would store it.
+            self.data = {**self.data, "time_zone": self.initial["time_zone"]}
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -107,7 +153,7 @@ class DeliveryForm(forms.ModelForm):  # type: ignore[type-arg]
         return data
 
 
-class DeleteAccountForm(forms.Form):
+class DeleteAccountForm(FocusOnErrorMixin, forms.Form):
     password = forms.CharField(
         strip=False, label="Your password", widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
     )
@@ -119,5 +165,5 @@ class DeleteAccountForm(forms.Form):
     def clean_password(self) -> str:
         password: str = self.cleaned_data["password"]
         if not self.user.check_password(password):
-            raise forms.ValidationError("That is not your password.")
+            raise forms.ValidationError(WRONG_PASSWORD)
         return password

@@ -4,7 +4,7 @@ from django.views.generic import TemplateView
 
 from musicdrops import converters  # noqa: F401 (registers the path converters)
 from musicdrops.accounts import views
-from musicdrops.accounts.forms import LoginForm
+from musicdrops.accounts.forms import ChangePasswordForm, LoginForm
 
 app_name = "accounts"
 
@@ -44,7 +44,9 @@ urlpatterns = [
     path(
         "password/change/",
         auth_views.PasswordChangeView.as_view(
-            template_name="accounts/password_change.html", success_url=reverse_lazy("accounts:settings")
+            template_name="accounts/password_change.html",
+            form_class=ChangePasswordForm,
+            success_url=reverse_lazy("accounts:settings"),
         ),
         name="password_change",
     ),

@@ -1,13 +1,13 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from musicdrops.accounts import services, throttle
+from musicdrops.accounts.decorators import login_required
 from musicdrops.accounts.forms import (
     DeleteAccountForm,
     DeliveryForm,
@@ -125,9 +125,11 @@ def _settings_page(
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def delivery_settings(request: HttpRequest) -> HttpResponse:
     """The delivery time and cadence: a form error for anything out of range, never a 500."""
+    if request.method == "GET":
+        return redirect("accounts:settings")  # the address a form with errors leaves in the address bar
     user = _current_user(request)
     form = DeliveryForm(request.POST, instance=User.objects.get(pk=user.pk))
     if not form.is_valid():
@@ -138,8 +140,10 @@ def delivery_settings(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def delete_account(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return redirect("accounts:settings")  # the address a wrong password leaves in the address bar
     user = _current_user(request)
     form = DeleteAccountForm(request.POST, user=user)
     if not form.is_valid():

@@ -1,5 +1,4 @@
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -7,7 +6,9 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from musicdrops.accounts.decorators import login_required
 from musicdrops.accounts.models import User
+from musicdrops.accounts.zones import cadence_name
 from musicdrops.catalog import import_selectors, selectors, services, tasks
 from musicdrops.catalog.forms import (
     ListenBrainzImportForm,
@@ -102,7 +103,11 @@ def _back(request: HttpRequest, default: str) -> str:
 @login_required
 def imports(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    lb_form = ListenBrainzImportForm(request.POST if "username" in request.POST else None)
+    jobs = list(selectors.imports_for(user=user))
+    last = next((job for job in jobs if job.source == ImportJob.Source.LISTENBRAINZ), None)
+    # The name used last stays in its field, so an import that failed is one click from trying again.
+    initial = {"username": last.query, "min_listens": last.min_listens} if last else {}
+    lb_form = ListenBrainzImportForm(request.POST if "username" in request.POST else None, initial=initial)
     names_form = NamesImportForm(request.POST if "names" in request.POST else None)
     if request.method == "POST":
         for form, source, field in (
@@ -121,9 +126,12 @@ def imports(request: HttpRequest) -> HttpResponse:
                 except services.FollowError as error:
                     form.add_error(field, str(error))
                 else:
-                    messages.success(request, "Import started. Matching names takes about a second each.")
+                    # Gone from the page once the import ends (static/js/task-status.js): it would contradict a failure.
+                    messages.success(
+                        request, "Import started. Matching names takes about a second each.", extra_tags="until-done"
+                    )
                     return redirect("catalog:imports")
-    summaries = import_selectors.import_summaries(jobs=selectors.imports_for(user=user))
+    summaries = import_selectors.import_summaries(jobs=jobs)
     response = render(
         request,
         "catalog/imports.html",
@@ -187,11 +195,10 @@ def preferences(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         kinds = set(form.cleaned_data["kinds"])
         services.preferences_update(user=user, kinds=kinds)
+        email = f"{cadence_name(user.digest)} email"
         if kinds:
-            messages.success(request, "Saved. Your feed and your daily email follow these choices.")
+            messages.success(request, f"Saved. Your feed and your {email} follow these choices.")
         else:
-            messages.warning(
-                request, "Saved: you get no daily email and your feed stays empty until you tick something."
-            )
+            messages.warning(request, f"Saved: you get no {email} and your feed stays empty until you tick something.")
         return redirect("catalog:preferences")
     return render(request, "catalog/preferences.html", {"form": form})

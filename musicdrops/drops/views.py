@@ -1,5 +1,4 @@
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -8,6 +7,7 @@ from django.views.decorators.csp import csp_override
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from musicdrops.accounts.decorators import login_required
 from musicdrops.accounts.models import User
 from musicdrops.drops.emails import read_unsubscribe_token
 from musicdrops.drops.preview import drop_status
@@ -47,6 +47,7 @@ def today(request: HttpRequest) -> HttpResponse:
 
 
 # The email, inline styles only, in the page's sandboxed frame: nothing else loads, no script runs.
+# Same-origin all the same (no scripts to use it), so the page can size the frame to the email (js/email-frame.js).
 _EMAIL_CSP = {
     "default-src": ["'none'"],
     "style-src": ["'unsafe-inline'"],
@@ -54,7 +55,7 @@ _EMAIL_CSP = {
     "frame-ancestors": ["'self'"],
     "base-uri": ["'none'"],
     "form-action": ["'none'"],
-    "sandbox": ["allow-popups", "allow-popups-to-escape-sandbox"],
+    "sandbox": ["allow-same-origin", "allow-popups", "allow-popups-to-escape-sandbox"],
 }
 
 

@@ -2,13 +2,13 @@ import uuid
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
+from musicdrops.accounts.decorators import login_required
 from musicdrops.accounts.models import User
 from musicdrops.catalog import selectors
 from musicdrops.catalog.models import Follow, ReleaseGroup

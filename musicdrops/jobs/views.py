@@ -2,12 +2,12 @@ import uuid
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from musicdrops.accounts.decorators import login_required
 from musicdrops.accounts.models import User
 from musicdrops.jobs import selectors, services, tasks
 from musicdrops.jobs.models import Job

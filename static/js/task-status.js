@@ -10,6 +10,9 @@
 // up to date when the task is over: the page is fetched again (as uncacheable
 // as a poll) and the element's content swapped for its fresh copy, so the
 // results show without a reload, which would lose what was typed elsewhere.
+//
+// Messages marked "until-done" ("Import started…") go when the task ends:
+// left beside a failure they would say the opposite of what happened.
 (function () {
   "use strict";
 
@@ -67,6 +70,14 @@
     return fetchFresh(url, "application/json");
   }
 
+  function dropStartedMessages() {
+    document.querySelectorAll(".message.until-done").forEach((message) => {
+      const list = message.parentElement;
+      message.remove();
+      if (list && !list.children.length) list.parentElement.remove(); // the empty role=status box too
+    });
+  }
+
   function sleep(ms) {
     return new Promise((resolve) => setTimeout(resolve, ms));
   }
@@ -122,6 +133,7 @@
         failures = 0;
         show(element, status.state, status.message, status.progress);
         if (status.done) {
+          dropStartedMessages();
           refreshWhenDone(element);
           return;
         }
@@ -176,7 +188,15 @@
   }
 
   document.querySelectorAll("form[data-status-target]").forEach(startFrom);
+  let watching = false;
   document.querySelectorAll("[data-status-url]").forEach((element) => {
-    if (!DONE.has(element.dataset.state)) watch(element);
+    if (!DONE.has(element.dataset.state)) {
+      watch(element);
+      watching = true;
+    }
   });
+  // Over before the page loaded (a quick failure): nothing is watched, so say it now.
+  const ended = Array.from(document.querySelectorAll("[data-testid=task-status]")).some((element) =>
+    DONE.has(element.dataset.state));
+  if (!watching && ended) dropStartedMessages();
 })();

@@ -102,12 +102,15 @@ def test_password_change_keeps_the_user_logged_in(client, user):
 
 
 def test_changing_the_address_needs_the_current_password(client, user, redis_client):
-    for password in ("", "wrong-password"):
+    for password, message in [
+        ("", "Enter your current password to change your address."),
+        ("wrong-password", "That is not your current password."),
+    ]:
         data = {"email": "thief@example.com", "receives_drops": "on", "current_password": password}
         response = client.post(reverse("accounts:settings"), data)
 
         assert response.status_code == 200
-        assert "Enter your current password to change your address." in response.content.decode()
+        assert message in response.content.decode()
     assert queued_tasks(redis_client, "important") == []  # no link went anywhere
     # Other settings need no password.
     assert client.post(reverse("accounts:settings"), {"email": "fan@example.com"}).status_code == 302
@@ -139,3 +142,13 @@ def test_a_password_reset_goes_only_to_a_confirmed_address(client, redis_client)
     client.post(reverse("accounts:password_reset"), {"email": "unconfirmed@example.com"})
 
     assert queued_tasks(redis_client, "important") == []
+
+
+def test_a_wrong_password_reads_the_same_wherever_it_is_asked_for(client, user):
+    wrong = "That is not your current password."
+    moving = {"email": "thief@example.com", "receives_drops": "on", "current_password": "nope"}
+    changing = {"old_password": "nope", "new_password1": "another-long-one-77", "new_password2": "another-long-one-77"}
+
+    assert wrong in client.post(reverse("accounts:settings"), moving).content.decode()
+    assert wrong in client.post(reverse("accounts:delete"), {"password": "nope"}).content.decode()
+    assert wrong in client.post(reverse("accounts:password_change"), changing).content.decode()

@@ -200,3 +200,11 @@ def test_the_feeds_page_offers_copy_buttons_and_a_webcal_subscription(client, li
 
     assert page.count("data-copy=") == 2
     assert f'href="webcal://testserver{calendar}"' in page
+
+
+def test_the_feeds_page_title_is_plain_text(client, library):
+    page = client.get(reverse("feeds:manage")).content.decode()
+
+    title = re.search(r"<title>(.*?)</title>", page, re.DOTALL)
+    assert title is not None
+    assert title.group(1) == "Your feeds · MusicDrops"

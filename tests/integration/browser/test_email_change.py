@@ -18,6 +18,7 @@ PASSWORD = "a-long-enough-password-for-tests"
 OLD, NEW = "old.address@example.com", "new.address@example.com"
 ACCOUNT_FORM = "form:has(input[name=current_password])"
 NEEDS_PASSWORD = "Enter your current password to change your address."
+WRONG_PASSWORD = "That is not your current password."
 
 
 def member() -> User:
@@ -69,9 +70,9 @@ def test_a_move_takes_the_password_and_the_new_address_s_link_then_resets_go_the
     assert page.input_value(f"{ACCOUNT_FORM} input[name=email]") == OLD
 
     # Without the password, and with a wrong one: refused, said beside the field, nothing sent.
-    for password in (None, "not-my-password"):
+    for password, message in [(None, NEEDS_PASSWORD), ("not-my-password", WRONG_PASSWORD)]:
         ask_to_move(page, password=password)
-        assert page.locator(f"{ACCOUNT_FORM} [role=alert]").filter(has_text=NEEDS_PASSWORD).count() == 1
+        assert page.locator(f"{ACCOUNT_FORM} [role=alert]").filter(has_text=message).count() == 1
         assert page.get_by_text("follow the link we sent there").count() == 0
         assert page.input_value(f"{ACCOUNT_FORM} input[name=email]") == NEW  # what they typed stays
         user.refresh_from_db()
