@@ -1,8 +1,9 @@
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 
@@ -13,7 +14,7 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return int(self.object_list[: self.CAP].count())
+        return cast("QuerySet[Any]", self.object_list)[: self.CAP].count()  # the admin pages query sets
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -78,7 +78,7 @@ def test_imports_run_one_way_between_the_apps():
     assert apps == set(MAY_IMPORT)
     wrong = []
     for name, imported in module_imports().items():
-        app = (name.split(".") + [""])[1]
+        app = [*name.split("."), ""][1]
         if app in apps:
             reached = {m.split(".")[1] for m in imported if m.count(".") and m.split(".")[1] in apps} - {app}
             wrong += [f"{name} imports musicdrops.{other}" for other in sorted(reached - MAY_IMPORT[app])]

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -25,7 +26,7 @@ def setting_in_a_process(**env: str) -> str:
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL setting; this run uses SQLite")
 def test_web_sets_a_statement_timeout_and_a_worker_does_not():
-    gunicorn_env = {}
+    gunicorn_env: dict[str, Any] = {}
     exec((ROOT / "gunicorn.conf.py").read_text(), gunicorn_env)  # noqa: S102 (our own config)
     name, _, value = gunicorn_env["raw_env"][0].partition("=")
     assert setting_in_a_process(**{name: value}) == "-c statement_timeout=5000"
