@@ -1,38 +1,42 @@
-"""The worker's consumer: refused messages kept for an operator (docs/failures/6-pickle.md); a failed ack reconnects."""
+"""The worker's consumer: no message stops it or vanishes (docs/failures/6-pickle.md); a failed ack reconnects.
 
-import json
+Whatever a worker cannot run is refused and kept in musicdrops/rejected_messages.py's list:
+- a pickled message, a body that is not what its content type says, an unknown task: Celery refuses them and
+  says so with its ``task_rejected`` and ``task_unknown`` signals (handled here);
+- arguments the task cannot take: the task fails with a TypeError before its code runs, Celery acknowledges it
+  (CELERY_TASK_ACKS_ON_FAILURE) and sends ``task_failure`` (handled here);
+- a message Celery's handler cannot take apart, or a list item that is no message at all: the two patches
+  below, which docs/framework-patches.md lists.
+"""
+
+import inspect
 import logging
 from typing import Any
 
-from celery import signals
+from celery import Task, signals
 from celery.worker.consumer import Consumer as CeleryConsumer
-from django.conf import settings
 from kombu.message import Message
+from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual
 from vine import promise
 
-from musicdrops.redis_client import get_client
+from musicdrops.rejected_messages import rejected_message_keep
 
 logger = logging.getLogger(__name__)
 
+TRANSPORT = "musicdrops.consumer:Transport"  # the worker's own reading connection only: see Consumer
+
 
 def keep_rejected_message(*, message: Message, error: str) -> None:
-    body = message.body
-    record = json.dumps(
-        {
-            "content_type": message.content_type,
-            "headers": dict(message.headers or {}),
-            "error": error,
-            "body": body.decode("latin-1") if isinstance(body, bytes) else body,
-        },
-        default=repr,
+    delivery_info = message.delivery_info or {}
+    rejected_message_keep(
+        error=error,
+        queue=delivery_info.get("routing_key") if isinstance(delivery_info, dict) else None,
+        body=message.body,
+        content_type=message.content_type,
+        content_encoding=message.content_encoding,
+        headers=message.headers,
     )
-    try:
-        with get_client().pipeline() as pipe:
-            pipe.lpush(settings.REJECTED_MESSAGES_KEY, record)
-            pipe.ltrim(settings.REJECTED_MESSAGES_KEY, 0, settings.REJECTED_MESSAGES_KEPT - 1)
-            pipe.execute()
-    except Exception:
-        logger.exception("could not keep a rejected message; Celery logged it above")
 
 
 @signals.task_rejected.connect
@@ -45,16 +49,145 @@ def _keep_unknown(message: Message, exc: Exception, **_: Any) -> None:
     keep_rejected_message(message=message, error=f"unknown task: {exc}")
 
 
+@signals.task_failure.connect
+def _keep_unfit_arguments(
+    sender: Task[Any, Any], task_id: str, exception: BaseException, args: Any, kwargs: Any, **_: Any
+) -> None:
+    """A TypeError from arguments the task cannot take: the message is kept, a failure inside the task is not."""
+    if not isinstance(exception, TypeError) or arguments_fit(sender, args, kwargs):
+        return
+    request = sender.request
+    delivery_info = request.delivery_info or {}
+    rejected_message_keep(
+        error=f"arguments the task cannot take: TypeError: {exception}",
+        queue=delivery_info.get("routing_key"),
+        body=[args, kwargs, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}],
+        content_type="application/json",
+        content_encoding="utf-8",
+        headers={
+            "lang": "py",
+            "task": sender.name,
+            "id": task_id,
+            "retries": request.retries or 0,
+            "root_id": request.root_id,
+            "parent_id": request.parent_id,
+            "argsrepr": repr(args),
+            "kwargsrepr": repr(kwargs),
+        },
+    )
+
+
+def arguments_fit(task: Task[Any, Any], args: Any, kwargs: Any) -> bool:
+    if not isinstance(args, (list, tuple)) or not isinstance(kwargs, dict):
+        return False
+    try:
+        inspect.signature(task.run).bind(*args, **kwargs)
+    except TypeError:
+        return False
+    return True
+
+
+class NotAMessage(Exception):
+    """A list item that is JSON but no message envelope kombu can read."""
+
+    def __init__(self, item: object, why: str) -> None:
+        super().__init__(why)
+        self.item = item
+
+
+def envelope_problem(payload: object) -> str | None:
+    """What kombu's Redis transport needs of an item before it hands it on (its QoS files it by these)."""
+    if not isinstance(payload, dict):
+        return f"a JSON {type(payload).__name__}, not a message envelope"
+    properties = payload.get("properties")
+    if not isinstance(properties, dict):
+        return "no properties"
+    if not isinstance(properties.get("delivery_tag"), str) or not properties["delivery_tag"]:
+        return "no delivery_tag"
+    delivery_info = properties.get("delivery_info")
+    if not isinstance(delivery_info, dict) or not {"exchange", "routing_key"} <= delivery_info.keys():
+        return "no delivery_info"
+    return None
+
+
+class EnvelopeMessage(virtual.Message):
+    """kombu's message, refusing with NotAMessage an envelope it would fail on further in (Channel.Message)."""
+
+    def __init__(self, payload: Any, channel: Any = None, **kwargs: Any) -> None:
+        why = envelope_problem(payload)
+        if why is None:
+            try:
+                super().__init__(payload, channel=channel, **kwargs)
+                return
+            except Exception as error:  # a body_encoding kombu has no codec for, a base64 body that isn't
+                why = f"{type(error).__name__}: {error}"
+        raise NotAMessage(payload, why)
+
+
+class Channel(kombu_redis.Channel):
+    Message = EnvelopeMessage
+
+    def _brpop_read(self, **options: Any) -> Any:
+        # kombu's read of an item that is not a message raises out of the worker's event loop, which ends the worker
+        # and loses the item: https://github.com/celery/celery/issues/7975. Keep it and go on reading instead.
+        passed_on: tuple[type[BaseException], ...] = (
+            virtual.Empty,
+            *self.connection.connection_errors,
+            *self.connection.channel_errors,
+        )
+        try:
+            return super()._brpop_read(**options)  # type: ignore[misc]  # kombu's stubs lack it
+        except passed_on:
+            raise
+        except NotAMessage as error:
+            why, item = f"not a message envelope: {error}", error.item
+        except Exception as error:  # JSONDecodeError (with the item), or kombu's JSON type hooks refusing a value
+            kind = "not a JSON message" if isinstance(error, ValueError) else "unreadable"
+            why, item = f"{kind}: {type(error).__name__}: {error}", getattr(error, "doc", None)
+        queues = sorted(self.active_queues)
+        rejected_message_keep(error=why, queue=queues[0] if len(queues) == 1 else None, body=item)
+        return True
+
+
+class Transport(kombu_redis.Transport):
+    Channel = Channel
+
+
 class Consumer(CeleryConsumer):
     # Set by Celery's consumer; celery-types does not declare them.
     hub: Any
     connection_errors: tuple[type[BaseException], ...]
     task_consumer: Any
+    app: Any
+
+    def connection_for_read(self, heartbeat: float | None = None) -> Any:
+        # Only the worker's own reading connection uses Transport; web, beat and Flower publish as kombu does.
+        return self.ensure_connected(self.app.connection_for_read(heartbeat=heartbeat, transport=TRANSPORT))
 
     def on_decode_error(self, message: Message, exc: Exception) -> None:
         # Celery's one refusal without a signal (https://github.com/celery/celery/issues/4308): send task_rejected.
         super().on_decode_error(message, exc)
         signals.task_rejected.send(sender=self, message=message, exc=exc)
+
+    def create_task_handler(self, promise: Any = promise) -> Any:
+        handle = super().create_task_handler(promise)
+
+        def on_task_received(message: Message) -> None:
+            # A message Celery cannot take apart (no id, a body not [args, kwargs, options], a task name that is a
+            # list) raises out of the worker's event loop: https://github.com/celery/celery/issues/7975. That ends
+            # the worker, or, for a KeyError (kombu's Redis transport counts it as a lost connection), reconnects it
+            # to the same message forever. Refuse it as Celery refuses an invalid task: logged, rejected, kept.
+            try:
+                handle(message)
+            except Exception as exc:
+                if isinstance(exc, self.connection_errors) and not isinstance(exc, KeyError):
+                    raise
+                if message.acknowledged:
+                    signals.task_rejected.send(sender=self, message=message, exc=exc)
+                else:
+                    self.on_invalid_task(None, message, exc)
+
+        return on_task_received
 
     def call_soon_ack(self, p: Any, *args: Any, **kwargs: Any) -> Any:
         # kombu keeps a failed ack's prefetch slot; raise to reconnect: https://github.com/celery/celery/issues/9054

@@ -13,7 +13,9 @@
 - ``queue-stuck``: no worker has taken a queue's ping (musicdrops/ops/tasks.py) for
   QUEUE_AGE_ALERT_SECONDS (the longest a ping may wait) plus QUEUE_PING_SECONDS while the active
   beat was sending them;
-- ``redis-may-evict``: a full Redis may evict queued tasks and the schedule (musicdrops/ops/redis_memory.py).
+- ``redis-may-evict``: a full Redis may evict queued tasks and the schedule (musicdrops/ops/redis_memory.py);
+- ``messages-rejected``: a worker refused a message (musicdrops/consumer.py) and kept it, and no operator has
+  acknowledged or removed it yet (`manage.py rejected_messages`).
 
 Degraded stays 200: web serves fine, and a load balancer must not take it out of rotation for a
 problem that restarting web cannot fix. A beat's heartbeat and its lock decide who is alive
@@ -35,6 +37,7 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from musicdrops import rejected_messages
 from musicdrops.drops.models import Delivery, DropSend
 from musicdrops.ops.redis_memory import Memory
 from musicdrops.redis_client import get_client
@@ -50,6 +53,7 @@ PAUSED_TOO_LONG = "paused-too-long"
 DROPS_OVERDUE = "drops-overdue"
 QUEUE_STUCK = "queue-stuck"
 REDIS_MAY_EVICT = "redis-may-evict"
+MESSAGES_REJECTED = "messages-rejected"
 FAILING_PROBLEMS = frozenset({NO_ACTIVE_BEAT})
 
 PINGS_KEY = "musicdrops:queue-pings"  # queue name -> when a worker last took its ping (epoch seconds)
@@ -113,6 +117,7 @@ class Report:
     checks: dict[str, Check]
     drops: Drops | None  # None: the database did not answer
     queues: dict[str, QueueState]  # empty: Redis did not answer
+    rejected: rejected_messages.Counts | None = None  # None: Redis did not answer
 
     @property
     def http_status(self) -> int:
@@ -133,6 +138,7 @@ class RedisState:
     pinged_at: dict[str, float | None]
     depths: dict[str, int | None]
     memory: Memory
+    rejected: rejected_messages.Counts
 
 
 def _timed(probe: Any) -> tuple[Check, Any]:
@@ -205,6 +211,8 @@ def _redis() -> tuple[bool, dict[str, Any], RedisState]:
         pipe.get(selectors.PAUSE_KEY)
         pipe.get(heartbeat.lock_key())
         pipe.hgetall(PINGS_KEY)
+        pipe.llen(rejected_messages.list_key())
+        pipe.mget([rejected_messages.total_key(), rejected_messages.acknowledged_key()])
         for name in names:
             # A queue is a list named after it: Celery's monitoring guide counts its tasks with LLEN.
             pipe.llen(prefix + name)
@@ -214,7 +222,7 @@ def _redis() -> tuple[bool, dict[str, Any], RedisState]:
     if read_memory:
         info = answers.pop()  # a Redis that refuses INFO: the policy is unknown, the rest of the answer stands
         _memory = (time.monotonic(), Memory.from_info(info if isinstance(info, dict) else {}))
-    pong, records, paused, lock_token, pings, *depths = answers
+    pong, records, paused, lock_token, pings, kept, totals, *depths = answers
     for answer in (pong, records, paused, lock_token):
         if isinstance(answer, Exception):
             raise answer
@@ -227,6 +235,7 @@ def _redis() -> tuple[bool, dict[str, Any], RedisState]:
         pinged_at={name: _epoch(pings.get(name)) for name in names},
         depths={name: depth if isinstance(depth, int) else None for name, depth in zip(names, depths, strict=True)},
         memory=memory,
+        rejected=rejected_messages.Counts.from_answers(kept, totals),
     )
     return bool(pong), memory.as_dict(), state
 
@@ -259,6 +268,8 @@ def _problems(state: RedisState, *, duplicate_seen: bool, drops: Drops | None, s
         problems.append(QUEUE_STUCK)
     if state.memory.may_evict:
         problems.append(REDIS_MAY_EVICT)
+    if state.rejected.unacknowledged:
+        problems.append(MESSAGES_REJECTED)
     return problems
 
 
@@ -304,13 +315,15 @@ def check(*, counted_up_to: int | None = None) -> Report:
             for name, at in state.pinged_at.items()
         }
         checks["queues"] = Check(not stuck, 0.0, {name: queue.as_dict() for name, queue in queues.items()})
+        checks["rejected_messages"] = Check(not state.rejected.unacknowledged, 0.0, {"kept": state.rejected.kept})
     if drops is not None:
         checks["drops"] = Check(drops.overdue == 0, 0.0, drops.as_dict())
     if not (database.ok and redis_check.ok) or FAILING_PROBLEMS & set(problems):
         status = "failing"
     else:
         status = "degraded" if problems else "ok"
-    return Report(status=status, problems=problems, checks=checks, drops=drops, queues=queues)
+    rejected = state.rejected if state is not None else None
+    return Report(status=status, problems=problems, checks=checks, drops=drops, queues=queues, rejected=rejected)
 
 
 def health_report() -> tuple[int, dict[str, Any]]:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from musicdrops import rejected_messages
 from musicdrops.catalog.musicbrainz import RATE_LIMIT_KEY
 from musicdrops.drops.models import Delivery, DropSend
 from musicdrops.ops import health
@@ -35,6 +36,8 @@ class AppCollector(Collector):
         yield from self._schedule(overview.entries)
         yield from self._sends(report.drops)
         yield self._musicbrainz_backlog()
+        if report.rejected is not None:
+            yield from self._rejected(report.rejected)
         problems = GaugeMetricFamily("musicdrops_problem", "A problem /healthz reports now (1).", labels=["problem"])
         for problem in report.problems:
             problems.add_metric([problem], 1)
@@ -123,6 +126,16 @@ class AppCollector(Collector):
                 "Users due longer than DROPS_OVERDUE_SECONDS, and fan-outs started that long ago and unfinished.",
                 value=drops.overdue,
             )
+
+    def _rejected(self, counts: rejected_messages.Counts) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "musicdrops_rejected_messages",
+            "Messages a worker refused and kept for an operator (manage.py rejected_messages).",
+            value=counts.kept,
+        )
+        yield CounterMetricFamily(
+            "musicdrops_messages_rejected", "Messages workers refused and kept, ever.", value=counts.total
+        )
 
     def _musicbrainz_backlog(self) -> Metric:
         client = get_client()
