@@ -5,6 +5,8 @@ import socket
 import sys
 from typing import Any
 
+from gunicorn import glogging  # type: ignore[import-untyped]
+
 # Every interface on a platform (its router connects from outside); `make run` sets HOST=127.0.0.1.
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 # Threads serve many slow clients per process at little memory; the
@@ -30,6 +32,26 @@ raw_env = [f"DATABASE_STATEMENT_TIMEOUT_MS={os.environ.get('DATABASE_STATEMENT_T
 accesslog = "-"
 errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+# In development (`make run` sets DEBUG=1) a line per page, not per stylesheet, script, health probe or a watching
+# page's poll of a task's status (one every few seconds).
+QUIET_PATHS = ("/static/", "/healthz") if os.environ.get("DEBUG", "").lower() in {"1", "true", "yes", "on"} else ()
+
+
+class Logger(glogging.Logger):
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        path = str(req.path)
+        if QUIET_PATHS and (path.startswith(QUIET_PATHS) or path.endswith("/status/")):
+            return
+        super().access(resp, req, environ, request_time)
+
+    def info(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        # "Listening at:  (pid)", empty with reuse_port: on_starting below names the address instead.
+        if msg.startswith("Listening at: ") and args and not args[0]:
+            return
+        super().info(msg, *args, **kwargs)
+
+
+logger_class = Logger
 
 
 def on_starting(server: Any) -> None:

@@ -25,7 +25,10 @@ class ConsoleBackend(BaseEmailBackend):
             lines = [f"{name}: {value}" for name, value in headers.items() if value]
             if alternatives := getattr(message, "alternatives", []):
                 lines.append("(also has " + ", ".join(alt.mimetype for alt in alternatives) + " parts, not shown)")
+            # Framed, so that it stands out among the log lines around it; no prefix on its lines: links copy whole.
+            top = f"═══ Email to {', '.join(message.to)}: {message.subject} "
+            framed = [top + "═" * max(3, 79 - len(top)), *lines, "", str(message.body).rstrip("\n"), "═" * 79]
             with self._lock:
-                self.stream.write("\n".join(lines) + "\n\n" + str(message.body) + "\n" + "-" * 79 + "\n")
+                self.stream.write("\n".join(framed) + "\n")
                 self.stream.flush()
         return len(email_messages)

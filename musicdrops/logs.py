@@ -3,6 +3,7 @@
 import contextlib
 import logging
 import logging.config
+import re
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -74,17 +75,77 @@ def not_a_health_probe(record: logging.LogRecord) -> bool:
     return getattr(getattr(record, "request", None), "path_info", None) != "/healthz"
 
 
+# Celery's task lines carry their arguments again as ``data`` (with a traceback, for an expected failure): the
+# structured formats keep it as a field, the plain line a person reads shows only the message.
+_NOT_IN_PLAIN = {"data"}
+
+
 class PlainFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        context = getattr(record, "context", None)
+        context = {k: v for k, v in (getattr(record, "context", None) or {}).items() if k not in _NOT_IN_PLAIN}
         if context:
             first, newline, rest = line.partition("\n")
             line = first + " [" + " ".join(f"{k}={v}" for k, v in context.items()) + "]" + newline + rest
         return line
+
+
+class QuietWhenIdle(logging.Filter):
+    """Routine lines go to DEBUG, so that an idle stack prints next to nothing and each line is news.
+
+    Routine: Celery's "received" and "Sending due task" lines (the "succeeded" line and our beat's "dispatched",
+    with entry and slot, say it again); the dispatch of an entry that runs more often than hourly, and the
+    "succeeded" line of its task when it did nothing (returned None, 0 or only zeros), such as a queue's ping.
+    The hourly send and the daily jobs keep their lines: a few a day, and each says the job ran.
+    LOG_LEVEL=DEBUG shows them all again.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or not _routine(record):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+_NOTHING_DONE = re.compile(r"None|0|False|\(\)|\[\]|\{('[^']*': 0(, )?)*\}")
+
+
+def _routine(record: logging.LogRecord) -> bool:
+    message = str(record.msg)
+    if record.name == "celery.worker.strategy" or (
+        record.name == "celery.beat" and message.startswith("Scheduler: Sending due task")
+    ):
+        return True
+    if record.name == "musicdrops.scheduler.beat" and message.startswith("dispatched %s%s"):
+        by_hand = isinstance(record.args, tuple) and len(record.args) > 1 and record.args[1]
+        return not by_hand and getattr(record, "entry", None) in _frequent_entries()
+    if record.name == "celery.app.trace" and isinstance(record.args, dict) and "return_value" in record.args:
+        returned = str(record.args["return_value"])
+        return record.args.get("name") in _frequent_tasks() and _NOTHING_DONE.fullmatch(returned) is not None
+    return False
+
+
+def _schedule() -> dict[str, dict[str, Any]]:
+    from django.conf import settings
+
+    schedule = getattr(settings, "CELERY_BEAT_SCHEDULE", {})
+    return schedule if isinstance(schedule, dict) else {}
+
+
+def _frequent_entries() -> set[str]:
+    return {
+        name
+        for name, entry in _schedule().items()
+        if isinstance(entry.get("schedule"), int | float) and entry["schedule"] < 3600
+    }
+
+
+def _frequent_tasks() -> set[str]:
+    schedule = _schedule()
+    return {str(schedule[name].get("task")) for name in _frequent_entries()}
 
 
 def make_formatter(kind: str) -> logging.Formatter:

@@ -24,7 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import redis  # noqa: E402
+
 from musicdrops.ops.procfile import read_procfile  # noqa: E402
+from musicdrops.redis_client import client_options  # noqa: E402
+from musicdrops.scheduler.heartbeat import KEY as BEAT_HEARTBEATS  # noqa: E402
+from musicdrops.scheduler.heartbeat import BeatInstance  # noqa: E402
 from scripts import localredis  # noqa: E402
 
 DEMO_EMAIL = "demo@musicdrops.local"
@@ -44,6 +49,7 @@ class Runner:
         self.lock = threading.Lock()
         self.width = 8
         self.colour = sys.stdout.isatty()
+        self.ready: set[str] = set()  # the workers that said "ready.", so that the banner comes after their banners
 
     def say(self, name: str, text: str, colour: str = "1") -> None:
         prefix = f"{time.strftime('%H:%M:%S')} {name:<{self.width}}|"
@@ -75,6 +81,8 @@ class Runner:
         assert process.stdout is not None
         for raw in process.stdout:
             line = raw.decode("utf-8", "replace").rstrip()
+            if name.startswith("worker") and line.endswith(" ready."):
+                self.ready.add(name)
             if PROBE_AGENT not in line:
                 self.say(name, line, colour)
         code = process.wait()
@@ -168,12 +176,30 @@ def health(url: str) -> dict[str, object]:
     return {"status": "starting"}
 
 
+def beat_is_up(redis_url: str) -> bool:
+    """The beat has sent its first heartbeat: until then /healthz would log a warning about a beat still starting."""
+    try:
+        with redis.Redis.from_url(redis_url, socket_timeout=2, **client_options(redis_url)) as client:
+            records: dict[bytes, bytes] = client.hgetall(BEAT_HEARTBEATS)
+    except redis.RedisError:
+        return False
+    beats = (BeatInstance.from_record(raw.decode()) for raw in records.values())
+    return any(beat and beat.role == "active" and beat.expires_at > time.time() for beat in beats)
+
+
 def wait_for_stack(site: str, local: str, runner: Runner, *, sharing: bool) -> None:
     """The banner, once /healthz says every part of the stack is up (the beat's first heartbeat included)."""
     deadline = time.monotonic() + 90
+    # Our first probe waits for the beat's heartbeat, so that a stack on its way up logs no "failing".
+    while not beat_is_up(runner.env["REDIS_URL"]) and time.monotonic() < deadline and not runner.stopping.wait(0.5):
+        pass
     report = health(local)
     while report.get("status") != "ok" and time.monotonic() < deadline and not runner.stopping.wait(0.5):
         report = health(local)
+    # Last, below the workers' start-up banners, where it is seen.
+    workers = {name for name in runner.commands if name.startswith("worker")}
+    while not workers <= runner.ready and time.monotonic() < deadline and not runner.stopping.wait(0.2):
+        pass
     if runner.stopping.is_set():
         return
     banner = [

@@ -74,6 +74,11 @@ def member() -> User:
             ],
         },
     )
+    # One MusicBrainz was down for: what it matched, and "try again" for the rest.
+    ImportJob.objects.create(
+        user=user, source="names", query="Sigur Rós\nGenesis", status="failed", message="MusicBrainz isn't answering.",
+        outcome={"followed": ["Sigur Rós"], "pending": ["Genesis"], "total": 2},
+    )  # fmt: skip
     # The newest import still runs: the page watches it (and reloads itself without JavaScript).
     ImportJob.objects.create(
         user=user, source="listenbrainz", query="rob", status="running", outcome={"pending": ["Genesis"], "total": 1}

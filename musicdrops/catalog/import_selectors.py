@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 
 from musicdrops.catalog.models import Artist, ImportJob
-from musicdrops.catalog.services import MAX_LISTENBRAINZ_ARTISTS, candidate_artist, outcome_list
+from musicdrops.catalog.services import MAX_LISTENBRAINZ_ARTISTS, candidate_artist, import_leftovers, outcome_list
 from musicdrops.responses import JobStatus
 
 # Watching time per entry still to match: each is a request at the one a second the whole site shares.
@@ -52,6 +52,7 @@ class ImportSummary:
     poll_seconds: int
     # The names it followed, each with the artist's page where the name is one artist the user follows.
     followed: list[tuple[str, Artist | None]] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)  # a failed or cancelled list's names never tried
 
     @property
     def pk(self) -> str:
@@ -59,8 +60,8 @@ class ImportSummary:
 
 
 def import_questions(*, job: ImportJob) -> list[Question]:
-    """The names of a finished import that wait for the user to choose, in the order they came."""
-    if job.status != ImportJob.Status.DONE:
+    """The names of a finished import (done, failed or cancelled) that wait for the user to choose, in order."""
+    if job.status in (ImportJob.Status.PENDING, ImportJob.Status.RUNNING):
         return []
     questions = []
     for entry in outcome_list(_outcome(job).get("ambiguous")):
@@ -94,6 +95,11 @@ def import_status(*, job: ImportJob) -> JobStatus:
     counts = {key: len(outcome_list(outcome.get(key))) for key in ("followed", "ambiguous", "not_found", "skipped")}
     total = import_total(outcome)
     noun = "artist" if job.source == ImportJob.Source.LISTENBRAINZ else "name"
+    if job.status == ImportJob.Status.CANCELED:
+        pending = outcome.get("pending")
+        matched = max(0, total - len(pending)) if isinstance(pending, list) else 0
+        message = f"Cancelled after matching {matched} of {_count(total, noun)}; what it matched is kept below."
+        return JobStatus(job_id, "REVOKED", True, message if total else "Cancelled.", None, _date(job))
     if job.status == ImportJob.Status.RUNNING:
         pending = outcome.get("pending")
         if not isinstance(pending, list):
@@ -101,7 +107,7 @@ def import_status(*, job: ImportJob) -> JobStatus:
             return JobStatus(job_id, "PROGRESS", False, first, None)
         matched = max(0, total - len(pending))
         message = (
-            f"Matched {matched} of {_count(total, noun)}: {counts['followed']} followed, "
+            f"Matched {matched} of {_count(total, noun)} on MusicBrainz: {counts['followed']} followed, "
             f"{counts['ambiguous']} to choose, {counts['not_found']} not found…"
         )
         return JobStatus(job_id, "PROGRESS", False, message, round(100 * matched / total) if total else None)
@@ -146,6 +152,7 @@ def import_summaries(*, jobs: Iterable[ImportJob]) -> list[ImportSummary]:
             questions=import_questions(job=job),
             poll_seconds=import_poll_seconds(job=job),
             followed=[(name, pages.get(name)) for name in _followed_names(job)],
+            leftovers=import_leftovers(job=job),
         )
         for job in jobs
     ]

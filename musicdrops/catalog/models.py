@@ -205,6 +205,7 @@ class ImportJob(models.Model):
         RUNNING = "running", "running"
         DONE = "done", "done"
         FAILED = "failed", "failed"
+        CANCELED = "canceled", "cancelled"  # by its owner: the task stops before its next name (8 letters fit)
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="import_jobs")
     source = models.CharField(max_length=16, choices=Source.choices)

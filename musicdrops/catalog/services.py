@@ -204,12 +204,51 @@ def _claim(job_id: int) -> ImportJob | None:
     return ImportJob.objects.get(pk=job_id) if claimed else None
 
 
-def _finish(job: ImportJob, *, status: str, message: str = "") -> None:
-    job.status = status
-    job.message = message
-    job.finished_at = timezone.now()
-    job.leased_until = None
-    job.save(update_fields=["status", "message", "finished_at", "leased_until", "outcome"])
+def _finish(job: ImportJob, *, status: str, message: str = "") -> bool:
+    """End the import, unless its owner cancelled it meanwhile (then only its outcome so far is kept): False."""
+    finished = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
+        status=status, message=message, finished_at=timezone.now(), leased_until=None, outcome=job.outcome
+    )
+    if not finished:
+        ImportJob.objects.filter(pk=job.pk).update(outcome=job.outcome, leased_until=None)
+    return bool(finished)
+
+
+def _save_progress(job: ImportJob) -> bool:
+    """Save the outcome after a step; False when its owner cancelled the import: stop before the next name."""
+    saved = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(outcome=job.outcome)
+    if not saved:
+        ImportJob.objects.filter(pk=job.pk).update(outcome=job.outcome, leased_until=None)
+    return bool(saved)
+
+
+def import_cancel(*, user: User, job_id: int) -> bool:
+    """Cancel the user's import if it is not over: the task stops before its next name; what it matched stays."""
+    unfinished = [ImportJob.Status.PENDING, ImportJob.Status.RUNNING]
+    cancelled = ImportJob.objects.filter(pk=job_id, user=user, status__in=unfinished).update(
+        status=ImportJob.Status.CANCELED, finished_at=timezone.now()
+    )
+    if cancelled:
+        logger.info("import %s: cancelled by user %s", job_id, user.pk)
+    return bool(cancelled)
+
+
+def import_leftovers(*, job: ImportJob) -> list[str]:
+    """The names a failed or cancelled import of a pasted list never got to: what "try again" imports."""
+    if job.source != ImportJob.Source.NAMES or job.status not in (ImportJob.Status.FAILED, ImportJob.Status.CANCELED):
+        return []
+    pending = job.outcome.get("pending") if isinstance(job.outcome, dict) else None
+    if not isinstance(pending, list):  # stopped before it began
+        return job.query.splitlines()
+    return [name for name in pending if isinstance(name, str)]
+
+
+def import_retry(*, user: User, job_id: int, queue_import: Queue) -> ImportJob:
+    """A new import of the names a failed or cancelled one left (``ImportJob.DoesNotExist``, ``FollowError``)."""
+    names = import_leftovers(job=ImportJob.objects.get(pk=job_id, user=user))
+    if not names:
+        raise FollowError("That import has no names left to try again.")
+    return import_start(user=user, source=ImportJob.Source.NAMES, query="\n".join(names), queue_import=queue_import)
 
 
 def _match(name: str, hits: list[ArtistHit]) -> tuple[ArtistHit | None, list[ArtistHit]]:
@@ -236,6 +275,7 @@ def import_run(
     if job is None:
         return False
     outcome: dict[str, Any] = {"pending": None, "followed": [], "not_found": [], "ambiguous": [], **job.outcome}
+    job.outcome = outcome
     if outcome["pending"] is None:
         try:
             names = _first_names(job, lb_client=lb_client, outcome=outcome, queue_sync=queue_sync)
@@ -251,25 +291,39 @@ def import_run(
             return False
         # Everything this import matches, known now: the percent a watching page shows is of this.
         outcome["pending"], outcome["total"] = names, len(outcome["followed"]) + len(names)
-        job.outcome = outcome
-        job.save(update_fields=["outcome"])
+        if not _save_progress(job):
+            return False
 
     deadline = time.monotonic() + seconds
     while outcome["pending"] and time.monotonic() < deadline:
         try:
             _import_one(job, outcome["pending"][0], mb_client=mb_client, outcome=outcome, queue_sync=queue_sync)
         except MusicBrainzError as error:
-            logger.warning("import %s: MusicBrainz failed for %r; will retry: %s", job.pk, outcome["pending"][0], error)
-            break
+            # The client has retried already: MusicBrainz is down, and someone is watching. Say so now, keep what
+            # was matched, and leave "try again" to them, rather than retry for minutes behind a progress bar.
+            logger.warning("import %s: stopped, MusicBrainz is not answering: %.300s", job.pk, error)
+            _finish(job, status=ImportJob.Status.FAILED, message=_musicbrainz_down(job, outcome))
+            return False
         outcome["pending"].pop(0)
-        job.outcome = outcome
-        job.save(update_fields=["outcome"])
+        if not _save_progress(job):
+            return False
 
     if outcome["pending"]:
         ImportJob.objects.filter(pk=job.pk).update(leased_until=None)
         return True
     _finish(job, status=ImportJob.Status.DONE)
     return False
+
+
+def _musicbrainz_down(job: ImportJob, outcome: dict[str, Any]) -> str:
+    total = outcome.get("total") or 0
+    matched = total - len(outcome["pending"])
+    noun = "names" if job.source == ImportJob.Source.NAMES else "artists"
+    kept = f" The {matched} matched before that are kept below." if matched else ""
+    return (
+        f"MusicBrainz isn't answering right now, so the import stopped after {matched} of {total} {noun}.{kept}"
+        " Try the rest again in a few minutes."
+    )
 
 
 def _import_one(
@@ -341,7 +395,7 @@ def import_resolve(*, user: User, job_id: int, choices: dict[str, str], queue_sy
     """
     with transaction.atomic():
         job = ImportJob.objects.select_for_update().get(pk=job_id, user=user)
-        if job.status != ImportJob.Status.DONE:
+        if job.status in (ImportJob.Status.PENDING, ImportJob.Status.RUNNING):
             raise FollowError("This import is still running: choose when it has finished.")
         ambiguous = outcome_list(job.outcome.get("ambiguous"))
         waiting = {e.get("name"): e for e in ambiguous if isinstance(e, dict)}

@@ -137,7 +137,7 @@ def stale_artist_ids(*, limit: int, now: dt.datetime | None = None) -> list[int]
     now = now or timezone.now()
     browse_after = dt.timedelta(seconds=settings.CATALOG_BROWSE_AFTER_SECONDS)
     due = (
-        Artist.objects.filter(discovery.followed())
+        Artist.objects.filter(discovery.followed(), discovery.issued_by_musicbrainz())
         .filter(Q(synced_at__isnull=True) | Q(synced_at__lt=now - browse_after))
         .filter(Q(sync_leased_until__isnull=True) | Q(sync_leased_until__lt=now))
         .order_by(F("synced_at").asc(nulls_first=True), "pk")
@@ -149,7 +149,7 @@ def urgent_artist_ids(*, limit: int, now: dt.datetime | None = None) -> list[int
     """Followed artists whose browse cannot wait: never synced, or a search asked for it."""
     now = now or timezone.now()
     due = (
-        Artist.objects.filter(discovery.followed())
+        Artist.objects.filter(discovery.followed(), discovery.issued_by_musicbrainz())
         .filter(Q(synced_at__isnull=True) | Q(browse_wanted_at__isnull=False))
         .filter(Q(sync_leased_until__isnull=True) | Q(sync_leased_until__lt=now))
         .order_by(F("browse_wanted_at").asc(nulls_first=True), "pk")
@@ -250,12 +250,15 @@ def library_refresh(
     """
     deadline = time.monotonic() + seconds
     synced_before = timezone.now() - REFRESH_AFTER
+    followed = Artist.objects.filter(follows__user_id=user_id)
     artist_ids = list(
-        Artist.objects.filter(follows__user_id=user_id)
+        followed.filter(discovery.issued_by_musicbrainz())
         .order_by(F("synced_at").asc(nulls_first=True), "pk")
         .values_list("pk", flat=True)
     )
-    result = RefreshResult(total=len(artist_ids))
+    # Made up (the demo's): nothing to ask MusicBrainz, so up to date.
+    made_up = followed.exclude(discovery.issued_by_musicbrainz()).count()
+    result = RefreshResult(total=len(artist_ids) + made_up, fresh=made_up)
     on_progress(result)
     # Another sync is fetching these: wait for it at the end, as counting them fresh would report "all done" too soon.
     busy: list[int] = []

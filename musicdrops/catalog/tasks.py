@@ -31,7 +31,8 @@ def import_artists_task(job_id: int) -> None:
     """Match an import's names for about a minute, then continue in a new run; safe twice: the job is leased."""
     more = services.import_run(
         job_id=job_id,
-        mb_client=musicbrainz.default_client(),
+        # Three tries, not five: someone is watching, and a MusicBrainz that is down is said so within a minute.
+        mb_client=musicbrainz.default_client(max_attempts=3),
         lb_client=listenbrainz.default_client(),
         queue_sync=queue_artist_sync,
     )

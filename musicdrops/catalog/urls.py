@@ -13,5 +13,7 @@ urlpatterns = [
     path("import/<id:job_id>/status/", views.import_status, name="import_status"),
     path("import/<id:job_id>/resolve/", views.import_resolve, name="import_resolve"),
     path("import/<id:job_id>/choose/", views.import_choose, name="import_choose"),
+    path("import/<id:job_id>/cancel/", views.import_cancel, name="import_cancel"),
+    path("import/<id:job_id>/retry/", views.import_retry, name="import_retry"),
     path("preferences/", views.preferences, name="preferences"),
 ]

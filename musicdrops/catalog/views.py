@@ -180,6 +180,35 @@ def import_resolve(request: HttpRequest, job_id: int) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def import_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
+    """Its owner cancels an import not over yet: it stops before its next name, and what it matched stays."""
+    user = _user(request)
+    services.import_cancel(user=user, job_id=job_id)
+    job = ImportJob.objects.filter(pk=job_id, user=user).first()
+    if job is None:
+        raise Http404("No such import")
+    if "application/json" in request.headers.get("Accept", ""):
+        return no_store(JsonResponse(import_selectors.import_status(job=job).as_json()))
+    return redirect("catalog:imports")
+
+
+@login_required
+@require_POST
+def import_retry(request: HttpRequest, job_id: int) -> HttpResponse:
+    """A new import of the names a failed or cancelled one never got to."""
+    try:
+        services.import_retry(user=_user(request), job_id=job_id, queue_import=tasks.queue_import)
+    except ImportJob.DoesNotExist:
+        raise Http404("No such import") from None
+    except services.FollowError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Import started again with the names left.", extra_tags="until-done")
+    return redirect("catalog:imports")
+
+
+@login_required
 def import_choose(request: HttpRequest, job_id: int) -> HttpResponse:
     """Where the one-name-at-a-time choice used to post (a page open from before): choose again."""
     messages.info(request, "Choosing is now one form for all the names of an import: please choose again below.")

@@ -14,6 +14,7 @@ from musicdrops.catalog import selectors
 from musicdrops.catalog.models import Follow, ReleaseGroup
 from musicdrops.drops.preview import drop_status
 from musicdrops.front.forms import FeedFilterForm
+from musicdrops.jobs.selectors import job_status, watched_refresh
 
 UPCOMING_ON_TOP = 10  # above the feed when it shows both; "when=upcoming" pages through them all
 
@@ -47,6 +48,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     upcoming = list(feed("upcoming")[: UPCOMING_ON_TOP + 1]) if not when else []
     page = Paginator(feed(when or "out"), 25).get_page(request.GET.get("page"))
     following = Follow.objects.filter(user=request.user).count()
+    refresh = watched_refresh(user_id=request.user.pk) if following else None
     context = {
         "page": page,
         "filters": filters,
@@ -61,6 +63,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "today": today,
         "drop": drop_status(user=request.user, now=timezone.now()) if following else None,
         "timeout_seconds": settings.TASK_POLL_TIMEOUT_SECONDS,
+        # A refresh still running: a reload shows its progress again.
+        "refresh": refresh,
+        "refresh_status": job_status(job=refresh) if refresh else None,
     }
     return render(request, "front/dashboard.html", context)
 

@@ -28,6 +28,7 @@ class Job(models.Model):
         PROGRESS = "PROGRESS", "running"
         SUCCESS = "SUCCESS", "done"
         FAILURE = "FAILURE", "failed"
+        REVOKED = "REVOKED", "cancelled"  # by its owner: the task stops at its next step
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")

@@ -3,12 +3,15 @@
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
+from django.utils.timesince import timesince
 
 from musicdrops.jobs.models import RUNS_AT_MOST, START_WITHIN, Job
 from musicdrops.responses import JobStatus
 
 STOPPED = "The refresh stopped before it could finish. Please try again."
+CANCELLED = "Cancelled."
 
 
 def _count(value: object) -> int:
@@ -58,12 +61,37 @@ def job_status(*, job: Job, now: dt.datetime | None = None) -> JobStatus:
         return JobStatus(job_id, "PENDING", False, "Waiting for a free worker…", None)
     if job.state == Job.State.FAILURE:
         return JobStatus(job_id, "FAILURE", True, job.message or STOPPED, None, _date(job))
+    if job.state == Job.State.REVOKED:
+        figures = job.figures if isinstance(job.figures, dict) else {}
+        total = _count(figures.get("total"))
+        seen = sum(_count(figures.get(k)) for k in ("checked", "fresh", "failed"))
+        message = f"Cancelled after {seen} of {_artists(total)}." if total else CANCELLED
+        return JobStatus(job_id, "REVOKED", True, message, None, _date(job))
     done = job.state == Job.State.SUCCESS
     if not done and (job.started_at is None or job.started_at < now - RUNS_AT_MOST):
         return JobStatus(job_id, "FAILURE", True, STOPPED, None)
     figures = job.figures if isinstance(job.figures, dict) else {}
     message, progress = _refresh_message(figures, done=done)
     return JobStatus(job_id, job.state, done, message, progress, _date(job) if done else None)
+
+
+def watched_refresh(*, user_id: int, now: dt.datetime | None = None) -> Job | None:
+    """The user's latest refresh while a page would still watch it (a reload shows its progress again), else None."""
+    now = now or timezone.now()
+    since = now - dt.timedelta(seconds=settings.TASK_POLL_TIMEOUT_SECONDS)
+    recent = Job.objects.filter(user_id=user_id, kind=Job.Kind.REFRESH_LIBRARY, created_at__gte=since)
+    job = recent.order_by("-created_at").first()
+    return job if job is not None and not job_status(job=job, now=now).done else None
+
+
+def started_words(job: Job, *, now: dt.datetime | None = None) -> str:
+    """ "just now", "40 seconds ago", "3 minutes ago": when the job was started, as the page says it."""
+    seconds = int(((now or timezone.now()) - job.created_at).total_seconds())
+    if seconds < 10:
+        return "just now"
+    if seconds < 60:
+        return f"{seconds} seconds ago"
+    return f"{timesince(job.created_at, now)} ago"
 
 
 def _date(job: Job) -> str | None:

@@ -34,6 +34,10 @@ class TooManyJobs(Exception):
     pass
 
 
+class Cancelled(Exception):
+    """Its owner cancelled the job: the task stops at its next step."""
+
+
 def refresh_start(*, user: User, queue_refresh: Queue) -> Job:
     """Start a refresh of the user's artists, or return the one still running (a second click watches it too)."""
     now = timezone.now()
@@ -79,6 +83,9 @@ def refresh_run(*, job_id: str, client: MusicBrainzClient, seconds: float) -> No
             seconds=seconds,
             on_progress=lambda progress: _report(job_id, progress),
         )
+    except Cancelled:
+        logger.debug("refresh %s stopped: its owner cancelled it", job_id)
+        return
     except sync.RefreshFailed as error:
         _finish(job_id, state=Job.State.FAILURE, message=str(error))
         raise
@@ -103,9 +110,27 @@ def _claim(job_id: str) -> int | None:
     return Job.objects.values_list("user_id", flat=True).get(pk=job_id)
 
 
+def refresh_cancel(*, user: User, job_id: uuid.UUID) -> bool:
+    """Cancel the user's job if it is not over: its row says so, and the task stops at its next step (``_report``)."""
+    unfinished = [Job.State.PENDING, Job.State.STARTED, Job.State.PROGRESS]
+    cancelled = Job.objects.filter(pk=job_id, user=user, state__in=unfinished).update(
+        state=Job.State.REVOKED, finished_at=timezone.now()
+    )
+    if cancelled:
+        logger.info("refresh %s: cancelled by user %s", job_id, user.pk)
+    return bool(cancelled)
+
+
 def _report(job_id: str, progress: sync.RefreshResult) -> None:
+    """Write the progress; raise ``Cancelled`` when the row says the owner cancelled (between two artists)."""
     running = [Job.State.STARTED, Job.State.PROGRESS]
-    Job.objects.filter(pk=job_id, state__in=running).update(state=Job.State.PROGRESS, figures=asdict(progress))
+    updated = Job.objects.filter(pk=job_id, state__in=running).update(
+        state=Job.State.PROGRESS, figures=asdict(progress)
+    )
+    if not updated and Job.objects.filter(pk=job_id, state=Job.State.REVOKED).exists():
+        # The figures so far, for the page's "cancelled after 3 of 12 artists".
+        Job.objects.filter(pk=job_id).update(figures=asdict(progress))
+        raise Cancelled(job_id)
 
 
 def _finish(job_id: str, *, state: str, **fields: Any) -> None:

@@ -8,4 +8,5 @@ urlpatterns = [
     path("refresh/", views.refresh, name="refresh"),
     path("<uuid:job_id>/", views.detail, name="detail"),
     path("<uuid:job_id>/status/", views.status, name="status"),
+    path("<uuid:job_id>/cancel/", views.cancel, name="cancel"),
 ]

@@ -42,6 +42,7 @@ def refresh(request: HttpRequest) -> HttpResponse:
             "id": str(job.id),
             "status_url": reverse("jobs:status", args=[job.id]),
             "page_url": reverse("jobs:detail", args=[job.id]),
+            "cancel_url": reverse("jobs:cancel", args=[job.id]),
             "timeout_seconds": settings.TASK_POLL_TIMEOUT_SECONDS,
         }
         return no_store(JsonResponse(body, status=202))
@@ -54,12 +55,26 @@ def detail(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
     """The job's own page: works without JavaScript (it reloads itself until the job is done)."""
     job = _own_job(request, job_id)
     status = selectors.job_status(job=job)
-    response = render(
-        request,
-        "jobs/detail.html",
-        {"job": job, "status": status, "timeout_seconds": settings.TASK_POLL_TIMEOUT_SECONDS},
-    )
-    return no_store(response)
+    context = {
+        "job": job,
+        "status": status,
+        "started": selectors.started_words(job),
+        "timeout_seconds": settings.TASK_POLL_TIMEOUT_SECONDS,
+    }
+    return no_store(render(request, "jobs/detail.html", context))
+
+
+@login_required
+@require_POST
+def cancel(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
+    """The owner cancels a job not over yet (anyone else's: 404); the task stops at its next step."""
+    assert isinstance(request.user, User)
+    job = _own_job(request, job_id)
+    services.refresh_cancel(user=request.user, job_id=job.pk)
+    job.refresh_from_db()
+    if _wants_json(request):
+        return no_store(JsonResponse(selectors.job_status(job=job).as_json()))
+    return redirect("jobs:detail", job.id)
 
 
 @require_GET

@@ -13,6 +13,10 @@
 //
 // Messages marked "until-done" ("Import started…") go when the task ends:
 // left beside a failure they would say the opposite of what happened.
+//
+// A form data-role="cancel" in the element (its owner's "Cancel") posts without
+// leaving the page, and the element shows the answer: REVOKED, or the state the
+// task had reached if it ended first. Without JavaScript it is a plain POST.
 (function () {
   "use strict";
 
@@ -49,6 +53,55 @@
     }
     const done = element.querySelector("[data-role=done]");
     if (done) done.hidden = state !== "SUCCESS";
+    const cancel = element.querySelector("form[data-role=cancel]");
+    if (cancel) cancel.hidden = DONE.has(state) || state === "TIMEOUT";
+  }
+
+  function addCancelForm(element, url, csrfInput) {
+    let form = element.querySelector("form[data-role=cancel]");
+    if (!form) {
+      form = document.createElement("form");
+      form.method = "post";
+      form.className = "inline";
+      form.dataset.role = "cancel";
+      if (csrfInput) form.append(csrfInput.cloneNode());
+      const button = document.createElement("button");
+      button.type = "submit";
+      button.className = "button secondary";
+      button.dataset.testid = "cancel-task";
+      button.textContent = "Cancel";
+      form.append(button);
+      const network = element.querySelector("[data-role=network]");
+      (network || element.lastChild).after(form);
+    }
+    form.action = url;
+    form.hidden = false;
+  }
+
+  async function cancelFrom(form) {
+    const element = form.closest("[data-testid=task-status]");
+    const button = form.querySelector("button");
+    if (button) button.disabled = true;
+    try {
+      const response = await fetch(form.action, {
+        method: "POST",
+        body: new FormData(form),
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      const status = await response.json();
+      if (status.done) {
+        element.watchGeneration = (element.watchGeneration || 0) + 1; // over: stop polling
+        show(element, status.state, status.message, status.progress);
+        dropStartedMessages();
+        refreshWhenDone(element);
+      }
+    } catch (error) {
+      form.submit(); // the plain POST still cancels it
+    } finally {
+      if (button) button.disabled = false;
+    }
   }
 
   async function fetchFresh(url, accept) {
@@ -178,6 +231,7 @@
         }
         element.dataset.statusUrl = body.status_url;
         if (body.timeout_seconds) element.dataset.timeoutSeconds = body.timeout_seconds;
+        if (body.cancel_url) addCancelForm(element, body.cancel_url, form.querySelector("[name=csrfmiddlewaretoken]"));
         watch(element);
       } catch (error) {
         form.submit(); // the network or the script failed us: fall back to the plain form
@@ -188,6 +242,14 @@
   }
 
   document.querySelectorAll("form[data-status-target]").forEach(startFrom);
+  // Delegated: a cancel form may come with a fresh copy of part of the page, or be added above.
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || form.dataset.role !== "cancel") return;
+    if (!form.closest("[data-testid=task-status]")) return;
+    event.preventDefault();
+    cancelFrom(form);
+  });
   let watching = false;
   document.querySelectorAll("[data-status-url]").forEach((element) => {
     if (!DONE.has(element.dataset.state)) {

@@ -10,9 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from musicdrops.accounts.models import User
-from musicdrops.catalog import listenbrainz, musicbrainz, services, tasks
+from musicdrops.catalog import import_selectors, listenbrainz, musicbrainz, services, tasks
 from musicdrops.catalog.models import Artist, Follow, ImportJob
-from tests.catalog.upstream import GENESIS_UK, GENESIS_US, NIRVANA_UK, NIRVANA_US, SIGUR_ROS, garbage, same_names
+from tests.catalog.upstream import GENESIS_UK, GENESIS_US, NIRVANA_UK, NIRVANA_US, SIGUR_ROS, same_names
 from tests.helpers import queued_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -338,7 +338,7 @@ def test_the_status_says_in_words_how_far_the_import_is(client, user, upstream):
     body = status_of(client, job).json()
     assert body["state"] == "PROGRESS"
     assert body["done"] is False
-    assert body["message"] == "Matched 3 of 4 names: 1 followed, 2 to choose, 0 not found…"
+    assert body["message"] == "Matched 3 of 4 names on MusicBrainz: 1 followed, 2 to choose, 0 not found…"
     assert body["progress"] == 75
 
     while run(job):
@@ -360,7 +360,7 @@ def test_the_percent_counts_listenbrainz_artists_followed_at_once(client, user, 
     job.refresh_from_db()
     assert job.outcome["total"] == 4  # Sigur Rós followed at once, three to look up or search
     body = status_of(client, job).json()
-    assert body["message"] == "Matched 1 of 4 artists: 1 followed, 0 to choose, 0 not found…"
+    assert body["message"] == "Matched 1 of 4 artists on MusicBrainz: 1 followed, 0 to choose, 0 not found…"
     assert body["progress"] == 25
 
 
@@ -418,29 +418,105 @@ def test_a_long_list_continues_in_slices_and_a_second_delivery_does_nothing_twic
     assert len(upstream.requests_to("/ws/2/artist", subject="search")) == 3
 
 
-def test_musicbrainz_down_pauses_the_import_without_losing_names(user, upstream):
-    upstream.always("search", garbage())
-    quick = musicbrainz.MusicBrainzClient(
-        base_url=upstream.musicbrainz_url,
-        user_agent="MusicDrops-tests/1 ( test@example.com )",
-        rate_limiter=musicbrainz.default_client().rate_limiter,
-        sleep=lambda seconds: None,
-    )
+def client_options(upstream) -> dict[str, Any]:
+    return {
+        "base_url": upstream.musicbrainz_url,
+        "user_agent": "MusicDrops-tests/1 ( test@example.com )",
+        "rate_limiter": musicbrainz.default_client().rate_limiter,
+        "sleep": lambda seconds: None,
+    }
+
+
+class DownFor(musicbrainz.MusicBrainzClient):
+    """MusicBrainz answering until it is asked about ``name``: then down, as after the client's own retries."""
+
+    def __init__(self, name: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.down_for = name
+
+    def search_artists(self, query: str, *, limit: int = 25) -> list[musicbrainz.ArtistHit]:
+        if query == self.down_for:
+            raise musicbrainz.MusicBrainzError("GET /ws/2/artist failed after 3 attempts: ConnectionError: refused")
+        return super().search_artists(query, limit=limit)
+
+
+def test_musicbrainz_down_stops_the_import_at_once_saying_so_and_keeps_what_it_matched(user, upstream):
+    client = DownFor("Motörhead", **client_options(upstream))
     job = services.import_start(
-        queue_import=tasks.queue_import, user=user, source="names", query="Sigur Rós\nMotörhead"
+        queue_import=tasks.queue_import, user=user, source="names", query="Sigur Rós\nMotörhead\nAC/DC"
     )
 
     more = services.import_run(
-        job_id=job.pk, mb_client=quick, lb_client=listenbrainz.default_client(), queue_sync=tasks.queue_artist_sync
+        job_id=job.pk, mb_client=client, lb_client=listenbrainz.default_client(), queue_sync=tasks.queue_artist_sync
     )
 
     job.refresh_from_db()
-    assert more is True
-    assert job.outcome["pending"] == ["Sigur Rós", "Motörhead"]
-    upstream.always("search", None)
-    run(job)
+    assert more is False  # no retrying for minutes behind a progress bar
+    assert job.status == "failed"
+    assert "MusicBrainz isn't answering" in job.message
+    assert "after 1 of 3" in job.message
+    assert followed(user) == {"Sigur Rós"}
+    status = import_selectors.import_status(job=job)
+    assert (status.state, status.done) == ("FAILURE", True)
+    assert services.import_leftovers(job=job) == ["Motörhead", "AC/DC"]
+
+
+def test_try_again_imports_the_names_a_failed_import_never_got_to(client, user, upstream):
+    job = services.import_start(
+        queue_import=tasks.queue_import, user=user, source="names", query="Sigur Rós\nMotörhead"
+    )
+    ImportJob.objects.filter(pk=job.pk).update(
+        status="failed", outcome={"total": 2, "pending": ["Motörhead"], "followed": ["Sigur Rós"]}
+    )
+
+    page = client.get(reverse("catalog:imports")).content.decode()
+    assert "Try this name again" in page
+    response = client.post(reverse("catalog:import_retry", args=[job.pk]))
+
+    assert response.status_code == 302
+    again = ImportJob.objects.exclude(pk=job.pk).get()
+    assert (again.source, again.query, again.status) == ("names", "Motörhead", "pending")
+    run(again)
+    assert "Motörhead" in followed(user)
+
+
+def test_its_owner_cancels_a_running_import_and_it_stops_before_the_next_name(client, user, upstream):
+    job = services.import_start(
+        queue_import=tasks.queue_import, user=user, source="names", query="Sigur Rós\nMotörhead\nAC/DC"
+    )
+
+    class CancelAfterFirst(musicbrainz.MusicBrainzClient):
+        def search_artists(self, query: str, *, limit: int = 25) -> list[musicbrainz.ArtistHit]:
+            hits = super().search_artists(query, limit=limit)
+            if query == "Sigur Rós":  # the owner presses "Cancel" while the first name is being matched
+                assert client.post(reverse("catalog:import_cancel", args=[job.pk])).status_code == 302
+            return hits
+
+    mb = CancelAfterFirst(**client_options(upstream))
+    more = services.import_run(
+        job_id=job.pk, mb_client=mb, lb_client=listenbrainz.default_client(), queue_sync=tasks.queue_artist_sync
+    )
+
     job.refresh_from_db()
-    assert followed(user) == {"Sigur Rós", "Motörhead"}
+    assert more is False
+    assert job.status == "canceled"
+    assert job.outcome["followed"] == ["Sigur Rós"]  # what it matched stays
+    assert len(upstream.requests_to("/ws/2/artist", subject="search")) == 1
+    status = import_selectors.import_status(job=job)
+    assert (status.state, status.done) == ("REVOKED", True)
+    assert status.message.startswith("Cancelled after matching 1 of 3 names")
+    assert services.import_leftovers(job=job) == ["Motörhead", "AC/DC"]
+
+
+def test_nobody_else_can_cancel_an_import(client, user, django_user_model):
+    job = services.import_start(queue_import=tasks.queue_import, user=user, source="names", query="Sigur Rós")
+    other = django_user_model.objects.create_user("other@example.com", "pw-other-1234")
+    client.force_login(other)
+
+    assert client.post(reverse("catalog:import_cancel", args=[job.pk])).status_code == 404
+    assert client.get(reverse("catalog:import_cancel", args=[job.pk])).status_code == 405
+    job.refresh_from_db()
+    assert job.status == "pending"
 
 
 @pytest.mark.parametrize("query", ["", "   ", "a/b", "x" * 65])

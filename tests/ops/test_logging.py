@@ -141,3 +141,110 @@ def test_a_bad_host_header_is_one_warning_line_and_nothing_for_sentry():
     # The real error reached Sentry (the SDK may batch it with other envelopes); the bad host never did.
     assert any(b"a real error" in envelope for envelope in envelopes), envelopes
     assert not any(b"DisallowedHost" in envelope or b"evil.example" in envelope for envelope in envelopes)
+
+
+def celery_record(logger: str, message: str, args: dict[str, object], level: int = logging.INFO) -> logging.LogRecord:
+    item = logging.LogRecord(logger, level, __file__, 1, message, (args,), None)
+    item.data = args  # Celery's extra
+    assert logs.ContextFilter().filter(item)
+    return item
+
+
+SUCCEEDED = "Task %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_value)s"
+
+
+def succeeded(task: str, returned: str) -> logging.LogRecord:
+    return celery_record(
+        "celery.app.trace", SUCCEEDED, {"name": task, "id": "t1", "runtime": 0.01, "return_value": returned}
+    )
+
+
+@pytest.mark.parametrize(
+    ("item", "shown"),
+    [
+        (succeeded("musicdrops.ops.tasks.ping_queue_task", "None"), False),
+        (succeeded("musicdrops.drops.tasks.sweep_music_drops_task", "0"), False),
+        (succeeded("musicdrops.catalog.tasks.sync_stale_artists_task", "{'synced': 0, 'failed': 0}"), False),
+        (succeeded("musicdrops.catalog.tasks.sync_stale_artists_task", "{'synced': 2, 'failed': 0}"), True),
+        (succeeded("musicdrops.accounts.tasks.send_verification_email_task", "None"), True),  # not periodic
+        (celery_record("celery.worker.strategy", "Task %(name)s[%(id)s] received", {"name": "x", "id": "t1"}), False),
+        (celery_record("celery.beat", "Scheduler: Sending due task ping-drops (x)", {}), False),
+    ],
+)
+def test_routine_lines_are_debug_and_a_task_that_did_something_is_one_line(item, shown):
+    logging.getLogger(item.name).setLevel(logging.INFO)
+
+    assert logs.QuietWhenIdle().filter(item) is shown
+    assert item.levelname == ("INFO" if shown else "DEBUG")
+
+
+def test_with_log_level_debug_routine_lines_show_again():
+    item = succeeded("musicdrops.ops.tasks.ping_queue_task", "None")
+    logging.getLogger("celery.app.trace").setLevel(logging.DEBUG)
+    try:
+        assert logs.QuietWhenIdle().filter(item) is True
+    finally:
+        logging.getLogger("celery.app.trace").setLevel(logging.NOTSET)
+    assert item.levelname == "DEBUG"
+
+
+def test_a_beat_dispatch_is_debug_for_frequent_entries_and_info_for_the_send_and_a_run_now():
+    def dispatched(entry: str, by_hand: str = "") -> logging.LogRecord:
+        with logs.log_context(entry=entry, slot="2026-11-21T07:00:00+00:00"):
+            message, args = "dispatched %s%s (task %s)", ("musicdrops.x", by_hand, "t1")
+            item = logging.LogRecord("musicdrops.scheduler.beat", logging.INFO, __file__, 1, message, args, None)
+            assert logs.ContextFilter().filter(item)
+        return item
+
+    assert logs.QuietWhenIdle().filter(dispatched("ping-regular")) is False
+    assert logs.QuietWhenIdle().filter(dispatched("sync-stale-artists")) is False
+    assert logs.QuietWhenIdle().filter(dispatched("send-music-drops")) is True
+    assert logs.QuietWhenIdle().filter(dispatched("ping-regular", " (run now)")) is True
+
+
+def test_an_expected_failure_is_one_plain_line_and_the_structured_ones_keep_every_field():
+    traceback = 'Traceback (most recent call last):\n  File "x.py", line 1\nRefreshFailed: MusicBrainz is not answering'
+    item = celery_record(
+        "celery.app.trace", "Task %(name)s[%(id)s] %(description)s: %(exc)s",
+        {"name": "refresh_library_task", "id": "t1", "description": "raised expected", "exc": "RefreshFailed('down')",
+         "traceback": traceback},
+    )  # fmt: skip
+
+    plain = logs.PlainFormatter().format(item)
+    assert "\n" not in plain
+    assert "Traceback" not in plain
+    assert plain.endswith("Task refresh_library_task[t1] raised expected: RefreshFailed('down')")
+    assert json.loads(logs.make_formatter("json").format(item))["data"]["traceback"] == traceback
+    assert "Traceback" in logs.make_formatter("logfmt").format(item)
+
+
+def test_the_dev_access_log_leaves_out_static_files_and_health_probes_and_the_empty_listening_line(monkeypatch):
+    import runpy
+
+    from gunicorn import glogging  # type: ignore[import-untyped]
+
+    from musicdrops.settings import BASE_DIR
+
+    monkeypatch.setenv("DEBUG", "1")
+    config = runpy.run_path(str(BASE_DIR / "gunicorn.conf.py"))
+    logged: list[str] = []
+    monkeypatch.setattr(glogging.Logger, "access", lambda self, resp, req, environ, took: logged.append(req.path))
+    monkeypatch.setattr(glogging.Logger, "info", lambda self, msg, *args, **kwargs: logged.append(msg % args))
+    logger = config["Logger"].__new__(config["Logger"])
+
+    polls = ("/jobs/2f1c4e1a-5b7e-4c1e-9d2a-1f0e8b7c6d5a/status/", "/library/import/3/status/")
+    for path in ("/static/css/site.css", "/healthz", *polls, "/dashboard/", "/accounts/login/"):
+        logger.access(None, SimpleNamespace(path=path), {}, None)
+    logger.info("Listening at: %s (%s)", "", 123)
+    logger.info("Listening at: %s (%s)", "http://0.0.0.0:8000", 123)
+
+    assert logged == ["/dashboard/", "/accounts/login/", "Listening at: http://0.0.0.0:8000 (123)"]
+    monkeypatch.setenv("DEBUG", "0")
+    assert runpy.run_path(str(BASE_DIR / "gunicorn.conf.py"))["QUIET_PATHS"] == ()  # production logs every request
+
+
+def test_the_hourly_send_says_it_ran_even_when_nobody_was_due():
+    item = succeeded("musicdrops.drops.tasks.send_music_drops_task", "0")
+    logging.getLogger(item.name).setLevel(logging.INFO)
+
+    assert logs.QuietWhenIdle().filter(item) is True

@@ -3,6 +3,17 @@
 from django.db import migrations, models
 
 
+class AddIndex(migrations.AddIndex):
+    """SQLite refuses NULLS FIRST in CREATE INDEX, and sorts NULLs first in ascending order anyway: there, without."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor != "sqlite":
+            return super().database_forwards(app_label, schema_editor, from_state, to_state)
+        model = to_state.apps.get_model(app_label, self.model_name)
+        plain = [e.expression.asc() if isinstance(e, models.OrderBy) else e for e in self.index.expressions]
+        schema_editor.add_index(model, models.Index(*plain, name=self.index.name))
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -22,15 +33,15 @@ class Migration(migrations.Migration):
             model_name='artist',
             name='catalog_artist_far_due',
         ),
-        migrations.AddIndex(
+        AddIndex(
             model_name='artist',
             index=models.Index(models.OrderBy(models.F('synced_at'), nulls_first=True), models.F('id'), name='catalog_artist_synced_at'),
         ),
-        migrations.AddIndex(
+        AddIndex(
             model_name='artist',
             index=models.Index(models.OrderBy(models.F('search_due_at'), nulls_first=True), models.F('id'), name='catalog_artist_search_due'),
         ),
-        migrations.AddIndex(
+        AddIndex(
             model_name='artist',
             index=models.Index(models.OrderBy(models.F('far_search_due_at'), nulls_first=True), models.F('id'), name='catalog_artist_far_due'),
         ),

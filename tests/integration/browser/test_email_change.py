@@ -1,6 +1,7 @@
 """Moving an account to a new address, in a real browser: the web process, the important worker, real SMTP."""
 
 import re
+import time
 from email.message import EmailMessage
 
 import pytest
@@ -41,8 +42,12 @@ def to(sink: SmtpSink, address: str) -> list[EmailMessage]:
 
 
 def received(worker: Process, task: str) -> int:
-    """How many of ``task`` the worker took from the queue, by its log."""
-    return len(re.findall(re.escape(task) + r"\[[^\]]+\] received", worker.output()))
+    """How many of ``task`` the worker ran, by its log: one line as each ends (Celery's "received" is at DEBUG)."""
+    ended = re.escape(task) + r"\[[^\]]+\] (succeeded|raised|retry)"
+    deadline = time.monotonic() + 5  # the line follows the email it sent by a moment
+    while not re.search(ended, worker.output()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return len(re.findall(ended, worker.output()))
 
 
 def ask_to_move(page, *, password: str | None) -> None:
