@@ -5,10 +5,17 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 VNU := node_modules/vnu-jar/build/dist/vnu.jar
 
-.PHONY: run superuser test lint pytest bench bench-queues bench-web bench-catalog bench-search screenshots image image-test rename install clean
+.PHONY: run flower superuser test lint pytest bench bench-scale bench-queues bench-web bench-catalog bench-search screenshots image image-test rename install clean
 
 run: $(INSTALLED)  ## Start web, beat and the three workers (and a private Redis if REDIS_URL is unset)
 	$(PY) scripts/devstack.py
+
+# Flower against the stack make run started (its private Redis, or REDIS_URL's), on loopback only:
+# http://127.0.0.1:5555 (FLOWER_PORT to change it). Its API needs no login only for a Redis on this
+# machine (FLOWER_UNAUTHENTICATED_API); a deployed app's needs FLOWER_BASIC_AUTH=user:password.
+# The platforms, and what it costs in Redis connections: docs/operators.md.
+flower: $(INSTALLED)
+	$(PY) scripts/flower.py
 
 # An admin of your own in make run's database; it asks for an email and a password
 # (DJANGO_SUPERUSER_EMAIL and DJANGO_SUPERUSER_PASSWORD answer without asking).
@@ -44,6 +51,10 @@ $(VNU): package.json
 bench: $(INSTALLED)
 	$(PY) -m bench.daily_send $(BENCH_ARGS)
 	$(MAKE) --no-print-directory bench-queues bench-web
+
+# One slot of a million fans, 250,000 suppressed addresses, a ledger with history: bench/scale.py.
+bench-scale: $(INSTALLED)
+	$(PY) -m bench.scale $(BENCH_ARGS)
 
 # With 10,000 regular tasks queued, how fast important tasks finish; Redis memory
 # after 100,000 tasks (a Redis of its own unless REDIS_URL is set).

@@ -142,7 +142,6 @@ CACHES = {
 CELERY_BROKER_URL = REDIS_URL  # one Redis for everything: one add-on, one connection budget
 CELERY_BROKER_USE_SSL = _REDIS_SSL  # Heroku: self-signed certificate (rediss://)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True  # a worker started before Redis waits for it
-CELERY_BROKER_POOL_LIMIT = 1  # producer connections per process: stays inside 20 connections
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Above the longest task (checked at start), or a slow task is handed to a second worker.
     "visibility_timeout": env_int("BROKER_VISIBILITY_TIMEOUT", 600),
@@ -164,8 +163,17 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a killed pool child requeues its tas
 # A task that raised or hit its hard time limit is acknowledged, not requeued to fail again (docs/choices.md).
 CELERY_TASK_ACKS_ON_FAILURE = True
 CELERY_TASK_ACKS_ON_TIMEOUT = True
-# `celery inspect` and `control` cost two Redis connections per worker, past the smallest plan: opt in.
-CELERY_WORKER_ENABLE_REMOTE_CONTROL = env_bool("WORKER_REMOTE_CONTROL", False)
+# Operators' tools work out of the box (docs/operators.md): `celery inspect`/`control` and Flower reach the
+# workers and see every task as it runs (task events; the workers' heartbeats are in the Procfile). The
+# Redis connections it costs, and the plan that holds them: docs/failures/3-redis-full-of-results.md.
+# WORKER_REMOTE_CONTROL=0 turns all of it off, to fit a plan half the size.
+CELERY_WORKER_ENABLE_REMOTE_CONTROL = env_bool("WORKER_REMOTE_CONTROL", True)
+CELERY_WORKER_SEND_TASK_EVENTS = CELERY_WORKER_ENABLE_REMOTE_CONTROL  # received, started, succeeded...
+CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_ENABLE_REMOTE_CONTROL  # ...and sent, by whoever queues it
+# Producer connections a process keeps. A broadcast that waits for replies (`celery inspect`) takes two
+# at once, one to send and one to read the replies: with one, it waits forever for the second. Flower
+# runs up to 9 at once and starts with BROKER_POOL_LIMIT=10 (scripts/flower.py).
+CELERY_BROKER_POOL_LIMIT = env_int("BROKER_POOL_LIMIT", 2 if CELERY_WORKER_ENABLE_REMOTE_CONTROL else 1)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a busy worker doesn't hoard messages others could run
 # A running task goes on through a Redis restart: its work is fenced in PostgreSQL.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
@@ -207,7 +215,9 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_WORKER_CONSUMER = "musicdrops.consumer:Consumer"  # refused messages are kept, not dropped
 REJECTED_MESSAGES_KEY = "musicdrops:rejected-messages"
-REJECTED_MESSAGES_KEPT = 1000
+# At most 2 MB however many arrive (a 10 MB message is kept as its first few KB): docs/failures/6-pickle.md.
+REJECTED_MESSAGES_KEPT = 500
+REJECTED_MESSAGE_BYTES = 4096
 
 # RedBeat: the schedule in Redis behind a lock renewed every second; a standby takes over within ~6 s.
 CELERY_BEAT_SCHEDULER = "musicdrops.scheduler.beat:Scheduler"  # RedBeat + heartbeat: no file, a lock
@@ -265,8 +275,9 @@ MUSICBRAINZ_URL = env_str("MUSICBRAINZ_URL", "https://musicbrainz.org/ws/2").rst
 LISTENBRAINZ_URL = env_str("LISTENBRAINZ_URL", "https://api.listenbrainz.org").rstrip("/")
 # MusicBrainz blocks generic User-Agents: name the app, its version and a contact.
 MUSICBRAINZ_USER_AGENT = f"MusicDrops/{__version__} ( {SITE_URL} )"
-# About one request per second per client IP, shared by every process (musicdrops.catalog.ratelimit).
-MUSICBRAINZ_REQUESTS_PER_SECOND = 1.0
+# About one request per second per client IP, shared by every process (musicdrops.catalog.ratelimit); a
+# MusicBrainz server of one's own (MUSICBRAINZ_URL) takes more (docs/scaling.md).
+MUSICBRAINZ_REQUESTS_PER_SECOND = float(env_str("MUSICBRAINZ_REQUESTS_PER_SECOND", "1") or "1")
 # A person's search goes ahead of the background work, up to this many a minute (docs/catalog.md).
 MUSICBRAINZ_INTERACTIVE_PER_MINUTE = env_int("MUSICBRAINZ_INTERACTIVE_PER_MINUTE", 15)  # 0: no lane
 MUSICBRAINZ_SEARCH_CACHE_SECONDS = 600  # the same artist search again within this is answered from the cache
@@ -393,6 +404,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {
         "context": {"()": "musicdrops.logs.ContextFilter"},
+        # After "context": it reads the entry a beat's line is about.
+        "quiet": {"()": "musicdrops.logs.QuietWhenIdle"},
         "demote": {"()": "musicdrops.logs.DemoteToWarning"},
         "not_probes": {
             "()": "django.utils.log.CallbackFilter",
@@ -400,7 +413,7 @@ LOGGING = {
         },
     },
     "formatters": {"main": {"()": "musicdrops.logs.make_formatter", "kind": LOG_FORMAT}},
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "main", "filters": ["context"]}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "main", "filters": ["context", "quiet"]}},
     "root": {"handlers": ["stdout"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         # Ours instead of Django's default console handler, which printed each error a second time, bare.

@@ -56,9 +56,11 @@ def test_json_only_acks_late_and_no_results():
     assert conf.result_backend is None  # a watched task's state is its row (musicdrops/jobs/models.py)
 
 
-def test_workers_keep_to_the_connection_budget_unless_told_otherwise():
-    # Remote control costs two Redis connections per worker (docs/failures/3-redis-full-of-results.md).
-    assert app.conf.worker_enable_remote_control is False
+def test_operators_tools_work_and_every_pool_stays_bounded():
+    # Flower and `celery inspect` work out of the box; WORKER_REMOTE_CONTROL=0 gives them up (docs/operators.md).
+    assert app.conf.worker_enable_remote_control is True
+    assert app.conf.worker_send_task_events is app.conf.task_send_sent_event is True
+    assert app.conf.broker_pool_limit == 2  # a broadcast waiting for replies takes two at once
     # No result backend: it held a connection per web thread, and one subscribed to every task sent.
     assert isinstance(app.backend, DisabledBackend)
 

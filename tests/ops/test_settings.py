@@ -151,3 +151,10 @@ def test_cover_art_comes_from_where_the_csp_lets_it(value, url, sources):
     )
 
     assert result.stdout.splitlines() == [repr(url), sources], result.stderr
+
+
+def test_a_musicbrainz_server_of_ones_own_can_be_asked_faster():
+    code = "from django.conf import settings as s; print(s.MUSICBRAINZ_REQUESTS_PER_SECOND)"
+    assert run_django(code, **{**PRODUCTION, "ALLOWED_HOSTS": "x.example.com"}).stdout.split() == ["1.0"]
+    faster = {**PRODUCTION, "ALLOWED_HOSTS": "x.example.com", "MUSICBRAINZ_REQUESTS_PER_SECOND": "20"}
+    assert run_django(code, **faster).stdout.split() == ["20.0"]
