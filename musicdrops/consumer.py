@@ -1,12 +1,7 @@
 """The worker's consumer: no message stops it or vanishes (docs/failures/6-pickle.md); a failed ack reconnects.
 
-Whatever a worker cannot run is refused and kept in musicdrops/rejected_messages.py's list:
-- a pickled message, a body that is not what its content type says, an unknown task: Celery refuses them and
-  says so with its ``task_rejected`` and ``task_unknown`` signals (handled here);
-- arguments the task cannot take: the task fails with a TypeError before its code runs, Celery acknowledges it
-  (CELERY_TASK_ACKS_ON_FAILURE) and sends ``task_failure`` (handled here);
-- a message Celery's handler cannot take apart, or a list item that is no message at all: the two patches
-  below, which docs/framework-patches.md lists.
+What Celery refuses (pickle, a bad body, an unknown task) comes through its signals, arguments the task cannot take
+through ``task_failure``; what its handler cannot take apart through the two patches docs/framework-patches.md lists.
 """
 
 import inspect

@@ -94,14 +94,9 @@ class PlainFormatter(logging.Formatter):
 
 
 class QuietWhenIdle(logging.Filter):
-    """Routine lines go to DEBUG, so that an idle stack prints next to nothing and each line is news.
-
-    Routine: Celery's "received" and "Sending due task" lines (the "succeeded" line and our beat's "dispatched",
-    with entry and slot, say it again); the dispatch of an entry that runs more often than hourly, and the
-    "succeeded" line of its task when it did nothing (returned None, 0 or only zeros), such as a queue's ping.
-    The hourly send and the daily jobs keep their lines: a few a day, and each says the job ran.
-    LOG_LEVEL=DEBUG shows them all again.
-    """
+    """Routine lines go to DEBUG (LOG_LEVEL=DEBUG shows them), so an idle stack prints next to nothing: Celery's
+    "received" and "Sending due task" (other lines say it again), and a frequent entry's dispatch and its task's
+    end when it did nothing (a queue's ping). The hourly send and the daily jobs keep their lines."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno != logging.INFO or not _routine(record):

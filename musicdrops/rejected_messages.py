@@ -1,12 +1,5 @@
-"""Messages a worker refused, kept in Redis for an operator: written by musicdrops/consumer.py, read by /healthz,
-/metrics and the `rejected_messages` command (docs/failures/6-pickle.md).
-
-A capped list (REJECTED_MESSAGES_KEY, the newest REJECTED_MESSAGES_KEPT), each entry a JSON record of at most
-REJECTED_MESSAGE_BYTES: a 10 MB message is kept as its first few kilobytes and its size, so the list stays
-within a megabyte or two of the smallest Redis plan however many arrive. Two counters beside it: how many were
-ever kept, and how many of those an operator has acknowledged; /healthz reports ``messages-rejected`` while
-the list holds one nobody acknowledged.
-"""
+"""Messages a worker refused, kept in Redis for an operator (docs/failures/6-pickle.md): a capped list of capped
+JSON records, written by musicdrops/consumer.py, read by /healthz, /metrics and the `rejected_messages` command."""
 
 import datetime as dt
 import json

@@ -1,10 +1,5 @@
-"""MusicDrops settings: everything comes from the environment.
-
-With no environment at all this is a development setup (SQLite, a local
-Redis, emails printed to the console) — but only if ``DEBUG=1`` is asked for.
-Without ``DEBUG`` these are production settings, and they refuse to start
-without a ``SECRET_KEY``.
-"""
+"""MusicDrops settings, from the environment: with none and ``DEBUG=1``, development (SQLite, a local Redis,
+emails on the console); without ``DEBUG``, production, which refuses to start without a ``SECRET_KEY``."""
 
 from pathlib import Path
 
@@ -118,7 +113,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 # --- Redis: broker, RedBeat and cache share one server -----------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 _REDIS_SSL = celery_ssl_options(REDIS_URL)
-# Every pool is bounded: the formation fits Heroku's smallest plan (tests/integration/test_redis_connections.py).
+# Every pool is bounded: the formation fits the plan app.json names (tests/integration/test_redis_connections.py).
 REDIS_DIRECT_MAX_CONNECTIONS = 2
 
 CACHES = {
@@ -163,16 +158,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a killed pool child requeues its tas
 # A task that raised or hit its hard time limit is acknowledged, not requeued to fail again (docs/choices.md).
 CELERY_TASK_ACKS_ON_FAILURE = True
 CELERY_TASK_ACKS_ON_TIMEOUT = True
-# Operators' tools work out of the box (docs/operators.md): `celery inspect`/`control` and Flower reach the
-# workers and see every task as it runs (task events; the workers' heartbeats are in the Procfile). The
-# Redis connections it costs, and the plan that holds them: docs/failures/3-redis-full-of-results.md.
-# WORKER_REMOTE_CONTROL=0 turns all of it off, to fit a plan half the size.
+# `celery inspect`/`control` and Flower work out of the box (docs/operators.md); WORKER_REMOTE_CONTROL=0 turns
+# them off for a plan half the size (docs/failures/3-redis-full-of-results.md).
 CELERY_WORKER_ENABLE_REMOTE_CONTROL = env_bool("WORKER_REMOTE_CONTROL", True)
 CELERY_WORKER_SEND_TASK_EVENTS = CELERY_WORKER_ENABLE_REMOTE_CONTROL  # received, started, succeeded...
 CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_ENABLE_REMOTE_CONTROL  # ...and sent, by whoever queues it
-# Producer connections a process keeps. A broadcast that waits for replies (`celery inspect`) takes two
-# at once, one to send and one to read the replies: with one, it waits forever for the second. Flower
-# runs up to 9 at once and starts with BROKER_POOL_LIMIT=10 (scripts/flower.py).
+# An inspect takes two at once, one to send and one to read the replies: with one it waits forever.
 CELERY_BROKER_POOL_LIMIT = env_int("BROKER_POOL_LIMIT", 2 if CELERY_WORKER_ENABLE_REMOTE_CONTROL else 1)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a busy worker doesn't hoard messages others could run
 # A running task goes on through a Redis restart: its work is fenced in PostgreSQL.
@@ -275,8 +266,7 @@ MUSICBRAINZ_URL = env_str("MUSICBRAINZ_URL", "https://musicbrainz.org/ws/2").rst
 LISTENBRAINZ_URL = env_str("LISTENBRAINZ_URL", "https://api.listenbrainz.org").rstrip("/")
 # MusicBrainz blocks generic User-Agents: name the app, its version and a contact.
 MUSICBRAINZ_USER_AGENT = f"MusicDrops/{__version__} ( {SITE_URL} )"
-# About one request per second per client IP, shared by every process (musicdrops.catalog.ratelimit); a
-# MusicBrainz server of one's own (MUSICBRAINZ_URL) takes more (docs/scaling.md).
+# Shared by every process (musicdrops.catalog.ratelimit): 1 for the public service (docs/scaling.md).
 MUSICBRAINZ_REQUESTS_PER_SECOND = float(env_str("MUSICBRAINZ_REQUESTS_PER_SECOND", "1") or "1")
 # A person's search goes ahead of the background work, up to this many a minute (docs/catalog.md).
 MUSICBRAINZ_INTERACTIVE_PER_MINUTE = env_int("MUSICBRAINZ_INTERACTIVE_PER_MINUTE", 15)  # 0: no lane

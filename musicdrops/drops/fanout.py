@@ -212,11 +212,8 @@ def drops_requeue(
 
 
 def drops_sweep(*, queue: Queue, queue_page: Callable[[dt.datetime], None]) -> int:
-    """Go on with a fan-out that stopped; queue again, in bounded batches, everyone whose chunk lapsed, or everyone
-    not being sent when Redis came back empty (the queued chunks went with it).
-
-    Safe twice or concurrently: a stalled fan-out is taken up by one sweep (a conditional update), and each row
-    is reserved (row locks, skip-locked) by one sweep before it is queued.
+    """Take up a stalled fan-out; queue again, in batches, whoever's chunk lapsed (all not being sent, when Redis came
+    back empty). Safe twice: one sweep takes up a fan-out (a conditional update), one reserves each row (skip-locked).
     """
     now = timezone.now()
     emptied = bool(get_client().set(QUEUES_MARK, "1", nx=True))

@@ -23,10 +23,7 @@ TRANSIENT = (SMTPException, OSError, DatabaseError, RedisError, BrokerError, Sof
 
 @shared_task(bind=True)
 def send_music_drops_task(self: Task) -> int:  # type: ignore[type-arg]
-    """The hourly send, as the beat dispatches it: record the slot's send and fan out its first page.
-
-    Safe twice: slot_claim runs it once per slot, and the ledger's row per (user, period) queues each user once.
-    """
+    """The hourly send as the beat dispatches it: its record and first page. Safe twice: once per slot (slot_claim)."""
     slot = slot_claim(self.request)
     if slot is None:
         return 0
@@ -37,10 +34,7 @@ def send_music_drops_task(self: Task) -> int:  # type: ignore[type-arg]
 
 @shared_task(bind=True, max_retries=None)
 def fan_out_drops_task(self: Task, slot: str) -> int:  # type: ignore[type-arg]
-    """One page of a slot's fan-out; it queues the next page before its chunks, so chunks never hold it back.
-
-    Safe twice or concurrently: see fanout.drops_fan_out_page.
-    """
+    """A page of the fan-out, queuing the next ahead of its chunks. Safe twice: see fanout.drops_fan_out_page."""
     when = _time(slot)
     if when is None:
         logger.error("fan_out_drops_task: malformed slot %.200r: ignored", slot)
@@ -89,10 +83,7 @@ def _backoff(retries: int) -> float:
 
 @shared_task(bind=True, max_retries=None)
 def send_drop_chunk_task(self: Task, slot: str, first: int, last: int, since: str | None = None) -> int:  # type: ignore[type-arg]
-    """Send one chunk of a slot's drops; retry what it could not send yet, for DROPS_RETRY_HOURS after ``since``.
-
-    Safe twice or concurrently: each attempt claims and records under a token of its own (models.py).
-    """
+    """Send a chunk; retry the rest for DROPS_RETRY_HOURS after ``since``. Safe twice: a token per attempt."""
     when = _time(slot)
     if when is None or not all(isinstance(u, int) and not isinstance(u, bool) for u in (first, last)):
         logger.error("send_drop_chunk_task: malformed arguments slot=%.200r first=%.50r last=%.50r: ignored",

@@ -234,15 +234,8 @@ BATCH = 10_000  # listeners per transaction: memory stays flat however many are 
 
 
 def demo_seed(*, users: int, demo_email_address: str, demo_password: str, today: dt.date | None = None) -> int:
-    """The demo login and ``users`` verified listeners, each following artists that have a release today.
-
-    The listeners are spread over TIME_ZONES; the demo login is in UTC, following most of the made-up CATALOG
-    (several of its artists have a release today, some upcoming, a few several pages of them).
-
-    Idempotent: everything has a fixed identity (the release of the day is
-    one per artist per day), so a second run adds nothing — and a run on a
-    later day adds only that day's releases. Returns how many users are new.
-    """
+    """The demo login (following most of CATALOG) and ``users`` listeners spread over TIME_ZONES, each following
+    artists with a release today. Idempotent (fixed identities); returns how many users are new."""
     today = today or timezone.localdate()
     now = timezone.now()
     created = 0

@@ -1,27 +1,7 @@
 """Is MusicDrops healthy: the one judge that /healthz, /metrics, `scheduler_status` and the Scheduler page read.
 
-``status`` is ``ok`` (HTTP 200), ``degraded`` (200, and ``problems`` says why a person should look) or
-``failing`` (503: the database or Redis is unreachable, or ``no-active-beat``). The problems:
-
-- ``no-active-beat``: no beat holds the lock, so nothing periodic is dispatched (failing);
-- ``several-beats``: a second beat is alive, a leftover from an old deploy?
-- ``duplicate-dispatch``: a slot was dispatched twice, or by a foreign scheduler, within
-  DUPLICATE_ALERT_WINDOW, and nobody acknowledged it in the admin;
-- ``paused-too-long``: the schedule has been paused for longer than SCHEDULE_PAUSE_ALERT_AFTER;
-- ``drops-overdue``: users due for longer than DROPS_OVERDUE_SECONDS in the last 48 h, or a day's
-  fan-out started that long ago and never finished;
-- ``queue-stuck``: no worker has taken a queue's ping (musicdrops/ops/tasks.py) for
-  QUEUE_AGE_ALERT_SECONDS (the longest a ping may wait) plus QUEUE_PING_SECONDS while the active
-  beat was sending them;
-- ``redis-may-evict``: a full Redis may evict queued tasks and the schedule (musicdrops/ops/redis_memory.py);
-- ``messages-rejected``: a worker refused a message (musicdrops/consumer.py) and kept it, and no operator has
-  acknowledged or removed it yet (`manage.py rejected_messages`).
-
-Degraded stays 200: web serves fine, and a load balancer must not take it out of rotation for a
-problem that restarting web cannot fix. A beat's heartbeat and its lock decide who is alive
-(musicdrops/scheduler/heartbeat.py).
-
-One SQL query and one pipelined Redis round trip: cheap enough for 1,000 probes/s on 2 cores.
+``ok`` and ``degraded`` answer 200, ``failing`` 503; each problem is described in docs/deploys.md. One SQL
+query and one pipelined Redis round trip: cheap enough for 1,000 probes/s on 2 cores.
 """
 
 import datetime as dt

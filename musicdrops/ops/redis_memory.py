@@ -1,11 +1,5 @@
-"""Whether a full Redis could evict what must not be lost: a fact /healthz reports (redis-may-evict).
-
-The queued tasks, the RedBeat schedule and its entries have no expiry; the cache, sessions,
-task results, heartbeats and the beat's lock do. Under ``volatile-*`` a full Redis evicts only
-keys that expire anyway, and under ``noeviction`` it refuses writes instead; under
-``allkeys-*`` (a common default of managed Redis) it may drop a queued task or the schedule
-without a word. Read from ``INFO memory``, which managed plans allow where CONFIG is refused.
-"""
+"""Whether a full Redis could evict what must not be lost (redis-may-evict): queued tasks and the schedule have no
+expiry, so only ``allkeys-*`` policies threaten them. Read from ``INFO memory``, which managed plans allow."""
 
 import logging
 from dataclasses import dataclass

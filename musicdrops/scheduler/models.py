@@ -1,10 +1,5 @@
-"""What the schedulers dispatched, and the scheduler's state that must outlive Redis.
-
-One row per periodic slot run, every dispatch that should not have happened, and what an operator
-and the beat decided: the pause, each entry's switch and its last run. RedBeat's keys in Redis are a
-copy of the last two that the beat writes again from here when Redis comes back empty
-(docs/failures/5-schedule-lost-or-stuck.md).
-"""
+"""What the schedulers dispatched, and the state that must outlive Redis: the pause, each entry's switch and last run
+(the beat writes them back when Redis comes back empty: docs/failures/5-schedule-lost-or-stuck.md)."""
 
 from typing import ClassVar
 

@@ -1,9 +1,5 @@
-"""Every periodic job MusicDrops runs, in one place.
-
-The beat only dispatches these; workers do the work. Each entry carries an
-``expires`` so that a message delayed past its usefulness (a backlog, a
-worker outage) is discarded instead of piling up behind the next run.
-"""
+"""Every periodic job MusicDrops runs, in one place. The beat only dispatches them; each entry ``expires``, so a
+message delayed past its usefulness (a backlog, a worker outage) is dropped instead of piling up."""
 
 from typing import Any
 

@@ -1,10 +1,5 @@
-"""What the scheduler is doing, read from Redis and the database.
-
-`scheduler_overview` is what `manage.py scheduler_status` and the admin page
-show; whether all is well is musicdrops/ops/health.py's to judge. The database
-keeps what must outlive Redis (the pause, each entry's switch and last run:
-`saved_state`); Redis holds the copy the beat reads on every tick.
-"""
+"""What the scheduler is doing, from Redis and the database (what must outlive Redis: ``saved_state``);
+whether all is well is musicdrops/ops/health.py's to judge."""
 
 import dataclasses
 import datetime as dt
