@@ -28,8 +28,9 @@ def send_music_drops_task(self: Task) -> int:  # type: ignore[type-arg]
     if slot is None:
         return 0
     # An interval schedule (drills) dispatches within the hour: each run is that hour's slot, again.
-    fanout.drops_start(slot=fanout.slot_of(slot))
-    return _fan_out_page(fanout.slot_of(slot))
+    hour = fanout.slot_of(slot)
+    fanout.drops_start(slot=hour)
+    return _fan_out_page(hour)
 
 
 @shared_task(bind=True, max_retries=None)

@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from musicdrops import rejected_messages
 from musicdrops.catalog.musicbrainz import RATE_LIMIT_KEY
+from musicdrops.drops.fanout import slot_label
 from musicdrops.drops.models import Delivery, DropSend
 from musicdrops.ops import health
 from musicdrops.redis_client import get_client
@@ -115,7 +116,7 @@ class AppCollector(Collector):
         queued = GaugeMetricFamily("musicdrops_drop_users_queued", "Users a slot's send queued.", labels=["slot"])
         waiting = GaugeMetricFamily("musicdrops_drop_users_due", "Users of a slot not sent yet.", labels=["slot"])
         for send in sends:
-            label = f"{send.slot.astimezone(dt.UTC):%Y-%m-%dT%H:00Z}"
+            label = slot_label(send.slot)
             queued.add_metric([label], send.queued)
             waiting.add_metric([label], due.get(send.slot, 0))
         yield queued
