@@ -1,4 +1,4 @@
-"""The worker's consumer: no message stops it or vanishes (docs/failures/6-pickle.md); a failed ack reconnects.
+"""The worker's consumer: no message stops it or vanishes (docs/failures/6-pickle.md); a lost Redis reconnects it.
 
 What Celery refuses (pickle, a bad body, an unknown task) comes through its signals, arguments the task cannot take
 through ``task_failure``; what its handler cannot take apart through the two patches docs/framework-patches.md lists.
@@ -142,6 +142,17 @@ class Channel(kombu_redis.Channel):
         queues = sorted(self.active_queues)
         rejected_message_keep(error=why, queue=queues[0] if len(queues) == 1 else None, body=item)
         return True
+
+    def close(self) -> None:
+        # kombu's close first reads the BRPOP in flight: with Redis gone that read raises and the channel stays open,
+        # and the close Celery makes next, on a detached connection, raises AttributeError and ends the worker
+        # (as in https://github.com/celery/kombu/issues/582). The read is over now: close the rest.
+        try:
+            super().close()
+        except self.connection.connection_errors:
+            if self.closed:
+                raise
+            super().close()
 
 
 class Transport(kombu_redis.Transport):
