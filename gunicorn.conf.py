@@ -32,9 +32,13 @@ raw_env = [f"DATABASE_STATEMENT_TIMEOUT_MS={os.environ.get('DATABASE_STATEMENT_T
 accesslog = "-"
 errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
-# In development (`make run` sets DEBUG=1) a line per page, not per stylesheet, script, health probe or a watching
-# page's poll of a task's status (one every few seconds).
-QUIET_PATHS = ("/static/", "/healthz") if os.environ.get("DEBUG", "").lower() in {"1", "true", "yes", "on"} else ()
+# In development (`make run` sets DEBUG=1) a line per page, not per stylesheet, script, icon, health probe or a
+# watching page's poll of a task's status (one every few seconds).
+QUIET_PATHS = (
+    ("/static/", "/favicon.ico", "/healthz")
+    if os.environ.get("DEBUG", "").lower() in {"1", "true", "yes", "on"}
+    else ()
+)
 
 
 class Logger(glogging.Logger):

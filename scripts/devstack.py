@@ -238,11 +238,18 @@ def main() -> int:
     env.setdefault("EMAIL_URL", "console://")
     # One gunicorn process and small pools are plenty on a laptop.
     env.setdefault("WEB_CONCURRENCY", "1")
+    # `celery --quiet` (the celery command reads CELERY_<OPTION> for its options): no start-up banners of ~45 lines
+    # per worker and beat here; the platforms, which do not set it, keep them.
+    env.setdefault("CELERY_QUIET", "1")
 
     runner = Runner(env)
     redis_process = None
     if not env.get("REDIS_URL"):
-        redis_process, env["REDIS_URL"] = localredis.start(directory=ROOT / "var" / "redis")
+        # Beside make run's own database (var/db.sqlite3), its data is kept between runs (saved as it stops and each
+        # minute), as a deployed Redis's is: else every second run began with the beat's warning that Redis had lost
+        # the schedule. Beside any other database (a test's), it starts empty each time.
+        keep = [] if env.get("DATABASE_URL") else ["--save", "60 1"]
+        redis_process, env["REDIS_URL"] = localredis.start(directory=ROOT / "var" / "redis", extra_args=keep)
         runner.say("system", f"started a private Redis at {env['REDIS_URL']} (pid {redis_process.pid})")
     try:
         manage(env, "migrate", "--noinput")

@@ -84,7 +84,7 @@ def get_json[T](
                 if retry.delay is not None:
                     delay = retry.delay
         if attempt < max_attempts:
-            logger.warning(
+            logger.info(  # a retry is handled; a failure after the last is the caller's to report
                 "%s GET %s: %s; retry %d of %d in %.1f s", service, url, problem, attempt, max_attempts - 1, delay
             )
             if delay > 0:

@@ -58,6 +58,8 @@ class SchedulerControlAdmin(admin.ModelAdmin):
             "title": "Scheduler",
             "opts": self.model._meta,
             "overview": overview,
+            # A task's dotted name split, so that the page can let it wrap at its dots and nowhere else.
+            "entries": [(entry, entry.task.split(".")) for entry in overview.entries],
             "status": verdict.status,
             "problems": verdict.problems,
             "lock_key": heartbeat.lock_key(),

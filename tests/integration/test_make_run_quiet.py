@@ -35,11 +35,12 @@ def test_idle_it_prints_next_to_nothing_and_a_page_is_one_line(start_process):
     assert assets, "the page has stylesheets and scripts"
     for path in assets:
         assert browser.get(site + path, timeout=10).status_code == 200, path
+    assert browser.get(f"{site}/favicon.ico", timeout=10).status_code == 200  # asked for by pages with no icon link
     requests.get(f"{site}/healthz", timeout=10)
     time.sleep(1)
     page_lines = [line for line in stack.output().splitlines()[before_page:] if re.match(r"\S+ web +\|", line)]
     assert [line for line in page_lines if "GET /accounts/login/" in line], page_lines
-    assert len(page_lines) == 1, "\n".join(page_lines)  # the page, not its stylesheets and scripts, nor the probe
+    assert len(page_lines) == 1, "\n".join(page_lines)  # the page, not its stylesheets, scripts, icon, nor the probe
 
     before_idle = len(stack.output().splitlines())
     time.sleep(IDLE_SECONDS)
@@ -53,5 +54,14 @@ def test_idle_it_prints_next_to_nothing_and_a_page_is_one_line(start_process):
     ]
     assert "Traceback" not in output
     assert "Listening at:  (" not in output  # gunicorn's own line, empty with reuse_port
-    assert "ping_queue_task[" not in output  # (the workers' banners list it among their tasks)
+    assert "ping_queue_task[" not in output
+    # No start-up banners (celery --quiet): each worker's config, queues and task list, and the beat's, ~45 lines each.
+    assert "[tasks]" not in output
+    assert "[config]" not in output
+    assert "celery beat v" not in output
+    assert "Configuration ->" not in output
+    lines = output.splitlines()
+    first = next(i for i, line in enumerate(lines) if "started (pid" in line)
+    running = next(i for i, line in enumerate(lines) if "MusicDrops is running at" in line)
+    print(f"{running - first} lines from the first process started to the banner")
     assert "] received" not in output
