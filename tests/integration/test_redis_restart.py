@@ -21,6 +21,8 @@ from redbeat.schedulers import ensure_conf
 
 from musicdrops.celery import app
 from musicdrops.consumer import TRANSPORT, Channel
+from musicdrops.drops.fanout import QUEUES_MARK
+from musicdrops.ops import health
 from musicdrops.scheduler.models import DuplicateDispatch
 from scripts import localredis
 from tests.integration.beats import NOWHERE
@@ -28,6 +30,7 @@ from tests.integration.drills import DRILL_ENV, assert_exactly_once, ledger_sett
 from tests.integration.fault_fixtures import faulty_smtp_fixture  # noqa: F401
 from tests.integration.faults import FaultySmtp
 from tests.integration.processes import Process, procfile, wait_until
+from tests.integration.test_drops_faults import HealthWatch
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -199,26 +202,59 @@ def _send(start_process: Callable[..., Process], server: PrivateRedis, *args: st
     return command.output()
 
 
-def test_redis_restarted_empty_twice_in_one_send_loses_nobody(start_process, private_redis, faulty_smtp):
+def test_redis_restarted_empty_twice_in_one_send_loses_nobody(start_process, private_redis, faulty_smtp, monkeypatch):
     expected = seed(3000)
     faulty_smtp.delay = 0.01  # a provider across the internet
     processes = _send_stack(start_process, private_redis, faulty_smtp)
+    # This process's /healthz reads the stack's Redis, as a web process of the stack would.
+    stack_redis = private_redis.client()
+    monkeypatch.setattr(health, "get_client", lambda: stack_redis)
     _send(start_process, private_redis)
 
-    for at in (400, 1500):
-        wait_until(lambda: faulty_smtp.accepted >= at, 60, f"{at} emails", *processes)  # noqa: B023
-        private_redis.restart_empty()  # the queued chunks, the schedule and the lock are gone
-    restarted = time.monotonic()
-    wait_until(lambda: len(faulty_smtp.recipients()) >= expected, 120, f"{expected} users", *processes)
-    took = time.monotonic() - restarted
-    wait_until(lambda: ledger_settled(expected), 30, "the ledger to show everyone sent", *processes)
+    restarts: list[tuple[float, float]] = []  # (killed, back empty)
+    with HealthWatch() as watch:
+        for at in (400, 1500):
+            wait_until(lambda: faulty_smtp.accepted >= at, 60, f"{at} emails", *processes)  # noqa: B023
+            killed = time.monotonic()
+            private_redis.restart_empty()  # the queued chunks, the schedule and the lock are gone
+            restarts.append((killed, time.monotonic()))
+        restarted = restarts[-1][1]
+        wait_until(lambda: len(faulty_smtp.recipients()) >= expected, 120, f"{expected} users", *processes)
+        took = time.monotonic() - restarted
+        wait_until(lambda: ledger_settled(expected), 30, "the ledger to show everyone sent", *processes)
     time.sleep(2)  # anything sent twice would arrive now
 
     figures = assert_exactly_once(faulty_smtp.messages, expected)
     requeued = sum(p.output().count("queued again") for p in processes)
+    shown = _lost_work_shown(watch.seen, restarts)
     print(f"\nRedis restarted empty twice: everyone served {took:.1f} s after the second restart; "
-          f"{requeued} sweeps queued users again; {figures}")  # fmt: skip
+          f"{requeued} sweeps queued users again; {figures}; /healthz said {health.DROPS_LOST_WITH_REDIS} for "
+          f"{' and '.join(f'{seconds:.1f}' for seconds in shown)} s after the restarts")  # fmt: skip
     assert all(p.popen.poll() is None for p in processes)
+    assert private_redis.client().exists(QUEUES_MARK), "the sweep marked the new Redis"
+    assert health.DROPS_LOST_WITH_REDIS not in health.health_report()[1]["problems"]
+
+
+def _lost_work_shown(
+    seen: list[tuple[float, str, tuple[str, ...]]], restarts: list[tuple[float, float]]
+) -> list[float]:
+    """For each restart: how long /healthz said the send's work was lost, from Redis's return to the sweep's mark.
+
+    Shown after every return, gone before the next restart (the sweep queued them again), and never while Redis was
+    away (that is Redis's own failure, not reported twice).
+    """
+    lost = health.DROPS_LOST_WITH_REDIS
+    ends = [killed for killed, _ in restarts[1:]] + [max(at for at, _, _ in seen)]
+    lasted = []
+    for (killed, back), end in zip(restarts, ends, strict=True):
+        # From half a second after the kill: a probe under way at the kill may have read Redis still there.
+        assert not any(lost in problems for at, _, problems in seen if killed + 0.5 <= at < back), "reported twice"
+        after = [(at, lost in problems) for at, _, problems in seen if back <= at <= end]
+        shown = [at for at, is_lost in after if is_lost]
+        assert shown, f"no {lost} after Redis came back empty: {after[:8]}"
+        assert any(at > max(shown) and not is_lost for at, is_lost in after), f"{lost} never cleared"
+        lasted.append(max(shown) - back)
+    return lasted
 
 
 def test_resume_after_redis_lost_the_queued_chunks_serves_everyone_and_is_no_duplicate(

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from musicdrops.accounts.models import User
 from musicdrops.celery import app
+from musicdrops.drops.fanout import QUEUES_MARK
 from musicdrops.drops.models import Delivery, DropSend
 from musicdrops.ops import health
 from musicdrops.ops.tasks import ping_queue_task
@@ -122,6 +123,7 @@ def late_work(redis_client, settings):
         queued_at=now - dt.timedelta(hours=1),
     )  # fmt: skip
     DropSend.objects.create(slot=now, started_at=now - dt.timedelta(hours=2))
+    redis_client.set(QUEUES_MARK, "1")  # the sweep has looked since Redis started: nothing was lost with it
     app.send_task("musicdrops.drops.tasks.sweep_music_drops_task", queue=settings.QUEUE_REGULAR)
     for queue in app.conf.task_queues:
         ping_queue_task(queue.name)
