@@ -115,6 +115,13 @@ REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 _REDIS_SSL = celery_ssl_options(REDIS_URL)
 # Every pool is bounded: the formation fits the plan app.json names (tests/integration/test_redis_connections.py).
 REDIS_DIRECT_MAX_CONNECTIONS = 2
+# The Redis plan's connection limit: check, migrate, workers and the beat refuse to start when the formation
+# cannot fit it (musicdrops/connections.py). Unset: no check.
+REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 0)
+# How many of each process type run, as the platform's formation ("web=2,worker-drops=3"); the rest run one each.
+FORMATION = env_str("FORMATION")
+WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 2)  # gunicorn processes per web dyno (gunicorn.conf.py reads it too)
+GUNICORN_THREADS = env_int("GUNICORN_THREADS", 4)
 
 CACHES = {
     "default": {
@@ -190,6 +197,8 @@ CELERY_TASK_QUEUES = [
     Queue(QUEUE_DROPS, Exchange(QUEUE_DROPS), routing_key=QUEUE_DROPS),
 ]
 CELERY_TASK_CREATE_MISSING_QUEUES = False  # a typo in a queue name fails loudly
+# Each queue's worker pool size, as the Procfile's worker lines read it (REGULAR_CONCURRENCY...): for the budget.
+WORKER_CONCURRENCY = {queue.name: env_int(f"{queue.name.upper()}_CONCURRENCY", 2) for queue in CELERY_TASK_QUEUES}
 CELERY_TASK_ROUTES = {
     "musicdrops.accounts.tasks.send_verification_email_task": {"queue": QUEUE_IMPORTANT},
     "musicdrops.accounts.tasks.send_address_change_requested_task": {"queue": QUEUE_IMPORTANT},

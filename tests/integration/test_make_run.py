@@ -65,7 +65,7 @@ def test_make_run_brings_up_every_process_and_a_newcomer_can_sign_up_verify_and_
     assert sender.popen.wait(60) == 0, sender.output()
     wait_until(lambda: stack.output().count("ChunkOutcome(") >= 2, 60, "chunks sent by worker-drops", stack)
 
-    # Everything running at once stays inside the Heroku Redis plan app.json names (premium-1: 80 connections).
+    # Everything running at once stays inside premium-1 (80 connections; app.json names premium-2 for the worst case).
     client = redis.Redis.from_url(private_redis.group(1))
     connections = len(client.client_list()) - 1  # not counting this one
     print(f"redis connections with web, beat and the three workers running: {connections}")

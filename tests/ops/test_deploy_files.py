@@ -191,8 +191,8 @@ def test_app_json_name_fits_herokus_limit():
 def test_app_json_provisions_postgres_and_redis():
     plans = {addon if isinstance(addon, str) else addon["plan"] for addon in app_json()["addons"]}
 
-    # premium-1: the formation, Flower and an inspect measured (tests/integration/test_redis_connections.py).
-    assert {"heroku-postgresql:essential-0", "heroku-redis:premium-1"} <= plans
+    # premium-2: the formation, Flower and an inspect at the most (musicdrops/connections.py, measured).
+    assert {"heroku-postgresql:essential-0", "heroku-redis:premium-2"} <= plans
 
 
 def test_app_json_never_seeds_the_demo_login():
