@@ -63,9 +63,23 @@ class PreferencesForm(forms.Form):
     )
     # Nothing ticked means no email and an empty feed: saved only once the person says so.
     nothing = forms.BooleanField(label="Yes, tell me about nothing for now", required=False)
+    when = forms.MultipleChoiceField(
+        label="Tell me about a release",
+        choices=[
+            ("released", "On its release day"),
+            ("announced", "When it is announced: an upcoming release we have just found, with a calendar file"),
+        ],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+    # Set by the page that shows "when": a form posted from a page older than the choice leaves it as it was.
+    when_shown = forms.BooleanField(widget=forms.HiddenInput, required=False)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        if cleaned.get("when_shown") and not cleaned.get("when"):
+            never = "Choose at least one: on its release day, when it is announced, or both."
+            self.add_error("when", forms.ValidationError(never, code="never"))
         if not cleaned.get("kinds") and not cleaned.get("nothing"):
             raise forms.ValidationError(
                 "With nothing ticked you get no daily email and an empty feed. "

@@ -157,9 +157,12 @@ class Follow(models.Model):
 
 
 class ReleasePreferences(models.Model):
-    """Which kinds of release a user wants to hear about. No row means the defaults."""
+    """Which kinds of release a user wants to hear about, and when. No row means the defaults."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="release_preferences")
+    # When: on its day (as always), when it is announced (an upcoming release newly found), or both.
+    on_release_day = models.BooleanField("on its release day", default=True)
+    when_announced = models.BooleanField("when it is announced", default=False)
     album = models.BooleanField(default=True)
     ep = models.BooleanField("EP", default=True)
     single = models.BooleanField(default=True)
@@ -167,6 +170,14 @@ class ReleasePreferences(models.Model):
     compilation = models.BooleanField(default=False)
     remix = models.BooleanField(default=False)
     other = models.BooleanField(default=False)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                condition=models.Q(on_release_day=True) | models.Q(when_announced=True),
+                name="catalog_hear_at_least_once",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"release preferences of {self.user_id}"

@@ -117,10 +117,13 @@ def preferences_for(*, user: User) -> ReleasePreferences:
     return ReleasePreferences.objects.filter(user=user).first() or ReleasePreferences(user=user)
 
 
-def preferences_update(*, user: User, kinds: set[str]) -> ReleasePreferences:
+def preferences_update(*, user: User, kinds: set[str], when: set[str] | None = None) -> ReleasePreferences:
+    """``when``: "released" (on its day), "announced" (upcoming, newly found), or both; None leaves it as it is."""
     preferences = preferences_for(user=user)
     for field in ("album", "ep", "single", "live", "compilation", "remix", "other"):
         setattr(preferences, field, field in kinds)
+    if when is not None:
+        preferences.on_release_day, preferences.when_announced = "released" in when, "announced" in when
     preferences.save()
     return preferences
 

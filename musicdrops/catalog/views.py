@@ -220,10 +220,12 @@ def preferences(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     current = services.preferences_for(user=user)
     data = request.POST if request.method == "POST" else None  # a POST with nothing ticked is still a POST
-    form = PreferencesForm(data, initial={"kinds": current.wanted_kinds()})
+    when = [w for w, on in (("released", current.on_release_day), ("announced", current.when_announced)) if on]
+    form = PreferencesForm(data, initial={"kinds": current.wanted_kinds(), "when": when, "when_shown": True})
     if request.method == "POST" and form.is_valid():
         kinds = set(form.cleaned_data["kinds"])
-        services.preferences_update(user=user, kinds=kinds)
+        chosen = set(form.cleaned_data["when"]) if form.cleaned_data["when_shown"] else None
+        services.preferences_update(user=user, kinds=kinds, when=chosen)
         email = f"{cadence_name(user.digest)} email"
         if kinds:
             messages.success(request, f"Saved. Your feed and your {email} follow these choices.")

@@ -51,18 +51,18 @@ def drop_chunk_send(*, slot: dt.datetime, first: int, last: int, token: str) -> 
     outcome = ChunkOutcome(claimed=len(claimed))
     if not claimed:
         return outcome
-    shown = drop_releases(release_ids={r for c in claimed.values() for r in c.release_ids})
+    shown = drop_releases(release_ids={r for c in claimed.values() for r in (*c.release_ids, *c.announced_ids)})
     addresses = dict(User.objects.filter(pk__in=list(claimed)).values_list("pk", "email"))
     renderers: dict[dt.date, emails.DropRenderer] = {}
     unsent = {c.delivery_id: user for user, c in claimed.items()}
 
     def build(user_id: int, claim: models.Claim) -> mailer.Email:
         releases = [shown[r] for r in claim.release_ids if r in shown]
+        announced = [shown[r] for r in claim.announced_ids if r in shown]
         if (renderer := renderers.get(claim.day)) is None:
-            renderer = renderers[claim.day] = emails.DropRenderer(day=claim.day)
-        return renderer.build(
-            user_id=user_id, email=addresses[user_id], releases=releases, message_id_=claim.message_id or None
-        )
+            renderer = renderers[claim.day] = emails.DropRenderer(day=claim.day, stamp=slot)
+        return renderer.build(user_id=user_id, email=addresses[user_id], releases=releases,
+                              message_id_=claim.message_id or None, announced=announced)  # fmt: skip
 
     def while_it_may() -> Iterator[tuple[tuple[int, models.Claim], mailer.Email]]:
         for user_id, claim in claimed.items():
@@ -141,6 +141,9 @@ def drop_releases(*, release_ids: set[int]) -> dict[int, DropRelease]:
             artists_full=" & ".join(full for _, _, full, _ in credits[rg.pk]),
             credits=tuple((name, full, url) for _, name, full, url in credits[rg.pk]),
             cover_url=cover_url(rg.mbid),
+            mbid=str(rg.mbid),
+            day=rg.first_release_date,
+            precision=rg.date_precision,
         )
         for rg in ReleaseGroup.objects.filter(pk__in=release_ids)
     }

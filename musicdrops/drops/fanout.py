@@ -102,7 +102,11 @@ def drops_fan_out_page(*, slot: dt.datetime, page: int = PAGE) -> tuple[list[int
     with transaction.atomic():
         until = now + dt.timedelta(seconds=settings.DROPS_PICKUP_SECONDS)
         inserted = models.deliveries_insert(slot=slot, due=due, now=now, reserve_until=until)
-        users = models.deliveries_hold_releases(inserted=inserted, wanted=new_releases_for(due, only=inserted))
+        users = models.deliveries_hold_releases(
+            inserted=inserted,
+            wanted=new_releases_for(due, only=inserted),
+            announced=announcements_for(due, only=inserted),
+        )
         moved = DropSend.objects.filter(pk=send.pk, cursor=send.cursor, fanned_out_at__isnull=True).update(
             cursor=max(due, default=send.cursor), progress_at=now, fanned_out_at=now if done else None,
             queued=send.queued + len(users),
@@ -157,12 +161,23 @@ def due_page(windows: list[Window], *, after: int, limit: int) -> dict[int, Due]
 
 def new_releases_for(due: dict[int, Due], *, only: Iterable[int] | None = None) -> dict[int, list[int]]:
     """``new_releases`` of each due user (of ``only``), on their own local date: a query set per date and cadence."""
+    return _by_day_and_cadence(new_releases, due, only)
+
+
+def announcements_for(due: dict[int, Due], *, only: Iterable[int] | None = None) -> dict[int, list[int]]:
+    """``announcements`` of each due user (of ``only``), on their own local date, like ``new_releases_for``."""
+    return _by_day_and_cadence(announcements, due, only)
+
+
+def _by_day_and_cadence(
+    select: Callable[..., dict[int, list[int]]], due: dict[int, Due], only: Iterable[int] | None
+) -> dict[int, list[int]]:
     groups: dict[tuple[dt.date, bool], list[int]] = defaultdict(list)
     for user_id in due if only is None else only:
         groups[due[user_id].day, due[user_id].weekly].append(user_id)
     found: dict[int, list[int]] = {}
     for (day, weekly), user_ids in groups.items():
-        found |= new_releases(user_ids=user_ids, day=day, days=NEW_FOR_DAYS_WEEKLY if weekly else NEW_FOR_DAYS)
+        found |= select(user_ids=user_ids, day=day, days=NEW_FOR_DAYS_WEEKLY if weekly else NEW_FOR_DAYS)
     return found
 
 
@@ -183,9 +198,48 @@ def new_releases(*, user_ids: list[int], day: dt.date, days: int = NEW_FOR_DAYS)
         kinds_of[release_id] = kind
     if not candidates:
         return {}
-    wanted = {p.user_id: set(p.wanted_kinds()) for p in ReleasePreferences.objects.filter(user_id__in=candidates)}
+    chosen = ReleasePreferences.objects.filter(user_id__in=candidates)
+    wanted = {p.user_id: set(p.wanted_kinds()) if p.on_release_day else set() for p in chosen}
+    return _unsent(candidates, kinds_of, wanted, DeliveredRelease.Kind.RELEASED)
+
+
+def announcements(*, user_ids: list[int], day: dt.date, days: int = NEW_FOR_DAYS) -> dict[int, list[int]]:
+    """For each user who asked for announcements, the release groups dated after ``day`` (at any precision) that the
+    catalogue found within ``days`` up to it, that they want and were never announced."""
+    eligible = User.objects.receiving_drops().filter(pk__in=user_ids).values("pk")
+    # Off by default: one query on the page's opted-in fans, and nothing more for everyone else.
+    wanted = {
+        p.user_id: set(p.wanted_kinds())
+        for p in ReleasePreferences.objects.filter(user_id__in=eligible, when_announced=True)
+    }
+    if not wanted:
+        return {}
+    # Found on a UTC date in (day - days, day]: the same look-back as a release date's, for a date and time.
+    since = dt.datetime.combine(day - dt.timedelta(days=days - 1), dt.time(), tzinfo=dt.UTC)
+    rows = Follow.objects.filter(
+        user_id__in=list(wanted),
+        artist__release_groups__date_precision__in=[DatePrecision.DAY, DatePrecision.MONTH, DatePrecision.YEAR],
+        artist__release_groups__first_release_date__gt=day,
+        artist__release_groups__first_seen_at__gte=since,
+        artist__release_groups__first_seen_at__lt=since + dt.timedelta(days=days),
+        artist__release_groups__removed_at__isnull=True,
+    ).values_list("user_id", "artist__release_groups__id", "artist__release_groups__kind")
+    candidates: dict[int, set[int]] = defaultdict(set)
+    kinds_of: dict[int, str] = {}
+    for user_id, release_id, kind in rows:
+        candidates[user_id].add(release_id)
+        kinds_of[release_id] = kind
+    if not candidates:
+        return {}
+    return _unsent(candidates, kinds_of, wanted, DeliveredRelease.Kind.ANNOUNCED)
+
+
+def _unsent(
+    candidates: dict[int, set[int]], kinds_of: dict[int, str], wanted: dict[int, set[str]], kind: str
+) -> dict[int, list[int]]:
+    """Of each user's candidates, those of a kind they want that the ledger has no ``kind`` row of; in id order."""
     sent = set(
-        DeliveredRelease.objects.filter(user_id__in=candidates, release_group_id__in=kinds_of).values_list(
+        DeliveredRelease.objects.filter(user_id__in=candidates, release_group_id__in=kinds_of, kind=kind).values_list(
             "user_id", "release_group_id"
         )
     )

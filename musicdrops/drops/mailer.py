@@ -3,6 +3,7 @@
 SMTP pipelined with our own MIME, Postmark's batch endpoint, else Django's mailer (docs/email-providers.md).
 """
 
+import base64
 import binascii
 import re
 import secrets
@@ -39,6 +40,7 @@ class Email:
     from_email: str
     to: str
     headers: dict[str, str]
+    attachments: tuple[tuple[str, str, str], ...] = ()  # (file name, text, MIME type)
 
 
 class Refused(Exception):
@@ -135,20 +137,30 @@ def _part(boundary: str, kind: str) -> bytes:
 def mime_bytes(email: Email, *, date: str | None = None) -> bytes:
     """The email as SMTP carries it (CRLF line ends); ValueError if an address or header cannot be written."""
     boundary = "=_md_" + secrets.token_hex(12)
-    head = [
-        *_head(email, date or formatdate(usegmt=True)),
-        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+    alternative = f'Content-Type: multipart/alternative; boundary="{boundary}"'
+    body = [
+        _part(boundary, "plain"),
+        _qp(email.text),
+        _part(boundary, "html"),
+        _qp(email.html),
+        f"\r\n--{boundary}--\r\n".encode("ascii"),
+    ]
+    if not email.attachments:
+        head = [*_head(email, date or formatdate(usegmt=True)), alternative, ""]
+        return b"".join(["\r\n".join(head).encode("ascii"), *body])
+    # multipart/mixed around it: the alternative first, then each file (base64 keeps its bytes, CRLF included).
+    mixed = "=_mx_" + secrets.token_hex(12)
+    head = [*_head(email, date or formatdate(usegmt=True)), f'Content-Type: multipart/mixed; boundary="{mixed}"', ""]
+    files = [
+        f'\r\n--{mixed}\r\nContent-Type: {_clean(kind)}; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n'
+        f'Content-Disposition: attachment; filename="{_clean(name)}"\r\n\r\n'.encode()
+        + base64.encodebytes(content.encode()).replace(b"\n", b"\r\n")
+        for name, content, kind in email.attachments
     ]
     return b"".join(
-        [
-            "\r\n".join([*head, ""]).encode("ascii"),
-            _part(boundary, "plain"),
-            _qp(email.text),
-            _part(boundary, "html"),
-            _qp(email.html),
-            f"\r\n--{boundary}--\r\n".encode("ascii"),
-        ]
-    )
+        ["\r\n".join(head).encode("ascii"), f"\r\n--{mixed}\r\n{alternative}\r\n".encode(), *body, *files,
+         f"\r\n--{mixed}--\r\n".encode()]
+    )  # fmt: skip
 
 
 @lru_cache(maxsize=64)
@@ -351,8 +363,11 @@ def _postmark_send_each[K](options: dict[str, Any], messages: Iterable[tuple[K, 
 
 def _postmark_payload(email: Email, stream: str) -> dict[str, Any]:
     headers = [{"Name": name, "Value": value} for name, value in email.headers.items()]
+    files = [{"Name": name, "Content": base64.b64encode(content.encode()).decode(), "ContentType": kind}
+             for name, content, kind in email.attachments]  # fmt: skip
     return {"From": email.from_email, "To": email.to, "Subject": email.subject, "TextBody": email.text,
-            "HtmlBody": email.html, "Headers": headers, **({"MessageStream": stream} if stream else {})}  # fmt: skip
+            "HtmlBody": email.html, "Headers": headers, **({"MessageStream": stream} if stream else {}),
+            **({"Attachments": files} if files else {})}  # fmt: skip
 
 
 def _postmark_results(response: requests.Response, expected: int) -> list[dict[str, Any]]:
@@ -376,6 +391,8 @@ def django_message(email: Email) -> EmailMultiAlternatives:
         subject=email.subject, body=email.text, from_email=email.from_email, to=[email.to], headers=email.headers
     )
     message.attach_alternative(email.html, "text/html")
+    for name, content, kind in email.attachments:
+        message.attach(name, content, kind)
     return message
 
 

@@ -1,11 +1,12 @@
-"""The delivery ledger: one email per user per period (a local day, or an ISO week), each release at most once ever.
+"""The delivery ledger: one email per user per period (a local day, or an ISO week); each release released at most
+once ever, and announced at most once ever.
 
 Its rules live here, beside the rows: queue once, claim only what is free, record only under the claim's token.
 """
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -72,17 +73,24 @@ class Delivery(models.Model):
 
 
 class DeliveredRelease(models.Model):
+    """A release in a user's email: out on its day (``released``), or upcoming and newly found (``announced``)."""
+
+    class Kind(models.TextChoices):
+        RELEASED = "released", "released"
+        ANNOUNCED = "announced", "announced"
+
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     release_group = models.ForeignKey(ReleaseGroup, on_delete=models.CASCADE, related_name="+")
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="releases")
+    kind = models.CharField(max_length=9, choices=Kind.choices, default=Kind.RELEASED)
 
     class Meta:
         constraints: ClassVar = [
-            models.UniqueConstraint(fields=["user", "release_group"], name="drops_release_once_per_user")
+            models.UniqueConstraint(fields=["user", "release_group", "kind"], name="drops_release_once_per_user_kind")
         ]
 
     def __str__(self) -> str:
-        return f"{self.release_group_id} to {self.user_id}"
+        return f"{self.release_group_id} {self.kind} to {self.user_id}"
 
 
 @dataclass(frozen=True)
@@ -119,13 +127,18 @@ def deliveries_insert(
     )
 
 
-def deliveries_hold_releases(*, inserted: dict[int, int], wanted: dict[int, list[int]]) -> list[int]:
-    """Tie each new row to its releases never sent before, drop rows left with none; the users kept, in id order."""
+def deliveries_hold_releases(
+    *, inserted: dict[int, int], wanted: dict[int, list[int]], announced: dict[int, list[int]] | None = None
+) -> list[int]:
+    """Tie each new row to its releases never sent before and its announcements never made before, drop rows left
+    with none; the users kept, in id order."""
+    released, upcoming = DeliveredRelease.Kind.RELEASED.value, DeliveredRelease.Kind.ANNOUNCED.value
     held = _insert_returning(
         "drops_deliveredrelease",
-        {"user_id": "bigint", "release_group_id": "bigint", "delivery_id": "bigint"},
-        [(u, r, d) for u, d in inserted.items() for r in wanted.get(u, [])],
-        conflict="(user_id, release_group_id)",
+        {"user_id": "bigint", "release_group_id": "bigint", "delivery_id": "bigint", "kind": "text"},
+        [(u, r, d, released) for u, d in inserted.items() for r in wanted.get(u, [])]
+        + [(u, r, d, upcoming) for u, d in inserted.items() for r in (announced or {}).get(u, [])],
+        conflict="(user_id, release_group_id, kind)",
         returning="delivery_id",
     )
     holding = {d for (d,) in held}
@@ -141,6 +154,7 @@ class Claim:
     day: dt.date
     message_id: str  # fixed when the row was queued: a key rotated since changes nothing
     release_ids: list[int]
+    announced_ids: list[int] = field(default_factory=list)  # upcoming releases, newly found
 
 
 def _due_in(slot: dt.datetime, first: int, last: int) -> "models.QuerySet[Delivery]":
@@ -162,12 +176,16 @@ def deliveries_claim(
         .filter(token=token)
         .values_list("pk", "user_id", "day", "message_id")
     }
-    releases: dict[int, list[int]] = defaultdict(list)
-    for delivery_id, release_id in DeliveredRelease.objects.filter(delivery_id__in=mine).values_list(
-        "delivery_id", "release_group_id"
+    releases: dict[tuple[int, str], list[int]] = defaultdict(list)
+    for delivery_id, release_id, kind in DeliveredRelease.objects.filter(delivery_id__in=mine).values_list(
+        "delivery_id", "release_group_id", "kind"
     ):
-        releases[delivery_id].append(release_id)
-    return {user_id: Claim(pk, day, message, sorted(releases[pk])) for pk, (user_id, day, message) in mine.items()}
+        releases[delivery_id, kind].append(release_id)
+    released, announced = DeliveredRelease.Kind.RELEASED, DeliveredRelease.Kind.ANNOUNCED
+    return {
+        user_id: Claim(pk, day, message, sorted(releases[pk, released]), sorted(releases[pk, announced]))
+        for pk, (user_id, day, message) in mine.items()
+    }
 
 
 def delivery_mark_sent(*, delivery_id: int, token: str, now: dt.datetime) -> bool:

@@ -8,7 +8,7 @@ from musicdrops.accounts.zones import WEEKLY, delivery_time, period_of, zone
 from musicdrops.catalog.models import Follow
 from musicdrops.drops import emails
 from musicdrops.drops.chunk import drop_releases
-from musicdrops.drops.fanout import new_releases_for, slot_of
+from musicdrops.drops.fanout import announcements_for, new_releases_for, slot_of
 from musicdrops.drops.models import DeliveredRelease, Delivery, Due
 
 
@@ -39,6 +39,7 @@ class DropPreview:
     text: str
     html: str
     releases: int
+    announced: int = 0
 
 
 @dataclass(frozen=True)
@@ -69,14 +70,19 @@ def drop_status(*, user: User, now: dt.datetime) -> DropStatus:
     )
     if delivery is not None:
         day = delivery.day
-        release_ids = list(
-            DeliveredRelease.objects.filter(delivery=delivery).values_list("release_group_id", flat=True)
+        held = DeliveredRelease.objects.filter(delivery=delivery).order_by("release_group_id")
+        release_ids = list(held.filter(kind=DeliveredRelease.Kind.RELEASED).values_list("release_group_id", flat=True))
+        announced_ids = list(
+            held.filter(kind=DeliveredRelease.Kind.ANNOUNCED).values_list("release_group_id", flat=True)
         )
     else:
         period = period_of(day=day, digest=user.digest)
         due = Due(day=day, period=period, weekly=user.digest == WEEKLY, message_id="")
         release_ids = new_releases_for({user.pk: due}).get(user.pk, [])
-    preview = _preview(user=user, day=day, release_ids=release_ids, sent=delivery is not None)
+        announced_ids = announcements_for({user.pk: due}).get(user.pk, [])
+    preview = _preview(
+        user=user, day=day, release_ids=release_ids, announced_ids=announced_ids, sent=delivery is not None
+    )
     suppression = Suppression.objects.filter(email=user.email).first()
     if not user.email_verified:
         reason = "unconfirmed"
@@ -103,10 +109,15 @@ def drop_status(*, user: User, now: dt.datetime) -> DropStatus:
     )
 
 
-def _preview(*, user: User, day: dt.date, release_ids: list[int], sent: bool) -> DropPreview | None:
-    found = drop_releases(release_ids=set(release_ids))
+def _preview(
+    *, user: User, day: dt.date, release_ids: list[int], announced_ids: list[int], sent: bool
+) -> DropPreview | None:
+    found = drop_releases(release_ids={*release_ids, *announced_ids})
     releases = [found[pk] for pk in release_ids if pk in found]
-    if not releases:
+    announced = [found[pk] for pk in announced_ids if pk in found]
+    if not releases and not announced:
         return None
-    subject, text, html = emails.render(user_id=user.pk, day=day, releases=releases)
-    return DropPreview(sent=sent, subject=subject, text=text, html=html, releases=len(releases))
+    subject, text, html = emails.render(user_id=user.pk, day=day, releases=releases, announced=announced)
+    return DropPreview(
+        sent=sent, subject=subject, text=text, html=html, releases=len(releases), announced=len(announced)
+    )

@@ -17,12 +17,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from musicdrops.accounts.decorators import login_required
 from musicdrops.accounts.models import User
-from musicdrops.catalog import selectors
+from musicdrops.catalog import ical, selectors
 from musicdrops.catalog import services as catalog_services
 from musicdrops.catalog.forms import KIND_LABELS
 from musicdrops.catalog.models import DatePrecision, ReleaseGroup
 from musicdrops.catalog.text import clean_text
-from musicdrops.feeds import ical, services
+from musicdrops.feeds import services
 
 FEED_ITEMS = 100
 TITLE = "MusicDrops: new music from the artists you follow"

@@ -29,7 +29,8 @@ HTML = "<p>Sigur Rós &amp; <b>坂本龍一</b></p>\n" * 20
 
 def message(to: str, text: str = "plain", **fields: str) -> Email:
     values = {"subject": "S", "html": "<p>h</p>", "from_email": "MusicDrops <drops@example.com>"} | fields
-    return Email(to=to, text=text, headers={}, **values)
+    return Email(to=to, text=text, headers={}, subject=values["subject"], html=values["html"],
+                 from_email=values["from_email"])  # fmt: skip
 
 
 def parse(raw: bytes) -> email.message.EmailMessage:

@@ -10,8 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from musicdrops.accounts.models import User
+from musicdrops.catalog import ical
 from musicdrops.catalog.models import Artist, Follow, ReleaseGroup
-from musicdrops.feeds import ical, services
+from musicdrops.feeds import services
 from tests.hostile import FORBIDDEN, HOSTILE_STORED, ZERO_WIDTH_RUN
 
 pytestmark = pytest.mark.django_db

@@ -1,6 +1,7 @@
-"""A minimal iCalendar (RFC 5545) writer: all-day events, one per release."""
+"""A minimal iCalendar (RFC 5545) writer: all-day events, one per release (the private feed, the email's .ics)."""
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ class Event:
     summary: str
     description: str
     url: str
+    end: dt.date | None = None  # the day after the last (exclusive, RFC 5545 3.6.1); None: one day
 
 
 def _escape(text: str) -> str:
@@ -38,28 +40,48 @@ def _fold(line: str) -> str:
     return "\r\n ".join(parts)
 
 
-def calendar(*, name: str, events: Iterable[Event], stamp: dt.datetime) -> str:
-    dtstamp = stamp.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    lines = [
-        "BEGIN:VCALENDAR",
-        "VERSION:2.0",
-        "PRODID:-//MusicDrops//Releases//EN",
-        "CALSCALE:GREGORIAN",
-        "METHOD:PUBLISH",
-        f"X-WR-CALNAME:{_escape(name)}",
-    ]
-    for event in events:
-        lines += [
+def _lines(lines: list[str]) -> str:
+    return "".join(_fold(line) + "\r\n" for line in lines)
+
+
+def dtstamp(stamp: dt.datetime) -> str:
+    return stamp.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+@functools.lru_cache(maxsize=4096)
+def vevent(event: Event, stamp: str) -> str:
+    """One event, written and folded: the same for every fan who gets it, so cached per process (the email's .ics)."""
+    return _lines(
+        [
             "BEGIN:VEVENT",
             f"UID:{event.uid}",
-            f"DTSTAMP:{dtstamp}",
+            f"DTSTAMP:{stamp}",
             f"DTSTART;VALUE=DATE:{event.day:%Y%m%d}",
-            f"DTEND;VALUE=DATE:{event.day + dt.timedelta(days=1):%Y%m%d}",
+            f"DTEND;VALUE=DATE:{event.end or event.day + dt.timedelta(days=1):%Y%m%d}",
             f"SUMMARY:{_escape(event.summary)}",
             f"DESCRIPTION:{_escape(event.description)}",
             f"URL:{event.url}",
             "TRANSP:TRANSPARENT",
             "END:VEVENT",
         ]
-    lines.append("END:VCALENDAR")
-    return "".join(_fold(line) + "\r\n" for line in lines)
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _head(name: str) -> str:
+    return _lines(
+        [
+            "BEGIN:VCALENDAR",
+            "VERSION:2.0",
+            "PRODID:-//MusicDrops//Releases//EN",
+            "CALSCALE:GREGORIAN",
+            "METHOD:PUBLISH",
+            f"X-WR-CALNAME:{_escape(name)}",
+        ]
+    )
+
+
+def calendar(*, name: str, events: Iterable[Event], stamp: dt.datetime) -> str:
+    """The calendar as text with CRLF line ends, ready to serve or attach."""
+    at = dtstamp(stamp)
+    return _head(name) + "".join(vevent(event, at) for event in events) + "END:VCALENDAR\r\n"
