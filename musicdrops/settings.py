@@ -273,6 +273,9 @@ CELERY_BEAT_SCHEDULE = beat_schedule(
 # --- Upstream music services ---------------------------------------------------
 MUSICBRAINZ_URL = env_str("MUSICBRAINZ_URL", "https://musicbrainz.org/ws/2").rstrip("/")
 LISTENBRAINZ_URL = env_str("LISTENBRAINZ_URL", "https://api.listenbrainz.org").rstrip("/")
+LASTFM_URL = env_str("LASTFM_URL", "https://ws.audioscrobbler.com/2.0/")
+LASTFM_API_KEY = env_str("LASTFM_API_KEY")  # free from last.fm/api; unset, the Last.fm import says it is off
+DEEZER_URL = env_str("DEEZER_URL", "https://api.deezer.com").rstrip("/")
 # MusicBrainz blocks generic User-Agents: name the app, its version and a contact.
 MUSICBRAINZ_USER_AGENT = f"MusicDrops/{__version__} ( {SITE_URL} )"
 # Shared by every process (musicdrops.catalog.ratelimit): 1 for the public service (docs/scaling.md).

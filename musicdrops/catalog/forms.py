@@ -1,8 +1,10 @@
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.http import QueryDict
 
+from musicdrops.catalog import deezer, lastfm
 from musicdrops.catalog.models import RELEASE_KINDS
 
 KIND_LABELS = {
@@ -30,6 +32,50 @@ class ListenBrainzImportForm(forms.Form):
         required=False,
         help_text="0 takes all of your 100 most played artists.",
     )
+
+
+class LastfmImportForm(forms.Form):
+    prefix = "lastfm"  # its fields beside ListenBrainz's on one page: ids and names of their own
+
+    NO_KEY = "This site has no Last.fm API key configured, so it cannot import from Last.fm."
+
+    username = forms.CharField(label="Last.fm user name", max_length=64, strip=True)
+    period = forms.ChoiceField(label="Played over", choices=list(lastfm.PERIODS.items()), initial="overall")
+    min_listens = forms.IntegerField(
+        label="Only artists I played at least this many times",
+        min_value=0,
+        max_value=1_000_000,
+        initial=10,
+        required=False,
+        help_text="0 takes all of your 500 most played artists.",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not settings.LASTFM_API_KEY:
+            raise forms.ValidationError(self.NO_KEY, code="no-key")
+        return cleaned
+
+
+class DeezerImportForm(forms.Form):
+    prefix = "deezer"
+
+    profile = forms.CharField(
+        label="Your Deezer profile's address or number",
+        max_length=300,
+        strip=True,
+        help_text="As in https://www.deezer.com/profile/123456789; the profile must be public.",
+    )
+
+    def clean_profile(self) -> str:
+        profile_id = deezer.parse_profile(self.cleaned_data["profile"])
+        if profile_id is None:
+            raise forms.ValidationError(
+                "That is not a Deezer profile: paste its address (https://www.deezer.com/profile/123456789)"
+                " or its number.",
+                code="profile",
+            )
+        return profile_id
 
 
 class NamesImportForm(forms.Form):

@@ -37,6 +37,14 @@ class Retry:
     delay: float | None = None
 
 
+class RetryLater(Exception):
+    """Raised by a ``parse``: a 200 whose body says "try again" (Last.fm's error 29, Deezer's quota), a ``Retry``."""
+
+    def __init__(self, retry: Retry) -> None:
+        super().__init__(retry.problem)
+        self.retry = retry
+
+
 def backoff(attempt: int) -> float:
     return float(min(BACKOFF_FIRST * 2 ** (attempt - 1), BACKOFF_MAX))
 
@@ -73,6 +81,9 @@ def get_json[T](
             if response.status_code == 200:
                 try:
                     return parse(json.loads(response.content))
+                except RetryLater as exc:
+                    problem = exc.retry.problem
+                    delay = delay if exc.retry.delay is None else exc.retry.delay
                 except ValueError as exc:  # not JSON, cut short, or not the shape we know (BadBody)
                     bad_bodies += 1
                     problem = f"unusable body ({exc})"

@@ -8,11 +8,17 @@ from typing import Any
 from django.conf import settings
 
 from musicdrops.catalog.models import Artist, ImportJob
-from musicdrops.catalog.services import MAX_LISTENBRAINZ_ARTISTS, candidate_artist, import_leftovers, outcome_list
+from musicdrops.catalog.services import SOURCE_ARTISTS, candidate_artist, import_leftovers, outcome_list
 from musicdrops.responses import JobStatus
 
 # Watching time per entry still to match: each is a request at the one a second the whole site shares.
 SECONDS_PER_ENTRY = 3
+# What the page says while the source is asked (Last.fm's and Deezer's long libraries take a page a second or so).
+ASKING: dict[str, str] = {
+    ImportJob.Source.LISTENBRAINZ: "Asking ListenBrainz for your top artists…",
+    ImportJob.Source.LASTFM: "Asking Last.fm for your top artists…",
+    ImportJob.Source.DEEZER: "Asking Deezer for your favourite artists…",
+}
 
 
 @dataclass(frozen=True)
@@ -94,7 +100,7 @@ def import_status(*, job: ImportJob) -> JobStatus:
         return JobStatus(job_id, "PENDING", False, "Waiting for a free worker…", None)
     counts = {key: len(outcome_list(outcome.get(key))) for key in ("followed", "ambiguous", "not_found", "skipped")}
     total = import_total(outcome)
-    noun = "artist" if job.source == ImportJob.Source.LISTENBRAINZ else "name"
+    noun = "name" if job.source == ImportJob.Source.NAMES else "artist"
     if job.status == ImportJob.Status.CANCELED:
         pending = outcome.get("pending")
         matched = max(0, total - len(pending)) if isinstance(pending, list) else 0
@@ -103,7 +109,7 @@ def import_status(*, job: ImportJob) -> JobStatus:
     if job.status == ImportJob.Status.RUNNING:
         pending = outcome.get("pending")
         if not isinstance(pending, list):
-            first = "Asking ListenBrainz for your top artists…" if noun == "artist" else "Starting…"
+            first = ASKING.get(job.source, "Starting…")
             return JobStatus(job_id, "PROGRESS", False, first, None)
         matched = max(0, total - len(pending))
         message = (
@@ -138,7 +144,7 @@ def import_poll_seconds(*, job: ImportJob) -> int:
     elif job.source == ImportJob.Source.NAMES:
         left = len(job.query.splitlines())
     else:
-        left = MAX_LISTENBRAINZ_ARTISTS
+        left = SOURCE_ARTISTS.get(job.source, 0)
     return int(settings.TASK_POLL_TIMEOUT_SECONDS) + SECONDS_PER_ENTRY * left
 
 

@@ -209,6 +209,8 @@ class ImportJob(models.Model):
 
     class Source(models.TextChoices):
         LISTENBRAINZ = "listenbrainz", "ListenBrainz"
+        LASTFM = "lastfm", "Last.fm"
+        DEEZER = "deezer", "Deezer"
         NAMES = "names", "list of names"
 
     class Status(models.TextChoices):
@@ -220,9 +222,10 @@ class ImportJob(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="import_jobs")
     source = models.CharField(max_length=16, choices=Source.choices)
-    # The ListenBrainz user name, or the pasted names, one per line.
+    # The ListenBrainz or Last.fm user name, the Deezer profile's number, or the pasted names, one per line.
     query = models.TextField()
     min_listens = models.PositiveIntegerField(default=0)
+    period = models.CharField(max_length=16, blank=True)  # Last.fm's: lastfm.PERIODS
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)

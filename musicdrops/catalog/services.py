@@ -12,10 +12,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from musicdrops.accounts.models import User
+from musicdrops.catalog import deezer, lastfm
+from musicdrops.catalog.deezer import DeezerClient, DeezerError, DeezerProfileUnavailable
+from musicdrops.catalog.lastfm import LastfmClient, LastfmError, LastfmNotConfigured, UnknownLastfmUser
 from musicdrops.catalog.listenbrainz import (
     ListenBrainzClient,
     ListenBrainzError,
     StatsNotReady,
+    TopArtist,
     UnknownListenBrainzUser,
 )
 from musicdrops.catalog.models import Artist, Follow, ImportJob, ReleasePreferences
@@ -33,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 MAX_IMPORT_NAMES = 500
 MAX_LISTENBRAINZ_ARTISTS = 100
+MAX_SOURCE_ARTISTS = 500  # from Last.fm or Deezer, whose long libraries come in pages
 # Each name is a search at the 1 request/s everyone shares: one account may not book hours of it.
 MAX_IMPORT_NAMES_PER_DAY = 1000
 MAX_IMPORTS_PER_HOUR = 5  # small lists one after the other are still bulk work
@@ -149,7 +154,21 @@ def candidate_artist(candidate: object) -> Artist | None:
     return Artist(mbid=mbid, **fields)
 
 
-def import_start(*, user: User, source: str, query: str, queue_import: Queue, min_listens: int = 0) -> ImportJob:
+# The most artists an import from each source may match: what it books of the day's MusicBrainz budget.
+SOURCE_ARTISTS: dict[str, int] = {
+    ImportJob.Source.LISTENBRAINZ: MAX_LISTENBRAINZ_ARTISTS,
+    ImportJob.Source.LASTFM: MAX_SOURCE_ARTISTS,
+    ImportJob.Source.DEEZER: MAX_SOURCE_ARTISTS,
+}
+SERVICE_NAMES: dict[str, str] = {source: ImportJob.Source(source).label for source in SOURCE_ARTISTS}
+# A source's answers that stay the same however often asked, each with its reason in words for the user.
+SAID_NO = (StatsNotReady, UnknownListenBrainzUser, UnknownLastfmUser, LastfmNotConfigured, DeezerProfileUnavailable)
+SOURCE_ERRORS = (ListenBrainzError, LastfmError, DeezerError)
+
+
+def import_start(
+    *, user: User, source: str, query: str, queue_import: Queue, min_listens: int = 0, period: str = ""
+) -> ImportJob:
     query = clean_text(query)
     if source == ImportJob.Source.NAMES:
         names = list(dict.fromkeys(line.strip()[:200] for line in query.splitlines() if line.strip()))
@@ -158,14 +177,26 @@ def import_start(*, user: User, source: str, query: str, queue_import: Queue, mi
         if len(names) > MAX_IMPORT_NAMES:
             raise FollowError(f"That is {len(names)} names; at most {MAX_IMPORT_NAMES} at a time, please.")
         query = "\n".join(names)
+    elif source == ImportJob.Source.DEEZER:
+        query = deezer.parse_profile(query) or ""
+        if not query:
+            raise FollowError("Enter your Deezer profile's address (https://www.deezer.com/profile/123456) or number.")
     else:
         query = query.strip()
+        service = SERVICE_NAMES.get(source, source)
         if not query or "/" in query or len(query) > 64:
-            raise FollowError("Enter a ListenBrainz user name.")
+            raise FollowError(f"Enter a {service} user name.")
+        if source == ImportJob.Source.LASTFM and period not in lastfm.PERIODS:
+            raise FollowError(f"Choose one of the periods Last.fm offers: {', '.join(lastfm.PERIODS)}.")
+    if source != ImportJob.Source.LASTFM:
+        period = ""
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).first()  # two posts at once: one after the other
-        _import_allowed(user=user, names=len(query.splitlines()) if source == ImportJob.Source.NAMES else 0)
-        job = ImportJob.objects.create(user=user, source=source, query=query, min_listens=max(0, min_listens))
+        booking = len(query.splitlines()) if source == ImportJob.Source.NAMES else SOURCE_ARTISTS.get(source, 0)
+        _import_allowed(user=user, names=booking)
+        job = ImportJob.objects.create(
+            user=user, source=source, query=query, min_listens=max(0, min_listens), period=period
+        )
         queue_import(job.pk)
     return job
 
@@ -186,15 +217,21 @@ def _import_allowed(*, user: User, names: int) -> None:
         )
     since = timezone.now() - dt.timedelta(days=1)
     recent = ImportJob.objects.filter(user=user, created_at__gte=since)
-    booked = sum(
-        len(job.query.splitlines()) if job.source == ImportJob.Source.NAMES else MAX_LISTENBRAINZ_ARTISTS
-        for job in recent.only("source", "query")
-    )
-    if booked + (names or MAX_LISTENBRAINZ_ARTISTS) > MAX_IMPORT_NAMES_PER_DAY:
+    booked = sum(_booked(job) for job in recent.only("source", "query", "outcome"))
+    if booked + names > MAX_IMPORT_NAMES_PER_DAY:
         raise FollowError(
             f"That would be more than {MAX_IMPORT_NAMES_PER_DAY} artists imported in a day; "
             f"{max(0, MAX_IMPORT_NAMES_PER_DAY - booked)} more are possible until this time tomorrow."
         )
+
+
+def _booked(job: ImportJob) -> int:
+    """The MusicBrainz budget an import took: its names, what a source gave once known, else the source's most."""
+    if job.source == ImportJob.Source.NAMES:
+        return len(job.query.splitlines())
+    total = job.outcome.get("total") if isinstance(job.outcome, dict) else None
+    most = SOURCE_ARTISTS.get(job.source, MAX_LISTENBRAINZ_ARTISTS)
+    return min(total, most) if isinstance(total, int) and total >= 0 else most
 
 
 def _claim(job_id: int) -> ImportJob | None:
@@ -269,10 +306,13 @@ def import_run(
     lb_client: ListenBrainzClient,
     queue_sync: Queue,
     seconds: float = IMPORT_SLICE_SECONDS,
+    lastfm_client: LastfmClient | None = None,
+    deezer_client: DeezerClient | None = None,
 ) -> bool:
     """Work on an import for about ``seconds``. True when it has more to do (run again).
 
     Safe to run twice: the job is leased and progress saved after each name, so nothing is repeated or lost.
+    The Last.fm and Deezer clients are made from the settings when not given.
     """
     job = _claim(job_id)
     if job is None:
@@ -280,17 +320,20 @@ def import_run(
     outcome: dict[str, Any] = {"pending": None, "followed": [], "not_found": [], "ambiguous": [], **job.outcome}
     job.outcome = outcome
     if outcome["pending"] is None:
+        service = SERVICE_NAMES.get(job.source, "")
         try:
-            names = _first_names(job, lb_client=lb_client, outcome=outcome, queue_sync=queue_sync)
-        except (StatsNotReady, UnknownListenBrainzUser) as error:
+            top = _source_artists(job, lb_client=lb_client, lastfm_client=lastfm_client, deezer_client=deezer_client)
+            names = _first_names(job, top=top, outcome=outcome, queue_sync=queue_sync)
+        except SAID_NO as error:  # the same request would fail again: the reason is the message
             _finish(job, status=ImportJob.Status.FAILED, message=str(error))
             return False
         except Exception as error:
-            if isinstance(error, ListenBrainzError):  # an outage, already retried: one line is the whole story
-                logger.warning("import %s: ListenBrainz failed: %s", job.pk, error)
+            if isinstance(error, SOURCE_ERRORS):  # an outage, already retried: one line is the whole story
+                logger.warning("import %s: %s failed: %s", job.pk, service, error)
             else:
-                logger.exception("import %s: ListenBrainz failed", job.pk)
-            _finish(job, status=ImportJob.Status.FAILED, message="ListenBrainz isn't answering right now. Try later.")
+                logger.exception("import %s: %s failed", job.pk, service)
+            message = f"{service} isn't answering right now, even after a few tries. Try again in a few minutes."
+            _finish(job, status=ImportJob.Status.FAILED, message=message)
             return False
         # Everything this import matches, known now: the percent a watching page shows is of this.
         outcome["pending"], outcome["total"] = names, len(outcome["followed"]) + len(names)
@@ -363,18 +406,34 @@ def _import_one(
         outcome["not_found"].append(item)
 
 
-def _first_names(
-    job: ImportJob, *, lb_client: ListenBrainzClient, outcome: dict[str, Any], queue_sync: Queue
-) -> list[Any]:
+def _source_artists(
+    job: ImportJob,
+    *,
+    lb_client: ListenBrainzClient,
+    lastfm_client: LastfmClient | None,
+    deezer_client: DeezerClient | None,
+) -> list[TopArtist]:
+    """The artists the import's source gives, at or above its minimum count; none for a pasted list."""
+    if job.source == ImportJob.Source.LISTENBRAINZ:
+        top = lb_client.top_artists(job.query, count=MAX_LISTENBRAINZ_ARTISTS)
+        return [a for a in top if a.listen_count >= job.min_listens]
+    if job.source == ImportJob.Source.LASTFM:
+        client = lastfm_client or lastfm.default_client()
+        return client.top_artists(
+            job.query, period=job.period or "overall", min_plays=job.min_listens, most=MAX_SOURCE_ARTISTS
+        )
+    if job.source == ImportJob.Source.DEEZER:
+        return (deezer_client or deezer.default_client()).favourite_artists(job.query, most=MAX_SOURCE_ARTISTS)
+    return []
+
+
+def _first_names(job: ImportJob, *, top: list[TopArtist], outcome: dict[str, Any], queue_sync: Queue) -> list[Any]:
     """What still needs MusicBrainz: MBIDs to look up, names to search. Artists we know are followed at once.
 
-    ListenBrainz's names are its users' text: they only ever become a search, never an artist's name.
+    A source's names are its users' text: they only ever become a search, never an artist's name.
     """
     if job.source == ImportJob.Source.NAMES:
         return job.query.splitlines()
-    top = [
-        a for a in lb_client.top_artists(job.query, count=MAX_LISTENBRAINZ_ARTISTS) if a.listen_count >= job.min_listens
-    ]
     identified = {a.mbid: a.name for a in top if a.mbid and a.mbid not in SPECIAL_PURPOSE_ARTISTS}
     known = list(Artist.objects.filter(mbid__in=list(identified)))
     follows_add(user=job.user, artists=known, queue_sync=queue_sync)

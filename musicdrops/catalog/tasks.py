@@ -3,7 +3,7 @@ import contextlib
 from celery import shared_task
 from django.utils import timezone
 
-from musicdrops.catalog import listenbrainz, musicbrainz, services, sync
+from musicdrops.catalog import deezer, lastfm, listenbrainz, musicbrainz, services, sync
 from musicdrops.catalog.musicbrainz import MusicBrainzError
 from musicdrops.celery import enqueue_on_commit
 
@@ -34,6 +34,8 @@ def import_artists_task(job_id: int) -> None:
         # Three tries, not five: someone is watching, and a MusicBrainz that is down is said so within a minute.
         mb_client=musicbrainz.default_client(max_attempts=3),
         lb_client=listenbrainz.default_client(),
+        lastfm_client=lastfm.default_client(),
+        deezer_client=deezer.default_client(),
         queue_sync=queue_artist_sync,
     )
     if more:

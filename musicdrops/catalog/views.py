@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -11,6 +12,8 @@ from musicdrops.accounts.models import User
 from musicdrops.accounts.zones import cadence_name
 from musicdrops.catalog import import_selectors, selectors, services, tasks
 from musicdrops.catalog.forms import (
+    DeezerImportForm,
+    LastfmImportForm,
     ListenBrainzImportForm,
     NamesImportForm,
     PreferencesForm,
@@ -104,14 +107,23 @@ def _back(request: HttpRequest, default: str) -> str:
 def imports(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     jobs = list(selectors.imports_for(user=user))
-    last = next((job for job in jobs if job.source == ImportJob.Source.LISTENBRAINZ), None)
-    # The name used last stays in its field, so an import that failed is one click from trying again.
-    initial = {"username": last.query, "min_listens": last.min_listens} if last else {}
-    lb_form = ListenBrainzImportForm(request.POST if "username" in request.POST else None, initial=initial)
+    # Each form is bound only to a post of its own fields; the one used last keeps what it was given, so an
+    # import that failed is one click from trying again.
+    lb_form = ListenBrainzImportForm(
+        request.POST if "username" in request.POST else None, initial=_kept(jobs, ImportJob.Source.LISTENBRAINZ)
+    )
+    lastfm_form = LastfmImportForm(
+        request.POST if "lastfm-username" in request.POST else None, initial=_kept(jobs, ImportJob.Source.LASTFM)
+    )
+    deezer_form = DeezerImportForm(
+        request.POST if "deezer-profile" in request.POST else None, initial=_kept(jobs, ImportJob.Source.DEEZER)
+    )
     names_form = NamesImportForm(request.POST if "names" in request.POST else None)
     if request.method == "POST":
         for form, source, field in (
             (lb_form, ImportJob.Source.LISTENBRAINZ, "username"),
+            (lastfm_form, ImportJob.Source.LASTFM, "username"),
+            (deezer_form, ImportJob.Source.DEEZER, "profile"),
             (names_form, ImportJob.Source.NAMES, "names"),
         ):
             if form.is_bound and form.is_valid():
@@ -122,6 +134,7 @@ def imports(request: HttpRequest) -> HttpResponse:
                         query=form.cleaned_data[field],
                         queue_import=tasks.queue_import,
                         min_listens=form.cleaned_data.get("min_listens") or 0,
+                        period=form.cleaned_data.get("period") or "",
                     )
                 except services.FollowError as error:
                     form.add_error(field, str(error))
@@ -137,12 +150,25 @@ def imports(request: HttpRequest) -> HttpResponse:
         "catalog/imports.html",
         {
             "lb_form": lb_form,
+            "lastfm_form": lastfm_form,
+            "lastfm_configured": bool(settings.LASTFM_API_KEY),
+            "deezer_form": deezer_form,
             "names_form": names_form,
             "imports": summaries,
             "running": any(not summary.status.done for summary in summaries),
         },
     )
     return no_store(response)  # it shows a running import: a page from a cache would be stale
+
+
+def _kept(jobs: list[ImportJob], source: str) -> dict[str, object]:
+    """What the user's latest import from ``source`` was given, as its form's initial values."""
+    last = next((job for job in jobs if job.source == source), None)
+    if last is None:
+        return {}
+    if source == ImportJob.Source.DEEZER:
+        return {"profile": last.query}
+    return {"username": last.query, "min_listens": last.min_listens, "period": last.period or "overall"}
 
 
 @require_GET

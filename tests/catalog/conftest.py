@@ -2,6 +2,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.catalog.import_sources import sources  # noqa: F401 (the fixture: Last.fm and Deezer too)
 from tests.catalog.upstream import UpstreamServer, serve
 
 
