@@ -5,9 +5,13 @@ sent history for 100,000 fans, then the whole slot through the Procfile's worker
 processes, against a local stand-in for Postmark's batch API (an SMTP sink would have to keep 8 KB a message).
 Prints: the fan-out's time, every process's peak memory (VmHWM), tasks past their soft limit, emails/s, a
 chunk's statements and time per email at the start and at the end of the slot, /metrics and the admin's
-delivery list latency, Redis's peak memory and connections, duplicates and missing.
+delivery list latency, Redis's peak memory and connections, duplicates and missing, and how many of the slot's
+updates of deliveries were HOT. First, the catalogue's per-tick queries at a million followed artists
+(bench/catalog_queries.py). Each part runs on its own too, in minutes:
 
     python -m bench.scale --fans 1000000 --workers 1 2
+    python -m bench.scale --only catalog --artists 1000000
+    python -m bench.scale --only send --fans 50000 --history-fans 10000 --workers 1
 """
 
 import argparse
@@ -140,6 +144,25 @@ def chunk_cost(slot: dt.datetime, users: list[int]) -> dict[str, float]:
     return {"statements": len(queries) / max(outcome.sent, 1), "ms_per_email": 1000 * seconds / max(outcome.sent, 1)}
 
 
+def delivery_updates() -> dict[str, int]:
+    """drops_delivery's updates so far, and how many were HOT (no index touched), once every other connection
+    to the database has closed: a backend's statistics are all counted when it exits."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0] == 0:
+                break
+            time.sleep(0.2)
+        cursor.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'drops_delivery'")
+        updated, hot = cursor.fetchone()
+    return {"updated": updated, "hot": hot}
+
+
 def latency_ms(client: Any, path: str, **headers: str) -> float:
     times = []
     for _ in range(5):
@@ -157,6 +180,7 @@ def one_run(processes: int, slot: dt.datetime, expected: int, env: dict[str, str
     from musicdrops.drops.models import DropSend
 
     reset_slot(slot)
+    before = delivery_updates()
     log_dir = ROOT / "var" / "bench-scale"
     log_dir.mkdir(parents=True, exist_ok=True)
     logs = [log_dir / f"worker-{processes}-{n}.log" for n in range(processes)]
@@ -173,6 +197,7 @@ def one_run(processes: int, slot: dt.datetime, expected: int, env: dict[str, str
     peaks = {pid: mb for w in workers for pid, mb in peak_mb(session_pids(w.process.pid)).items()}
     for w in workers:
         w.stop()
+    after = delivery_updates()
     send = DropSend.objects.get(slot=slot)
     text = b"".join(log.read_bytes() for log in logs)
     chunks = [(int(s), float(t)) for _, s, t in CHUNK_LINE.findall(text) if int(s)]
@@ -190,6 +215,8 @@ def one_run(processes: int, slot: dt.datetime, expected: int, env: dict[str, str
         "chunk_ms_per_email_first_tenth": statistics.median(per_email[:tenth]) if chunks else None,
         "chunk_ms_per_email_last_tenth": statistics.median(per_email[-tenth:]) if chunks else None,
         **{f"redis_{key}": value for key, value in watch.finish().items()},
+        "updated": after["updated"] - before["updated"],
+        "hot": after["hot"] - before["hot"],
     }
 
 
@@ -200,6 +227,11 @@ def main() -> int:
     parser.add_argument("--history-fans", type=int, default=100_000)
     parser.add_argument("--history-days", type=int, default=30)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker-drops processes per run")
+    parser.add_argument(
+        "--only", choices=["catalog", "send"], help="run one part: the catalogue's queries, or the send"
+    )
+    parser.add_argument("--artists", type=int, default=1_000_000, help="followed artists for the catalogue's queries")
+    parser.add_argument("--runs", type=int, default=7, help="calls of each catalogue query timed")
     args = parser.parse_args()
 
     os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
@@ -235,6 +267,12 @@ def run(args: argparse.Namespace) -> int:
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     call_command("migrate", verbosity=0)
+    if args.only != "send":
+        from bench import catalog_queries
+
+        served = catalog_queries.run(artists=args.artists, runs=args.runs)
+        if args.only == "catalog":
+            return 0 if served else 1
     slot = dt.datetime.combine(dt.datetime.now(dt.UTC).date(), dt.time(12), tzinfo=dt.UTC)
     figures: dict[str, Any] = seed(args.fans, args.suppressed, args.history_fans, args.history_days, slot)
     due_in(slot)
@@ -267,7 +305,8 @@ def run(args: argparse.Namespace) -> int:
                 f"{result['chunk_ms_per_email_first_tenth']:.2f}, last tenth "
                 f"{result['chunk_ms_per_email_last_tenth']:.2f}, "
                 f"Redis peak {result['redis_peak_memory_mb']:.1f} MB and {result['redis_peak_clients']} connections, "
-                f"duplicates {result['duplicates']}, missing {result['missing']}"
+                f"duplicates {result['duplicates']}, missing {result['missing']}; deliveries updated "
+                f"{result['updated']:,} times, {result['hot']:,} HOT ({result['hot'] / max(result['updated'], 1):.0%})"
             )  # fmt: skip
         users = list(listening.order_by("pk").values_list("pk", flat=True)[:500])
         last = list(listening.order_by("-pk").values_list("pk", flat=True)[:500])[::-1]

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
-from musicdrops.catalog.models import Artist, Follow, ReleaseGroup, parse_partial_date, release_kind
+from musicdrops.catalog.models import Artist, Follow, ReleaseGroup, null_first, parse_partial_date, release_kind
 from musicdrops.catalog.musicbrainz import (
     FoundReleaseGroup,
     MusicBrainzClient,
@@ -68,14 +68,9 @@ def followed() -> Exists:
     return Exists(Follow.objects.filter(artist_id=OuterRef("pk")))
 
 
-# MusicBrainz issues random (version 4) MBIDs. Artists we made up (the demo's: uuid5 in a namespace of ours) are
-# never asked about: `make run` offline stays quiet, and MusicBrainz's shared budget is not spent on them.
-ISSUED_BY_MUSICBRAINZ = r"^[0-9a-f]{8}-?[0-9a-f]{4}-?4"  # PostgreSQL's text form has hyphens, SQLite's has none
-
-
 def issued_by_musicbrainz() -> Q:
-    """Artists whose MBID MusicBrainz could have issued (version 4), as a filter."""
-    return Q(mbid__regex=ISSUED_BY_MUSICBRAINZ)
+    """Artists MusicBrainz could know (not made up: Artist.made_up), as a filter."""
+    return Q(made_up=False)
 
 
 def batch_claim(*, window: Window, now: dt.datetime, limit: int) -> dict[str, int]:
@@ -84,9 +79,11 @@ def batch_claim(*, window: Window, now: dt.datetime, limit: int) -> dict[str, in
     with transaction.atomic():
         rows = list(
             Artist.objects.select_for_update(skip_locked=True)
-            .filter(followed(), issued_by_musicbrainz(), synced_at__isnull=False)  # the browse sees an artist first
-            .filter(Q(**{f"{due}__isnull": True}) | Q(**{f"{due}__lte": now + SEARCH_EARLY}))
-            .order_by(F(due).asc(nulls_first=True), "pk")
+            # The browse sees an artist first (and the window's index holds only those).
+            .filter(followed(), issued_by_musicbrainz(), synced_at__isnull=False)
+            .alias(due_at=null_first(due))  # due at once (null) as the earliest: a range of the window's index
+            .filter(due_at__lte=now + SEARCH_EARLY)
+            .order_by("due_at", "pk")
             .values_list("mbid", "pk", due)[:limit]
         )
         if not rows or (len(rows) < limit and rows[0][2] is not None and rows[0][2] > now):

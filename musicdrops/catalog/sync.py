@@ -12,7 +12,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from musicdrops.catalog import discovery
-from musicdrops.catalog.models import Artist, ReleaseGroup, parse_partial_date
+from musicdrops.catalog.models import Artist, ReleaseGroup, null_first, parse_partial_date
 from musicdrops.catalog.musicbrainz import ArtistHit, MusicBrainzClient, MusicBrainzError, ReleaseGroupData
 
 logger = logging.getLogger(__name__)
@@ -138,9 +138,10 @@ def stale_artist_ids(*, limit: int, now: dt.datetime | None = None) -> list[int]
     browse_after = dt.timedelta(seconds=settings.CATALOG_BROWSE_AFTER_SECONDS)
     due = (
         Artist.objects.filter(discovery.followed(), discovery.issued_by_musicbrainz())
-        .filter(Q(synced_at__isnull=True) | Q(synced_at__lt=now - browse_after))
+        .alias(synced=null_first("synced_at"))  # never synced as the earliest: a range of catalog_artist_synced_at
+        .filter(synced__lt=now - browse_after)
         .filter(Q(sync_leased_until__isnull=True) | Q(sync_leased_until__lt=now))
-        .order_by(F("synced_at").asc(nulls_first=True), "pk")
+        .order_by("synced", "pk")
     )
     return list(due.values_list("pk", flat=True)[:limit])
 
@@ -150,9 +151,9 @@ def urgent_artist_ids(*, limit: int, now: dt.datetime | None = None) -> list[int
     now = now or timezone.now()
     due = (
         Artist.objects.filter(discovery.followed(), discovery.issued_by_musicbrainz())
-        .filter(Q(synced_at__isnull=True) | Q(browse_wanted_at__isnull=False))
+        .filter(Q(synced_at__isnull=True) | Q(browse_wanted_at__isnull=False))  # catalog_artist_urgent's condition
         .filter(Q(sync_leased_until__isnull=True) | Q(sync_leased_until__lt=now))
-        .order_by(F("browse_wanted_at").asc(nulls_first=True), "pk")
+        .order_by(null_first("browse_wanted_at"), "pk")
     )
     return list(due.values_list("pk", flat=True)[:limit])
 

@@ -23,8 +23,8 @@ TIME_ZONES = [
 
 
 # The demo login's catalogue, all made up (README's pictures, `make run` offline). Its MBIDs are uuid5 in our
-# namespace, version 5, where MusicBrainz issues version 4: the catalog's sync never asks MusicBrainz about them
-# (musicdrops.catalog.discovery.issued_by_musicbrainz).
+# namespace, version 5, where MusicBrainz issues version 4: the database marks them made up as they are written, and
+# the catalog's sync never asks MusicBrainz about them (musicdrops.catalog.models.Artist.made_up).
 # (name, disambiguation, type, area, country, begin, end, releases): releases is how many, the first ones curated.
 CATALOG = [
     ("Juniper & Ash", "", "Group", "Ireland", "IE", "2014", "", 6),
@@ -121,6 +121,7 @@ def _catalog_seed(*, user_id: int, today: dt.date, now: dt.datetime) -> None:
         [
             Artist(
                 mbid=mbid,
+                made_up=True,
                 name=name,
                 sort_name=name,
                 disambiguation=disambiguation,
@@ -290,7 +291,7 @@ def _artists_with_a_release(*, count: int, today: dt.date, now: dt.datetime) -> 
     # Marked synced: these are made-up ids, nothing to fetch from MusicBrainz.
     mbids = [uuid.uuid5(_NAMESPACE, f"artist-{n}") for n in range(count)]
     Artist.objects.bulk_create(
-        [Artist(mbid=mbid, name=f"Demo Artist {n + 1}", synced_at=now) for n, mbid in enumerate(mbids)],
+        [Artist(mbid=mbid, made_up=True, name=f"Demo Artist {n + 1}", synced_at=now) for n, mbid in enumerate(mbids)],
         ignore_conflicts=True,
         batch_size=2000,
     )
