@@ -258,6 +258,13 @@ DROPS_OVERDUE_SECONDS = env_int("DROPS_OVERDUE_SECONDS", 1800)  # /healthz: due 
 DROPS_RETRY_HOURS = env_int("DROPS_RETRY_HOURS", 12)  # chunks retry, and the sweep re-queues, this long after a send
 DROPS_RETRY_BACKOFF_MAX = env_int("DROPS_RETRY_BACKOFF_MAX", 60)  # seconds between a chunk's retries, at most
 DROPS_KEEP_DAYS = env_int("DROPS_KEEP_DAYS", 60)  # the ledger's window (docs/ledger.md); 15 at the least
+# Push channels (musicdrops/safe_http.py): a fan's URL is fetched with these limits.
+SAFE_HTTP_ALLOW_HTTP = env_bool("SAFE_HTTP_ALLOW_HTTP", DEBUG)  # plain http: development and tests only
+SAFE_HTTP_ALLOW_LOOPBACK = env_bool("SAFE_HTTP_ALLOW_LOOPBACK", False)  # 127.0.0.1: tests' local push servers only
+SAFE_HTTP_CONNECT_SECONDS = env_int("SAFE_HTTP_CONNECT_SECONDS", 3)
+SAFE_HTTP_READ_SECONDS = env_int("SAFE_HTTP_READ_SECONDS", 5)
+SAFE_HTTP_TOTAL_SECONDS = env_int("SAFE_HTTP_TOTAL_SECONDS", 10)
+PUSH_TESTS_PER_HOUR = env_int("PUSH_TESTS_PER_HOUR", 20)  # "Send a test message" presses per account
 # Every queue gets a no-op this often, so that one nobody consumes shows in /healthz (queue-stuck).
 QUEUE_PING_SECONDS = env_int("QUEUE_PING_SECONDS", 60)
 # Every periodic job: musicdrops/scheduler/schedule.py

@@ -5,7 +5,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 
@@ -16,7 +16,7 @@ from django.utils import timezone
 from musicdrops.accounts.models import User
 from musicdrops.catalog.covers import cover_url
 from musicdrops.catalog.models import ReleaseGroup
-from musicdrops.drops import emails, mailer, models
+from musicdrops.drops import emails, mailer, models, push
 from musicdrops.drops.emails import DropRelease
 from musicdrops.drops.fanout import slot_label
 
@@ -33,6 +33,7 @@ class ChunkOutcome:
     failed: int = 0
     later: list[int] = field(default_factory=list)
     time_up: bool = False  # handed back for lack of time (go on at once), not a "try later"
+    retry_after: float | None = None  # the longest a push endpoint asked us to wait
     lost_claim: bool = False
     seconds: float = 0.0
 
@@ -47,14 +48,19 @@ def drop_chunk_send(*, slot: dt.datetime, first: int, last: int, token: str) -> 
     deadline = started + settings.DROPS_CHUNK_SECONDS
     now = timezone.now()
     lease_until = now + dt.timedelta(seconds=settings.DROPS_LEASE_SECONDS)
-    claimed = models.deliveries_claim(slot=slot, first=first, last=last, token=token, now=now, lease_until=lease_until)
-    outcome = ChunkOutcome(claimed=len(claimed))
-    if not claimed:
+    # Emails and pushes in the same claim queries: none more per chunk when nobody has a push channel.
+    channels = models.deliveries_claim_channels(
+        slot=slot, first=first, last=last, token=token, now=now, lease_until=lease_until
+    )
+    claimed, pushes = channels[models.Channel.EMAIL], channels[models.Channel.PUSH]
+    outcome = ChunkOutcome(claimed=len(claimed) + len(pushes))
+    if not outcome.claimed:
         return outcome
-    shown = drop_releases(release_ids={r for c in claimed.values() for r in (*c.release_ids, *c.announced_ids)})
-    addresses = dict(User.objects.filter(pk__in=list(claimed)).values_list("pk", "email"))
+    every = [*claimed.values(), *pushes.values()]
+    shown = drop_releases(release_ids={r for c in every for r in (*c.release_ids, *c.announced_ids)})
+    addresses = dict(User.objects.filter(pk__in=list(claimed)).values_list("pk", "email")) if claimed else {}
     renderers: dict[dt.date, emails.DropRenderer] = {}
-    unsent = {c.delivery_id: user for user, c in claimed.items()}
+    unsent = {c.delivery_id: user for user, c in [*claimed.items(), *pushes.items()]}
 
     def build(user_id: int, claim: models.Claim) -> mailer.Email:
         releases = [shown[r] for r in claim.release_ids if r in shown]
@@ -74,7 +80,8 @@ def drop_chunk_send(*, slot: dt.datetime, first: int, last: int, token: str) -> 
 
     in_a_row = 0
     try:
-        with closing(mailer.send_each(while_it_may())) as results:
+        # No emails (push only): no connection to the mail server at all.
+        with closing(mailer.send_each(while_it_may()) if claimed else _no_results()) as results:
             for (user_id, claim), error in results:
                 delivery_id = claim.delivery_id
                 if error is None:
@@ -98,15 +105,69 @@ def drop_chunk_send(*, slot: dt.datetime, first: int, last: int, token: str) -> 
                         break
                     continue
                 unsent.pop(delivery_id, None)
+        if pushes and not outcome.lost_claim:
+            _push_each(slot=slot, token=token, pushes=pushes, shown=shown, until=(deadline, lease_until),
+                       outcome=outcome, unsent=unsent)  # fmt: skip
     except BaseException:
         # If the database is gone too, the leases run out and the sweep finds them.
         _hand_back(token=token, unsent=unsent, after=0)
         raise
-    outcome.later = sorted(unsent.values())
+    outcome.later = sorted(set(unsent.values()))
     _hand_back(token=token, unsent=unsent, after=0 if outcome.time_up else settings.DROPS_RETRY_BACKOFF_MAX)
     outcome.seconds = time.monotonic() - started
     logger.info("drops for %s, attempt %s: %s", slot_label(slot), token, outcome)
     return outcome
+
+
+def _no_results() -> Generator[tuple[tuple[int, models.Claim], Exception | None]]:
+    yield from ()
+
+
+def _push_each(
+    *,
+    slot: dt.datetime,
+    token: str,
+    pushes: dict[int, models.Claim],
+    shown: dict[int, DropRelease],
+    until: tuple[float, dt.datetime],
+    outcome: ChunkOutcome,
+    unsent: dict[int, int],
+) -> None:
+    """Push each claimed drop and record it under ``token`` as emails are; a try-later answer leaves the row due."""
+    deadline, lease_until = until
+    where = {c.user_id: c for c in models.PushChannel.objects.filter(user_id__in=list(pushes))}
+    for user_id, claim in pushes.items():
+        if time.monotonic() > deadline or timezone.now() >= lease_until:
+            outcome.time_up = True
+            return
+        channel = where.get(user_id)
+        if channel is None or not channel.url or channel.mode == models.PushChannel.Mode.EMAIL:
+            result = push.Outcome(ok=False, detail="the push channel was turned off", permanent=True)
+        else:
+            title, text = push.push_text(
+                day=claim.day,
+                releases=[shown[r] for r in claim.release_ids if r in shown],
+                announced=[shown[r] for r in claim.announced_ids if r in shown],
+            )
+            result = push.push_send(kind=channel.kind, url=channel.url, title=title, text=text)
+        if result.ok:
+            if not models.delivery_mark_sent(delivery_id=claim.delivery_id, token=token, now=timezone.now()):
+                outcome.lost_claim = True
+                logger.warning("drops for %s: attempt %s lost its claims; stopping", slot_label(slot), token)
+                unsent.clear()
+                return
+            outcome.sent += 1
+        elif result.permanent:
+            models.delivery_mark_failed(delivery_id=claim.delivery_id, token=token, error=result.detail)
+            logger.warning("drops for %s: push to user %s refused for good: %s", slot_label(slot), user_id,
+                           result.detail)  # fmt: skip
+            outcome.failed += 1
+        else:
+            logger.warning("drops for %s: push to user %s, try later: %s", slot_label(slot), user_id, result.detail)
+            if result.retry_after is not None:
+                outcome.retry_after = max(outcome.retry_after or 0.0, result.retry_after)
+            continue
+        unsent.pop(claim.delivery_id, None)
 
 
 def _hand_back(*, token: str, unsent: dict[int, int], after: float) -> None:

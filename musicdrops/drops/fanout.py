@@ -18,7 +18,7 @@ from musicdrops.accounts.zones import DAILY, WEEKLY, delivery_time, period_of, z
 from musicdrops.catalog.models import DEFAULT_KINDS, DatePrecision, Follow, ReleasePreferences
 from musicdrops.drops import models
 from musicdrops.drops.emails import message_id
-from musicdrops.drops.models import DeliveredRelease, DropSend, Due
+from musicdrops.drops.models import DeliveredRelease, DropSend, Due, PushChannel
 from musicdrops.redis_client import get_client
 
 logger = logging.getLogger(__name__)
@@ -101,12 +101,20 @@ def drops_fan_out_page(*, slot: dt.datetime, page: int = PAGE) -> tuple[list[int
     done = len(due) < page
     with transaction.atomic():
         until = now + dt.timedelta(seconds=settings.DROPS_PICKUP_SECONDS)
-        inserted = models.deliveries_insert(slot=slot, due=due, now=now, reserve_until=until)
-        users = models.deliveries_hold_releases(
-            inserted=inserted,
-            wanted=new_releases_for(due, only=inserted),
-            announced=announcements_for(due, only=inserted),
-        )
+        # Push channels: one query a page; a row beside the email's (or in its place) for each fan who has one on.
+        pushing = models.push_modes(user_ids=list(due))
+        emailed = {u: d for u, d in due.items() if pushing.get(u) != PushChannel.Mode.PUSH}
+        inserted = models.deliveries_insert(slot=slot, due=emailed, now=now, reserve_until=until)
+        pushed: dict[int, int] = {}
+        if pushing:
+            pushes = {u: due[u] for u in pushing}
+            pushed = models.deliveries_insert(slot=slot, due=pushes, now=now, reserve_until=until, channel="push")
+        fresh = {*inserted, *pushed}
+        wanted, announced = new_releases_for(due, only=fresh), announcements_for(due, only=fresh)
+        users = models.deliveries_hold_releases(inserted=inserted, wanted=wanted, announced=announced)
+        if pushed:
+            held = models.deliveries_hold_releases(inserted=pushed, wanted=wanted, announced=announced, channel="push")
+            users = sorted({*users, *held})
         moved = DropSend.objects.filter(pk=send.pk, cursor=send.cursor, fanned_out_at__isnull=True).update(
             cursor=max(due, default=send.cursor), progress_at=now, fanned_out_at=now if done else None,
             queued=send.queued + len(users),

@@ -1,5 +1,5 @@
-"""The delivery ledger: one email per user per period (a local day, or an ISO week); each release released at most
-once ever, and announced at most once ever.
+"""The delivery ledger: one message per user per period (a local day, or an ISO week) per channel (email, push);
+each release released at most once ever, and announced at most once ever, on each channel.
 
 Its rules live here, beside the rows: queue once, claim only what is free, record only under the claim's token.
 """
@@ -37,8 +37,42 @@ class DropSend(models.Model):
         return f"send of {self.slot.astimezone(dt.UTC):%Y-%m-%dT%H:00Z}"
 
 
+class Channel(models.TextChoices):
+    EMAIL = "email", "email"
+    PUSH = "push", "push"
+
+
+class PushChannel(models.Model):
+    """Where a fan's drops are pushed (an ntfy topic, a Discord or Slack webhook), and whether email goes on too."""
+
+    class Kind(models.TextChoices):
+        NTFY = "ntfy", "ntfy topic (ntfy.sh or your own server)"
+        DISCORD = "discord", "Discord webhook"
+        SLACK = "slack", "Slack-style incoming webhook"
+
+    class Mode(models.TextChoices):
+        EMAIL = "email", "Email only"
+        BOTH = "both", "Email and push"
+        PUSH = "push", "Push only"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True,
+                                related_name="push_channel")  # fmt: skip
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.NTFY)
+    url = models.URLField(max_length=500, blank=True)
+    mode = models.CharField(max_length=5, choices=Mode.choices, default=Mode.EMAIL)
+
+    def __str__(self) -> str:
+        return f"{self.kind} push for {self.user_id}: {self.mode}"
+
+
+def push_modes(*, user_ids: list[int]) -> dict[int, str]:
+    """{user: "both" or "push"} of these users who have a push channel on; one query."""
+    on = PushChannel.objects.filter(user_id__in=user_ids).exclude(url="").exclude(mode=PushChannel.Mode.EMAIL)
+    return dict(on.values_list("user_id", "mode"))
+
+
 class Delivery(models.Model):
-    """One user's email for one period: due, then sent (or failed for good)."""
+    """One user's message on one channel for one period: due, then sent (or failed for good)."""
 
     class Status(models.TextChoices):
         DUE = "due", "due"
@@ -49,6 +83,7 @@ class Delivery(models.Model):
     slot = models.DateTimeField()
     day = models.DateField()  # the user's local date
     period = models.CharField(max_length=10)  # "2026-12-02", or "2026-W49" for a weekly digest
+    channel = models.CharField(max_length=5, choices=Channel.choices, default=Channel.EMAIL)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.DUE)
     token = models.CharField(max_length=32, blank=True)
     lease_until = models.DateTimeField()  # a claim's end; on a free row, when the sweep may queue it again
@@ -60,7 +95,9 @@ class Delivery(models.Model):
     class Meta:
         verbose_name_plural = "deliveries"
         constraints: ClassVar = [
-            models.UniqueConstraint(fields=["user", "period"], name="drops_one_email_per_user_period")
+            models.UniqueConstraint(
+                fields=["user", "period", "channel"], name="drops_one_message_per_user_period_channel"
+            )
         ]
         indexes: ClassVar = [
             # Only due rows: claims, the sweep and /healthz read a slice of it, and it shrinks as the send goes on.
@@ -83,10 +120,13 @@ class DeliveredRelease(models.Model):
     release_group = models.ForeignKey(ReleaseGroup, on_delete=models.CASCADE, related_name="+")
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="releases")
     kind = models.CharField(max_length=9, choices=Kind.choices, default=Kind.RELEASED)
+    channel = models.CharField(max_length=5, choices=Channel.choices, default=Channel.EMAIL)
 
     class Meta:
         constraints: ClassVar = [
-            models.UniqueConstraint(fields=["user", "release_group", "kind"], name="drops_release_once_per_user_kind")
+            models.UniqueConstraint(
+                fields=["user", "release_group", "kind", "channel"], name="drops_release_once_per_user_kind_channel"
+            )
         ]
 
     def __str__(self) -> str:
@@ -102,10 +142,10 @@ class Due:
 
 
 def deliveries_insert(
-    *, slot: dt.datetime, due: dict[int, Due], now: dt.datetime, reserve_until: dt.datetime
+    *, slot: dt.datetime, due: dict[int, Due], now: dt.datetime, reserve_until: dt.datetime, channel: str = "email"
 ) -> dict[int, int]:
-    """A due row of ``slot`` for each user with none for the period, kept from the sweep until ``reserve_until``;
-    {user: delivery} of the rows this call inserted: only their inserter queues them."""
+    """A due row of ``slot`` on ``channel`` for each user with none for the period, kept from the sweep until
+    ``reserve_until``; {user: delivery} of the rows this call inserted: only their inserter queues them."""
     ops = connection.ops
     rows = [(u, d.message_id, ops.adapt_datefield_value(d.day), d.period) for u, d in due.items()]
     return dict(
@@ -120,25 +160,31 @@ def deliveries_insert(
                 "lease_until": ops.adapt_datetimefield_value(reserve_until),
                 "queued_at": ops.adapt_datetimefield_value(now),
                 "error": "",
+                "channel": channel,
             },
-            conflict="(user_id, period)",
+            conflict="(user_id, period, channel)",
             returning="user_id, id",
         )
     )
 
 
 def deliveries_hold_releases(
-    *, inserted: dict[int, int], wanted: dict[int, list[int]], announced: dict[int, list[int]] | None = None
+    *,
+    inserted: dict[int, int],
+    wanted: dict[int, list[int]],
+    announced: dict[int, list[int]] | None = None,
+    channel: str = "email",
 ) -> list[int]:
-    """Tie each new row to its releases never sent before and its announcements never made before, drop rows left
-    with none; the users kept, in id order."""
+    """Tie each new row (of ``channel``) to its releases never sent before and its announcements never made before,
+    drop rows left with none; the users kept, in id order."""
     released, upcoming = DeliveredRelease.Kind.RELEASED.value, DeliveredRelease.Kind.ANNOUNCED.value
     held = _insert_returning(
         "drops_deliveredrelease",
         {"user_id": "bigint", "release_group_id": "bigint", "delivery_id": "bigint", "kind": "text"},
         [(u, r, d, released) for u, d in inserted.items() for r in wanted.get(u, [])]
         + [(u, r, d, upcoming) for u, d in inserted.items() for r in (announced or {}).get(u, [])],
-        conflict="(user_id, release_group_id, kind)",
+        constants={"channel": channel},
+        conflict="(user_id, release_group_id, kind, channel)",
         returning="delivery_id",
     )
     holding = {d for (d,) in held}
@@ -155,6 +201,7 @@ class Claim:
     message_id: str  # fixed when the row was queued: a key rotated since changes nothing
     release_ids: list[int]
     announced_ids: list[int] = field(default_factory=list)  # upcoming releases, newly found
+    channel: str = "email"
 
 
 def _due_in(slot: dt.datetime, first: int, last: int) -> "models.QuerySet[Delivery]":
@@ -164,17 +211,39 @@ def _due_in(slot: dt.datetime, first: int, last: int) -> "models.QuerySet[Delive
 def deliveries_claim(
     *, slot: dt.datetime, first: int, last: int, token: str, now: dt.datetime, lease_until: dt.datetime
 ) -> dict[int, Claim]:
-    """Claim for ``token`` the due rows of users ``first``..``last`` nobody holds or whose lease ran out; by user."""
+    """Claim for ``token`` the due email rows of users ``first``..``last`` nobody holds or whose lease ran out; by
+    user."""
+    return deliveries_claim_channels(
+        slot=slot, first=first, last=last, token=token, now=now, lease_until=lease_until, channels=[Channel.EMAIL]
+    )[Channel.EMAIL]
+
+
+def deliveries_claim_channels(
+    *,
+    slot: dt.datetime,
+    first: int,
+    last: int,
+    token: str,
+    now: dt.datetime,
+    lease_until: dt.datetime,
+    channels: list[str] | None = None,
+) -> dict[str, dict[int, Claim]]:
+    """Claim for ``token`` the due rows (of ``channels``, else all) of users ``first``..``last`` nobody holds or whose
+    lease ran out; {channel: {user: claim}}, in the same queries however many channels."""
+    names = channels or list(Channel.values)
     # Forget free rows of users who stopped receiving drops (unsubscribed, deactivated) since the fan-out.
     _due_in(slot, first, last).filter(token="").exclude(
         user_id__in=User.objects.receiving_drops().filter(pk__gte=first, pk__lte=last).values("pk")
     ).delete()
-    _due_in(slot, first, last).filter(Q(token="") | Q(lease_until__lt=now)).update(token=token, lease_until=lease_until)
+    free = Q(token="") | Q(lease_until__lt=now)
+    if channels:
+        free &= Q(channel__in=names)
+    _due_in(slot, first, last).filter(free).update(token=token, lease_until=lease_until)
     mine = {
-        pk: (user_id, day, message)
-        for pk, user_id, day, message in _due_in(slot, first, last)
+        pk: (user_id, day, message, channel)
+        for pk, user_id, day, message, channel in _due_in(slot, first, last)
         .filter(token=token)
-        .values_list("pk", "user_id", "day", "message_id")
+        .values_list("pk", "user_id", "day", "message_id", "channel")
     }
     releases: dict[tuple[int, str], list[int]] = defaultdict(list)
     for delivery_id, release_id, kind in DeliveredRelease.objects.filter(delivery_id__in=mine).values_list(
@@ -182,10 +251,12 @@ def deliveries_claim(
     ):
         releases[delivery_id, kind].append(release_id)
     released, announced = DeliveredRelease.Kind.RELEASED, DeliveredRelease.Kind.ANNOUNCED
-    return {
-        user_id: Claim(pk, day, message, sorted(releases[pk, released]), sorted(releases[pk, announced]))
-        for pk, (user_id, day, message) in mine.items()
-    }
+    claims: dict[str, dict[int, Claim]] = {name: {} for name in names}
+    for pk, (user_id, day, message, channel) in mine.items():
+        claims.setdefault(channel, {})[user_id] = Claim(
+            pk, day, message, sorted(releases[pk, released]), sorted(releases[pk, announced]), channel
+        )
+    return claims
 
 
 def delivery_mark_sent(*, delivery_id: int, token: str, now: dt.datetime) -> bool:

@@ -101,6 +101,8 @@ def send_drop_chunk_task(self: Task, slot: str, first: int, last: int, since: st
         return _again(self, begun, {**kwargs, "first": first, "last": last}, countdown, error)
     if outcome.later:
         countdown = 0.0 if outcome.time_up else _backoff(self.request.retries)
+        if outcome.retry_after is not None:  # a push endpoint's 429 named its wait
+            countdown = max(countdown, min(outcome.retry_after, settings.DROPS_RETRY_BACKOFF_MAX))
         later = {"first": outcome.later[0], "last": outcome.later[-1]}
         return _again(self, begun, {**kwargs, **later}, countdown, None)
     return outcome.sent

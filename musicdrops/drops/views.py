@@ -1,15 +1,20 @@
 from django.conf import settings
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csp import csp_override
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from musicdrops.accounts import throttle
 from musicdrops.accounts.decorators import login_required
 from musicdrops.accounts.models import User
+from musicdrops.drops import push
 from musicdrops.drops.emails import read_unsubscribe_token
+from musicdrops.drops.forms import PushChannelForm
+from musicdrops.drops.models import PushChannel
 from musicdrops.drops.preview import drop_status
 
 
@@ -70,3 +75,41 @@ def today_email(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(preview.html, content_type="text/html; charset=utf-8")
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def push_settings(request: HttpRequest) -> HttpResponse:
+    """The push channel: where, and email too or not. A bad URL is a form error, never a 500."""
+    user = _user(request)
+    form = PushChannelForm(request.POST or None, instance=PushChannel.objects.filter(user=user).first())
+    if request.method == "POST":
+        if form.is_valid():
+            form.instance.user = user
+            form.save()
+            messages.success(request, "Your push settings are saved.")
+            return redirect("drops:push")
+        return render(request, "drops/push.html", {"form": form}, status=400)
+    return render(request, "drops/push.html", {"form": form})
+
+
+@login_required
+@require_POST
+def push_test(request: HttpRequest) -> HttpResponse:
+    """Post a test message to the saved channel now, with short time-outs (settings: SAFE_HTTP_*), and say what it
+    answered: a few seconds at most, so the page waits for it instead of polling a task."""
+    user = _user(request)
+    throttle.limit_request(
+        request=request, action="push-test", account=user.email, per_account=settings.PUSH_TESTS_PER_HOUR
+    )
+    channel = PushChannel.objects.filter(user=user).exclude(url="").first()
+    if channel is None:
+        messages.error(request, "Save a topic or webhook URL first.")
+        return redirect("drops:push")
+    result = push.push_send(kind=channel.kind, url=channel.url, title="MusicDrops test",
+                            text="This is a test: your drops will come here.")  # fmt: skip
+    if result.ok:
+        messages.success(request, f"Test message sent: the server answered {result.detail}.")
+    else:
+        messages.error(request, f"The test message was not sent: {result.detail}.")
+    return redirect("drops:push")
