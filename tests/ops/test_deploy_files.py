@@ -40,6 +40,8 @@ NOT_IN_APP_JSON = {
     "SECURE_SSL_REDIRECT",
     "SECURE_HSTS_SECONDS",
     "MUSIC_DROPS_EVERY_SECONDS",  # drills and tests only, never a deployment setting
+    "SAFE_HTTP_ALLOW_HTTP",  # development and tests only: a deployment fetches fans' URLs over https
+    "SAFE_HTTP_ALLOW_LOOPBACK",  # tests' local push servers only
 }
 
 
