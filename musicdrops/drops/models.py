@@ -83,7 +83,7 @@ class Delivery(models.Model):
     slot = models.DateTimeField()
     day = models.DateField()  # the user's local date
     period = models.CharField(max_length=10)  # "2026-12-02", or "2026-W49" for a weekly digest
-    channel = models.CharField(max_length=5, choices=Channel.choices, default=Channel.EMAIL)
+    channel = models.CharField(max_length=5, choices=Channel, default=Channel.EMAIL)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.DUE)
     token = models.CharField(max_length=32, blank=True)
     lease_until = models.DateTimeField()  # a claim's end; on a free row, when the sweep may queue it again
@@ -120,7 +120,7 @@ class DeliveredRelease(models.Model):
     release_group = models.ForeignKey(ReleaseGroup, on_delete=models.CASCADE, related_name="+")
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="releases")
     kind = models.CharField(max_length=9, choices=Kind.choices, default=Kind.RELEASED)
-    channel = models.CharField(max_length=5, choices=Channel.choices, default=Channel.EMAIL)
+    channel = models.CharField(max_length=5, choices=Channel, default=Channel.EMAIL)
 
     class Meta:
         constraints: ClassVar = [
