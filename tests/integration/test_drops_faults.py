@@ -29,7 +29,7 @@ PROVIDER_DELAY = 0.01  # each message answered 10 ms late, like a provider acros
 
 
 class HealthWatch:
-    """/healthz's status and problems, sampled in the background while a drill runs."""
+    """/healthz's status and problems, sampled in the background while a drill runs, each at its probe's start."""
 
     def __init__(self) -> None:
         self.seen: list[tuple[float, str, tuple[str, ...]]] = []
@@ -41,12 +41,13 @@ class HealthWatch:
 
         try:
             while not self._stop.wait(0.25):
+                started = time.monotonic()  # what a probe reports is the state as it began: a slow one ends later
                 try:
                     _, body = health_report()
                 except Exception as error:  # a sample like any other
-                    self.seen.append((time.monotonic(), f"error: {type(error).__name__}", ()))
+                    self.seen.append((started, f"error: {type(error).__name__}", ()))
                     continue
-                self.seen.append((time.monotonic(), body["status"], tuple(body["problems"])))
+                self.seen.append((started, body["status"], tuple(body["problems"])))
         finally:
             connection.close()
 

@@ -247,8 +247,10 @@ def _lost_work_shown(
     ends = [killed for killed, _ in restarts[1:]] + [max(at for at, _, _ in seen)]
     lasted = []
     for (killed, back), end in zip(restarts, ends, strict=True):
-        # From half a second after the kill: a probe under way at the kill may have read Redis still there.
-        assert not any(lost in problems for at, _, problems in seen if killed + 0.5 <= at < back), "reported twice"
+        # Probes begun while Redis was surely away: half a second after the kill (one under way may have read it still
+        # there) until the restart began (one begun as it came up, before `back` was noted, rightly sees the loss).
+        away = [problems for at, _, problems in seen if killed + 0.5 <= at < killed + DOWN_SECONDS]
+        assert not any(lost in problems for problems in away), "reported twice"
         after = [(at, lost in problems) for at, _, problems in seen if back <= at <= end]
         shown = [at for at, is_lost in after if is_lost]
         assert shown, f"no {lost} after Redis came back empty: {after[:8]}"
