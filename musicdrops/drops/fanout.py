@@ -199,11 +199,7 @@ def new_releases(*, user_ids: list[int], day: dt.date, days: int = NEW_FOR_DAYS)
         artist__release_groups__first_release_date__lte=day,
         artist__release_groups__removed_at__isnull=True,
     ).values_list("user_id", "artist__release_groups__id", "artist__release_groups__kind")
-    candidates: dict[int, set[int]] = defaultdict(set)
-    kinds_of: dict[int, str] = {}
-    for user_id, release_id, kind in rows:
-        candidates[user_id].add(release_id)
-        kinds_of[release_id] = kind
+    candidates, kinds_of = _by_user(rows)
     if not candidates:
         return {}
     chosen = ReleasePreferences.objects.filter(user_id__in=candidates)
@@ -232,14 +228,20 @@ def announcements(*, user_ids: list[int], day: dt.date, days: int = NEW_FOR_DAYS
         artist__release_groups__first_seen_at__lt=since + dt.timedelta(days=days),
         artist__release_groups__removed_at__isnull=True,
     ).values_list("user_id", "artist__release_groups__id", "artist__release_groups__kind")
+    candidates, kinds_of = _by_user(rows)
+    if not candidates:
+        return {}
+    return _unsent(candidates, kinds_of, wanted, DeliveredRelease.Kind.ANNOUNCED)
+
+
+def _by_user(rows: Iterable[tuple[int, int, str]]) -> tuple[dict[int, set[int]], dict[int, str]]:
+    """(user, release, its kind) rows as each user's releases, and each release's kind."""
     candidates: dict[int, set[int]] = defaultdict(set)
     kinds_of: dict[int, str] = {}
     for user_id, release_id, kind in rows:
         candidates[user_id].add(release_id)
         kinds_of[release_id] = kind
-    if not candidates:
-        return {}
-    return _unsent(candidates, kinds_of, wanted, DeliveredRelease.Kind.ANNOUNCED)
+    return candidates, kinds_of
 
 
 def _unsent(
